@@ -1,0 +1,87 @@
+import type {
+  AppInfo,
+  CheckpointSummary,
+  DirectoryListing,
+  ExportReport,
+  ExportRequest,
+  LayerPlan,
+  PlanRecipe,
+  ResolvedPlan,
+  StatsReport,
+  StudioEventName,
+  StudioEvents,
+  VerifyReport,
+  YamlImport,
+} from './types.js';
+
+/**
+ * The one API of DUS Studio. The engine implements it once; the Electron IPC binder, the serve-mode
+ * HTTP binder and the CLI call it. Every method takes at most one plain-data payload and returns
+ * plain data, and fails with a StudioError.
+ */
+export interface StudioApi {
+  /** Version, host kind, the bundled demo model's path and the allowed roots. */
+  appInfo(): Promise<AppInfo>;
+  /** Opens a model folder, a .safetensors file or an index file: headers, index and config only, never tensor data. */
+  openCheckpoint(request: { path: string }): Promise<CheckpointSummary>;
+  /** Checkpoints opened so far, in the order they were opened. */
+  listCheckpoints(): Promise<CheckpointSummary[]>;
+  /** Forgets an open checkpoint. */
+  closeCheckpoint(request: { id: string }): Promise<void>;
+  /** Per-tensor statistics; streams `statsProgress` per layer. `sampled` gives a quick estimate first. */
+  computeStats(request: { checkpointId: string; sampled?: boolean }): Promise<StatsReport>;
+  /** Builds a plan from a recipe (SOLAR DUS, splice points, LLaMA-Pro, stacking, interleave). */
+  buildPlan(request: { recipe: PlanRecipe }): Promise<LayerPlan>;
+  /** Resolves a plan into its output stack, sizes, seams and validation problems. Opens sources it needs. */
+  resolvePlan(request: { plan: LayerPlan }): Promise<ResolvedPlan>;
+  /** Reads mergekit passthrough YAML; model paths are relative to `baseDir` when given. */
+  planFromYaml(request: { text: string; baseDir?: string }): Promise<YamlImport>;
+  /** Writes a plan as mergekit passthrough YAML. */
+  planToYaml(request: { plan: LayerPlan }): Promise<{ text: string }>;
+  /** Exports a plan to a Hugging Face folder; streams `exportProgress`; verifies at the end. */
+  exportPlan(request: ExportRequest): Promise<ExportReport>;
+  /** Cancels a running export; nothing is left at the target. */
+  cancelExport(request: { exportId: string }): Promise<void>;
+  /** Re-opens an export and checks every tensor against its planned source. */
+  verifyExport(request: { dir: string }): Promise<VerifyReport>;
+  /** Lists a folder for the in-app file browser (restricted to the roots in serve mode). */
+  browse(request: { dir: string }): Promise<DirectoryListing>;
+}
+
+export type StudioMethod = keyof StudioApi;
+
+/** Every method name, in one list that the binders loop over. */
+export const STUDIO_METHODS = [
+  'appInfo',
+  'openCheckpoint',
+  'listCheckpoints',
+  'closeCheckpoint',
+  'computeStats',
+  'buildPlan',
+  'resolvePlan',
+  'planFromYaml',
+  'planToYaml',
+  'exportPlan',
+  'cancelExport',
+  'verifyExport',
+  'browse',
+] as const satisfies readonly StudioMethod[];
+
+// Type-level check: the list names every method of the interface, no more and no less.
+type MissingMethods = Exclude<StudioMethod, (typeof STUDIO_METHODS)[number]>;
+const everyMethodListed: MissingMethods extends never ? true : MissingMethods = true;
+void everyMethodListed;
+
+export type StudioPayload<M extends StudioMethod> = Parameters<StudioApi[M]>[0];
+export type StudioResult<M extends StudioMethod> = Awaited<ReturnType<StudioApi[M]>>;
+
+export type StudioEventListener = <E extends StudioEventName>(event: E, payload: StudioEvents[E]) => void;
+
+/** The API plus its event stream, as the renderer's client and the binders see it. */
+export interface StudioHost extends StudioApi {
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<E extends StudioEventName>(event: E, listener: (payload: StudioEvents[E]) => void): () => void;
+}
+
+/** The result envelope on IPC and HTTP: errors travel as data, the client throws them again. */
+export type StudioEnvelope<T> = { ok: true; value: T } | { ok: false; error: import('./errors.js').StudioErrorData };

@@ -1,0 +1,354 @@
+/**
+ * Plain-data types of the DUS Studio API. Everything here crosses IPC, HTTP and the CLI's --json
+ * output, so it holds no classes, functions or Maps. The renderer imports these as types only.
+ */
+
+/** Bits per element of every safetensors dtype (DESIGN.md §3). */
+export const DTYPE_BITS = {
+  BOOL: 8,
+  F4: 4,
+  F6_E2M3: 6,
+  F6_E3M2: 6,
+  U8: 8,
+  I8: 8,
+  F8_E5M2: 8,
+  F8_E4M3: 8,
+  F8_E8M0: 8,
+  F8_E4M3FNUZ: 8,
+  F8_E5M2FNUZ: 8,
+  I16: 16,
+  U16: 16,
+  F16: 16,
+  BF16: 16,
+  I32: 32,
+  U32: 32,
+  F32: 32,
+  C64: 64,
+  F64: 64,
+  I64: 64,
+  U64: 64,
+} as const;
+
+export type Dtype = keyof typeof DTYPE_BITS;
+
+/** Dtypes whose statistics the engine computes (native addon and TypeScript reference). */
+export const STATS_DTYPES = ['F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2'] as const;
+export type StatsDtype = (typeof STATS_DTYPES)[number];
+
+/**
+ * What a tensor is, for charts: attention and MLP projections, norms, and the non-layer tensors.
+ * Unrecognised names are 'other'.
+ */
+export type TensorKind =
+  | 'q'
+  | 'k'
+  | 'v'
+  | 'o'
+  | 'qkv'
+  | 'gate'
+  | 'up'
+  | 'gate_up'
+  | 'down'
+  | 'input_norm'
+  | 'post_attention_norm'
+  | 'norm'
+  | 'router'
+  | 'expert'
+  | 'embed'
+  | 'final_norm'
+  | 'head'
+  | 'other';
+
+export interface TensorInfo {
+  /** Full name as on disk (`model.layers.3.self_attn.q_proj.weight`). */
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  /** Element count (product of the shape; 1 for a scalar). */
+  elements: number;
+  /** Absolute path of the file that holds the data. */
+  file: string;
+  /** Absolute byte offset of the first data byte in `file` (8 + header length + data_offsets[0]). */
+  offset: number;
+  /** Data length in bytes (data_offsets[1] − data_offsets[0]). */
+  bytes: number;
+  /** Text decoder layer index, or null for tensors outside the text layer stack. */
+  layer: number | null;
+  /** Name inside its layer (`self_attn.q_proj.weight`); the full name when `layer` is null. */
+  localName: string;
+  kind: TensorKind;
+}
+
+export interface LayerInfo {
+  index: number;
+  parameters: number;
+  bytes: number;
+  /** Local names of the layer's tensors, sorted. */
+  tensorNames: string[];
+  /** True for a DeepSeek-style multi-token-prediction layer at index ≥ num_hidden_layers. */
+  isMtp: boolean;
+}
+
+export interface ShardInfo {
+  file: string;
+  /** File size in bytes. */
+  bytes: number;
+  /** 8 + header length: where the data buffer starts. */
+  dataStart: number;
+  tensorCount: number;
+}
+
+export interface CheckpointSummary {
+  /** Stable identifier: the real path of what was opened (folder or file). */
+  id: string;
+  /** Display name (folder name, or file name for a single file). */
+  name: string;
+  /** Folder holding config.json and the shards. */
+  folder: string;
+  format: 'safetensors';
+  /** `architectures[0]` of config.json, or null without a config. */
+  architecture: string | null;
+  /** `model_type` of config.json (of `text_config` for multimodal models). */
+  modelType: string | null;
+  /** Layer-naming family id (see the engine's family table): 'llama', 'gpt2', 'gptj', 'neox', … */
+  family: string;
+  /** Prefix of text decoder layers, including the trailing dot before the index: `model.layers.` */
+  layerPrefix: string | null;
+  /** Dotted path of the layer-count key in config.json: `num_hidden_layers`, `text_config.num_hidden_layers`. */
+  layerCountKey: string | null;
+  /** Text decoder layers found in the tensors (MTP layers not counted). */
+  numLayers: number;
+  /** The layer count config.json states, if any. */
+  configNumLayers: number | null;
+  hiddenSize: number | null;
+  intermediateSize: number | null;
+  vocabSize: number | null;
+  numAttentionHeads: number | null;
+  numKeyValueHeads: number | null;
+  parameters: number;
+  /** Sum of tensor data bytes. */
+  totalBytes: number;
+  /** Size of the checkpoint's files on disk (shards, headers included). */
+  diskBytes: number;
+  /** Parameters per dtype. */
+  dtypes: Partial<Record<Dtype, number>>;
+  tiedEmbeddings: boolean;
+  layers: LayerInfo[];
+  /** Indexes of multi-token-prediction layers (≥ numLayers). */
+  mtpLayers: number[];
+  tensors: TensorInfo[];
+  shards: ShardInfo[];
+  /** config.json as read, or null when the checkpoint has none. */
+  config: Record<string, unknown> | null;
+  /** Non-weight files copied on export: tokenizer files, chat template, generation config (names relative to `folder`). */
+  sideFiles: string[];
+  warnings: string[];
+}
+
+export interface TensorStats {
+  name: string;
+  /** Elements the figures were computed over (fewer than the tensor's when sampled). */
+  elements: number;
+  /** L2 norm over all elements, accumulated in f64. */
+  l2: number;
+  /** sqrt(mean(x²)). */
+  rms: number;
+  mean: number;
+  maxAbs: number;
+  nanCount: number;
+  infCount: number;
+  /** True when computed over a sample of the tensor, not all of it. */
+  sampled: boolean;
+}
+
+export interface StatsReport {
+  checkpointId: string;
+  tensors: TensorStats[];
+  /** Tensors skipped because their dtype has no statistics (integer, F4, …). */
+  skipped: string[];
+  sampled: boolean;
+  seconds: number;
+}
+
+/** Streamed while statistics are computed: one event per finished layer (or group of non-layer tensors). */
+export interface StatsProgress {
+  checkpointId: string;
+  done: number;
+  total: number;
+  layer: number | null;
+  tensors: TensorStats[];
+  sampled: boolean;
+}
+
+/** mergekit's `scale` parameter entry: the first rule whose filter is a substring of the tensor name applies; a rule without filter matches all. */
+export interface ScaleRule {
+  filter?: string;
+  value: number;
+}
+
+/** A half-open range [start, end) of one source's text layers, as mergekit's `layer_range`. */
+export interface PlanSlice {
+  /** Checkpoint id (absolute path) of the source. */
+  model: string;
+  start: number;
+  end: number;
+  scale?: ScaleRule[];
+}
+
+export interface LayerPlan {
+  slices: PlanSlice[];
+  /** Output dtype as mergekit names it (`bfloat16`, `float16`, `float32`); absent = keep source dtypes. */
+  dtype?: string;
+  baseModel?: string;
+  tokenizerSource?: string;
+  /** What to do with DeepSeek-style MTP layers: move to the new last index (default) or drop. */
+  mtp?: 'move' | 'drop';
+}
+
+export type PlanRecipe =
+  /** SOLAR DUS: two copies, drop the last `drop` layers of the first and the first `drop` of the second. */
+  | { kind: 'dus'; model: string; drop: number }
+  /** DUS with explicit splice points: copy one keeps [0, a), copy two keeps [b, n). */
+  | { kind: 'splice'; model: string; a: number; b: number }
+  /** LLaMA-Pro: after every `every`-th layer insert an identity copy (o_proj and down_proj scaled to 0). */
+  | { kind: 'llama-pro'; model: string; every: number }
+  /** G_stack: the whole stack `times` times. */
+  | { kind: 'stack'; model: string; times: number }
+  /** Alternate fixed-size windows between several models, as Goliath-120B (window, overlap). */
+  | { kind: 'interleave'; models: string[]; window: number; overlap: number };
+
+export interface OutputLayer {
+  index: number;
+  model: string;
+  sourceLayer: number;
+  /** Index of the slice in the plan that produced this layer. */
+  slice: number;
+  scale: ScaleRule[];
+  /** How many earlier output layers copy the same (model, sourceLayer): 0 on first use. */
+  repeat: number;
+}
+
+export type ProblemSeverity = 'error' | 'warning';
+
+export interface PlanProblem {
+  severity: ProblemSeverity;
+  /** Short machine code: 'RangeOutsideModel', 'EmptySlice', 'HiddenSizeMismatch', … */
+  code: string;
+  message: string;
+  slice?: number;
+  layer?: number;
+  model?: string;
+  /** 1-based YAML line, for problems found while reading YAML. */
+  line?: number;
+}
+
+/** Where consecutive output layers are not consecutive layers of one source. */
+export interface Seam {
+  /** The output layer before the seam. */
+  afterOutputLayer: number;
+  from: { model: string; layer: number };
+  to: { model: string; layer: number };
+}
+
+export interface ResolvedPlan {
+  plan: LayerPlan;
+  layers: OutputLayer[];
+  numLayers: number;
+  parameters: number;
+  totalBytes: number;
+  embeddingsFrom: string | null;
+  headFrom: string | null;
+  seams: Seam[];
+  problems: PlanProblem[];
+  /** True when no problem is an error. */
+  ok: boolean;
+}
+
+export interface YamlImport {
+  plan: LayerPlan | null;
+  problems: PlanProblem[];
+}
+
+export interface ExportTarget {
+  dir: string;
+  /** Largest shard in bytes; default 5 GB (5,000,000,000). */
+  shardSize?: number;
+  /** Replace an existing non-empty target. */
+  replace?: boolean;
+}
+
+export interface ExportRequest {
+  /** Chosen by the caller, so it can cancel and match progress events. */
+  exportId: string;
+  plan: LayerPlan;
+  target: ExportTarget;
+}
+
+export type ExportPhase = 'preparing' | 'copying' | 'finishing' | 'verifying' | 'done' | 'failed' | 'cancelled';
+
+export interface ExportProgress {
+  exportId: string;
+  phase: ExportPhase;
+  doneBytes: number;
+  totalBytes: number;
+  /** Shard being written. */
+  file?: string;
+}
+
+export interface VerifyProblem {
+  code: string;
+  message: string;
+  tensor?: string;
+  file?: string;
+}
+
+export interface VerifyReport {
+  dir: string;
+  ok: boolean;
+  checkedTensors: number;
+  checkedBytes: number;
+  problems: VerifyProblem[];
+}
+
+export interface ExportReport {
+  exportId: string;
+  dir: string;
+  /** Files written, relative to `dir`. */
+  files: string[];
+  tensorCount: number;
+  numLayers: number;
+  totalBytes: number;
+  seconds: number;
+  bytesPerSecond: number;
+  warnings: string[];
+  verify: VerifyReport;
+}
+
+export interface DirectoryEntry {
+  name: string;
+  path: string;
+  kind: 'directory' | 'checkpoint' | 'safetensors' | 'yaml' | 'file';
+}
+
+export interface DirectoryListing {
+  dir: string;
+  parent: string | null;
+  entries: DirectoryEntry[];
+}
+
+export interface AppInfo {
+  version: string;
+  /** Where the API is served from. */
+  host: 'electron' | 'serve' | 'cli';
+  demoPath: string;
+  /** Folders the API may open in serve mode; empty when unrestricted (desktop). */
+  roots: string[];
+}
+
+/** Events the engine emits, by name, with their plain payloads. */
+export interface StudioEvents {
+  exportProgress: ExportProgress;
+  statsProgress: StatsProgress;
+}
+
+export type StudioEventName = keyof StudioEvents;

@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: the engine and front doors under plain Node, and the Svelte renderer under jsdom.
+// Forks, not threads: the native addon and the export tests use real files and child processes.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'node',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/renderer/**', 'node_modules/**'],
+          environment: 'node',
+          pool: 'forks',
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      './renderer/vitest.project.ts',
+    ],
+  },
+});
