@@ -1,3 +1,5 @@
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { svelteTesting } from '@testing-library/svelte/vite';
 import { defineConfig } from 'vitest/config';
 
 // Two projects: the engine and front doors under plain Node, and the Svelte renderer under jsdom.
@@ -16,7 +18,15 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
-      './renderer/vitest.project.ts',
+      {
+        plugins: [svelte({ compilerOptions: { runes: true } }), svelteTesting()],
+        test: {
+          name: 'renderer',
+          environment: 'jsdom',
+          include: ['test/renderer/**/*.test.ts'],
+          testTimeout: 20_000,
+        },
+      },
     ],
   },
 });

@@ -1,0 +1,433 @@
+import path from 'node:path';
+import { Document, LineCounter, type YAMLError, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
+import type { LayerPlan, PlanProblem, PlanSlice, ScaleRule, YamlImport } from '../../api/types.js';
+import { PLAN_DTYPES } from './plan-validation.js';
+
+/** mergekit options DUS Studio recognises but cannot carry out, with what to tell the user. */
+const UNSUPPORTED_TOP_LEVEL: Readonly<Record<string, string>> = {
+  models: "the 'models' form is for weighted merges; passthrough layer stacking needs 'slices'",
+  modules: "per-module merges ('modules') are not supported",
+  parameters: "top-level 'parameters' are not supported; put 'scale' under a slice source's 'parameters'",
+  tokenizer: "the 'tokenizer' block (vocabulary merging) is not supported; use 'tokenizer_source'",
+  chat_template: "'chat_template' is not supported; the chat template is copied from the tokenizer source",
+  out_dtype: "'out_dtype' is not supported; use 'dtype'",
+};
+
+const UNSUPPORTED_IN_SLICE: Readonly<Record<string, string>> = {
+  base_model: "a slice's own 'base_model' is not supported by passthrough",
+  residual_weight: "'residual_weight' is not supported by passthrough",
+};
+
+type YamlValue = unknown;
+
+interface Entry {
+  key: string;
+  keyNode: YamlValue;
+  value: YamlValue;
+}
+
+/** Reads one document, collecting problems with their 1-based lines instead of stopping at the first. */
+class PassthroughReader {
+  readonly problems: PlanProblem[] = [];
+
+  constructor(
+    private readonly doc: Document.Parsed,
+    private readonly lines: LineCounter,
+    private readonly baseDir: string,
+    private readonly fileName: string | undefined,
+  ) {}
+
+  lineOf(node: YamlValue): number {
+    const range = (node as { range?: [number, number, number] } | null)?.range;
+    return range === undefined ? 1 : this.lines.linePos(range[0]).line;
+  }
+
+  report(severity: PlanProblem['severity'], code: string, node: YamlValue, message: string, slice?: number, line = this.lineOf(node)): void {
+    const where = this.fileName === undefined ? '' : `${this.fileName}:${line}: `;
+    const problem: PlanProblem = { severity, code, message: `${where}${message}`, line };
+    if (slice !== undefined) problem.slice = slice;
+    this.problems.push(problem);
+  }
+
+  deref(node: YamlValue): YamlValue {
+    return isAlias(node) ? node.resolve(this.doc) : node;
+  }
+
+  entries(node: YamlValue, what: string, slice?: number): Entry[] | undefined {
+    const map = this.deref(node);
+    if (!isMap(map)) {
+      this.report('error', 'InvalidYaml', node, `${what} must be a mapping`, slice);
+      return undefined;
+    }
+    const entries: Entry[] = [];
+    for (const pair of map.items) {
+      const key = this.deref(pair.key);
+      if (!isScalar(key) || typeof key.value !== 'string') {
+        this.report('error', 'InvalidYaml', pair.key, `${what} has a key that is not a name`, slice);
+        continue;
+      }
+      entries.push({ key: key.value, keyNode: pair.key, value: pair.value });
+    }
+    return entries;
+  }
+
+  items(node: YamlValue, what: string, slice?: number): YamlValue[] | undefined {
+    const seq = this.deref(node);
+    if (!isSeq(seq)) {
+      this.report('error', 'InvalidYaml', node, `${what} must be a list`, slice);
+      return undefined;
+    }
+    return seq.items;
+  }
+
+  text(node: YamlValue, what: string, slice?: number): string | undefined {
+    const scalar = this.deref(node);
+    if (isScalar(scalar) && typeof scalar.value === 'string' && scalar.value.length > 0) return scalar.value;
+    this.report('error', 'InvalidYaml', node, `${what} must be a non-empty string`, slice);
+    return undefined;
+  }
+
+  number(node: YamlValue): number | undefined {
+    const scalar = this.deref(node);
+    return isScalar(scalar) && typeof scalar.value === 'number' && Number.isFinite(scalar.value) ? scalar.value : undefined;
+  }
+
+  /** A model reference: a local path, resolved against baseDir. LoRA (`model+lora`) references are refused. */
+  modelPath(node: YamlValue, what: string, slice?: number): string | undefined {
+    const raw = this.text(node, what, slice);
+    if (raw === undefined) return undefined;
+    if (raw.includes('+')) {
+      this.report('error', 'UnsupportedMergeOption', node, `${what} '${raw}': LoRA references (model+lora) are not supported`, slice);
+      return undefined;
+    }
+    return path.resolve(this.baseDir, raw);
+  }
+
+  read(): LayerPlan | null {
+    const root = this.doc.contents;
+    if (root === null) {
+      this.report('error', 'InvalidYaml', null, 'the file is empty: expected mergekit options with slices', undefined, 1);
+      return null;
+    }
+    const entries = this.entries(root, 'the top level');
+    if (entries === undefined) return null;
+    const plan: LayerPlan = { slices: [] };
+    let sawSlices = false;
+    let sawMethod = false;
+    let tokenizerNode: YamlValue;
+    let tokenizerValue: string | undefined;
+    for (const { key, keyNode, value } of entries) {
+      switch (key) {
+        case 'slices':
+          sawSlices = true;
+          plan.slices = this.slices(value);
+          break;
+        case 'merge_method': {
+          sawMethod = true;
+          const method = this.text(value, 'merge_method');
+          if (method !== undefined && method !== 'passthrough') {
+            this.report('error', 'UnsupportedMergeOption', value, `merge_method '${method}' is not supported: DUS Studio reads passthrough merges only`);
+          }
+          break;
+        }
+        case 'dtype': {
+          const dtype = this.text(value, 'dtype');
+          if (dtype === undefined) break;
+          if (!(PLAN_DTYPES as readonly string[]).includes(dtype)) {
+            this.report('error', 'UnsupportedDtype', value, `dtype '${dtype}' is not one of ${PLAN_DTYPES.join(', ')}`);
+          }
+          plan.dtype = dtype;
+          break;
+        }
+        case 'base_model': {
+          const baseModel = this.modelPath(value, 'base_model');
+          if (baseModel !== undefined) plan.baseModel = baseModel;
+          break;
+        }
+        case 'tokenizer_source':
+          tokenizerNode = value;
+          tokenizerValue = this.text(value, 'tokenizer_source');
+          break;
+        default: {
+          const unsupported = UNSUPPORTED_TOP_LEVEL[key];
+          if (unsupported !== undefined) this.report('error', 'UnsupportedMergeOption', keyNode, unsupported);
+          else this.report('error', 'InvalidYaml', keyNode, `unknown key '${key}'`);
+        }
+      }
+    }
+    if (!sawMethod) this.report('error', 'InvalidYaml', root, "merge_method is missing (mergekit requires it): add 'merge_method: passthrough'");
+    if (!sawSlices) this.report('error', 'InvalidYaml', root, "slices is missing: a passthrough merge lists its layer ranges under 'slices'");
+    if (tokenizerValue !== undefined) this.tokenizerSource(plan, tokenizerNode, tokenizerValue);
+    return this.problems.some((problem) => problem.severity === 'error') ? null : plan;
+  }
+
+  /** 'base' names base_model's tokenizer; 'union' merges vocabularies, which a passthrough copy cannot do. */
+  tokenizerSource(plan: LayerPlan, node: YamlValue, value: string): void {
+    if (value === 'union') {
+      this.report('error', 'UnsupportedMergeOption', node, "tokenizer_source 'union' (a merged vocabulary) is not supported");
+    } else if (value === 'base') {
+      if (plan.baseModel === undefined) this.report('error', 'InvalidYaml', node, "tokenizer_source 'base' needs a base_model");
+      else plan.tokenizerSource = plan.baseModel;
+    } else {
+      const source = this.modelPath(node, 'tokenizer_source');
+      if (source !== undefined) plan.tokenizerSource = source;
+    }
+  }
+
+  slices(node: YamlValue): PlanSlice[] {
+    const items = this.items(node, 'slices');
+    if (items === undefined) return [];
+    if (items.length === 0) this.report('error', 'EmptyPlan', node, 'slices is empty: add at least one layer range');
+    const slices: PlanSlice[] = [];
+    items.forEach((item, index) => {
+      const slice = this.slice(item, index);
+      if (slice !== undefined) slices.push(slice);
+    });
+    return slices;
+  }
+
+  slice(node: YamlValue, index: number): PlanSlice | undefined {
+    const what = `slice ${index + 1}`;
+    const entries = this.entries(node, what, index);
+    if (entries === undefined) return undefined;
+    let sourceNode: YamlValue;
+    let sawSources = false;
+    let sliceScale: ScaleRule[] | undefined;
+    for (const { key, keyNode, value } of entries) {
+      if (key === 'sources') {
+        sawSources = true;
+        const sources = this.items(value, `${what} sources`, index);
+        if (sources === undefined) continue;
+        if (sources.length !== 1) {
+          this.report('error', 'InvalidYaml', value, `${what}: passthrough takes exactly one source per slice, found ${sources.length}`, index);
+          continue;
+        }
+        sourceNode = sources[0];
+      } else if (key === 'parameters') {
+        sliceScale = this.parameters(value, what, index);
+      } else {
+        const unsupported = UNSUPPORTED_IN_SLICE[key];
+        if (unsupported !== undefined) this.report('error', 'UnsupportedMergeOption', keyNode, `${what}: ${unsupported}`, index);
+        else this.report('error', 'InvalidYaml', keyNode, `${what}: unknown key '${key}'`, index);
+      }
+    }
+    if (!sawSources) this.report('error', 'InvalidYaml', node, `${what} has no sources`, index);
+    if (sourceNode === undefined) return undefined;
+    const slice = this.source(sourceNode, what, index);
+    if (slice === undefined) return undefined;
+    // mergekit looks a parameter up on the source first and falls back to the slice when no
+    // source rule matched, which is the source's rules followed by the slice's under first-match.
+    const rules = [...(slice.scale ?? []), ...(sliceScale ?? [])];
+    if (rules.length > 0) slice.scale = rules;
+    else delete slice.scale;
+    return slice;
+  }
+
+  source(node: YamlValue, what: string, index: number): PlanSlice | undefined {
+    const entries = this.entries(node, `${what} source`, index);
+    if (entries === undefined) return undefined;
+    let model: string | undefined;
+    let range: [number, number] | undefined;
+    let scale: ScaleRule[] | undefined;
+    let sawModel = false;
+    let sawRange = false;
+    for (const { key, keyNode, value } of entries) {
+      if (key === 'model') {
+        sawModel = true;
+        model = this.modelPath(value, `${what} model`, index);
+      } else if (key === 'layer_range') {
+        sawRange = true;
+        range = this.layerRange(value, what, index);
+      } else if (key === 'parameters') {
+        scale = this.parameters(value, what, index);
+      } else {
+        this.report('error', 'InvalidYaml', keyNode, `${what}: unknown key '${key}' in a source`, index);
+      }
+    }
+    if (!sawModel) this.report('error', 'InvalidYaml', node, `${what}: the source has no model`, index);
+    if (!sawRange) this.report('error', 'InvalidYaml', node, `${what}: the source has no layer_range (mergekit requires one)`, index);
+    if (model === undefined || range === undefined) return undefined;
+    const slice: PlanSlice = { model, start: range[0], end: range[1] };
+    if (scale !== undefined) slice.scale = scale;
+    return slice;
+  }
+
+  layerRange(node: YamlValue, what: string, index: number): [number, number] | undefined {
+    const items = this.items(node, `${what} layer_range`, index);
+    if (items === undefined) return undefined;
+    const values = items.map((item) => this.number(item));
+    const [start, end] = values;
+    if (items.length !== 2 || start === undefined || end === undefined) {
+      this.report('error', 'InvalidYaml', node, `${what}: layer_range must be two layer numbers [start, end]`, index);
+      return undefined;
+    }
+    const range = `layer_range [${start}, ${end}]`;
+    if (!Number.isInteger(start) || !Number.isInteger(end)) {
+      this.report('error', 'NonIntegerRange', node, `${what}: ${range} is not a pair of whole layer numbers`, index);
+      return undefined;
+    }
+    if (start === end) this.report('error', 'EmptySlice', node, `${what}: ${range} is empty`, index);
+    if (start > end) this.report('error', 'ReversedSlice', node, `${what}: ${range} starts after it ends`, index);
+    if (start < 0) this.report('error', 'RangeOutsideModel', node, `${what}: ${range} starts before layer 0`, index);
+    return [start, end];
+  }
+
+  parameters(node: YamlValue, what: string, index: number): ScaleRule[] | undefined {
+    const entries = this.entries(node, `${what} parameters`, index);
+    if (entries === undefined) return undefined;
+    let scale: ScaleRule[] | undefined;
+    for (const { key, keyNode, value } of entries) {
+      if (key === 'scale') scale = this.scale(value, what, index);
+      else this.report('error', 'UnsupportedMergeOption', keyNode, `${what}: parameter '${key}' is not supported: passthrough takes only 'scale'`, index);
+    }
+    return scale;
+  }
+
+  /** `scale: 0.5` or `scale: [{filter: o_proj, value: 0}, {value: 1}]`; gradients (lists of numbers) are refused. */
+  scale(node: YamlValue, what: string, index: number): ScaleRule[] | undefined {
+    const value = this.deref(node);
+    const single = this.number(value);
+    if (single !== undefined) return [{ value: single }];
+    if (!isSeq(value)) {
+      this.report('error', 'InvalidYaml', node, `${what}: scale must be a number or a list of {filter, value}`, index);
+      return undefined;
+    }
+    if (value.items.length > 0 && value.items.every((item) => this.number(item) !== undefined)) {
+      this.report('error', 'UnsupportedMergeOption', node, `${what}: gradient scales (a list of numbers) are not supported; give one value per filter`, index);
+      return undefined;
+    }
+    const rules: ScaleRule[] = [];
+    for (const item of value.items) {
+      const entries = this.entries(item, `${what} scale rule`, index);
+      if (entries === undefined) continue;
+      const rule: Partial<ScaleRule> = {};
+      for (const entry of entries) {
+        if (entry.key === 'value') {
+          const number = this.number(entry.value);
+          if (number !== undefined) rule.value = number;
+          else if (isSeq(this.deref(entry.value))) {
+            this.report('error', 'UnsupportedMergeOption', entry.value, `${what}: gradient scale values are not supported`, index);
+          } else this.report('error', 'InvalidYaml', entry.value, `${what}: scale value must be a number`, index);
+        } else if (entry.key === 'filter') {
+          const filter = this.text(entry.value, `${what} scale filter`, index);
+          if (filter !== undefined) rule.filter = filter;
+        } else {
+          this.report('error', 'InvalidYaml', entry.keyNode, `${what}: unknown key '${entry.key}' in a scale rule`, index);
+        }
+      }
+      if (!entries.some((entry) => entry.key === 'value')) this.report('error', 'InvalidYaml', item, `${what}: scale rule has no value`, index);
+      if (rule.value !== undefined) rules.push(rule.filter === undefined ? { value: rule.value } : { filter: rule.filter, value: rule.value });
+    }
+    return rules.length > 0 ? rules : undefined;
+  }
+}
+
+/**
+ * Reads mergekit passthrough YAML into a plan. Every problem carries its 1-based line; anything
+ * outside the passthrough subset is reported, never ignored. Model paths are resolved against
+ * `baseDir` (default: the working directory); Hugging Face hub ids are kept as such paths, since
+ * nothing is downloaded. The plan is null when any problem is an error.
+ */
+export function parseMergekitYaml(text: string, options: { baseDir?: string; fileName?: string } = {}): YamlImport {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const reader = new PassthroughReader(doc, lines, options.baseDir ?? process.cwd(), options.fileName);
+  for (const error of doc.errors) {
+    reader.report('error', 'InvalidYaml', null, `YAML syntax: ${firstLine(error.message)}`, undefined, lines.linePos(errorOffset(doc, error)).line);
+  }
+  for (const warning of doc.warnings) {
+    reader.report('warning', 'InvalidYaml', null, `YAML: ${firstLine(warning.message)}`, undefined, lines.linePos(warning.pos[0]).line);
+  }
+  if (doc.errors.length > 0) return { plan: null, problems: reader.problems };
+  const plan = reader.read();
+  return { plan, problems: reader.problems };
+}
+
+/**
+ * Where an error is best shown. yaml notices an unclosed quote only at the end of the input; the
+ * line a user must fix is where the quoted scalar, which runs up to that point, opened.
+ */
+function errorOffset(doc: Document.Parsed, error: YAMLError): number {
+  let offset = error.pos[0];
+  if (error.code !== 'MISSING_CHAR' || !error.message.includes('quote')) return offset;
+  visit(doc, {
+    Scalar(_, scalar) {
+      const quoted = scalar.type === 'QUOTE_DOUBLE' || scalar.type === 'QUOTE_SINGLE';
+      if (quoted && scalar.range !== null && scalar.range !== undefined && scalar.range[1] === error.pos[0]) offset = scalar.range[0];
+    },
+  });
+  return offset;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? message;
+}
+
+/**
+ * Writes a plan as mergekit passthrough YAML: a comment header, one commented slice per range,
+ * flow-style layer ranges, paths relative to `relativeTo` when given. `plan.mtp` has no mergekit
+ * equivalent and is written as a comment only.
+ */
+export function emitMergekitYaml(plan: LayerPlan, options: { relativeTo?: string; sourceNames?: ReadonlyMap<string, string> } = {}): string {
+  const where = (model: string): string => modelReference(model, options.relativeTo);
+  const nameOf = (model: string): string => options.sourceNames?.get(model) ?? path.basename(model);
+  const data: Record<string, unknown> = {
+    slices: plan.slices.map((slice) => {
+      const source: Record<string, unknown> = { model: where(slice.model), layer_range: [slice.start, slice.end] };
+      if (slice.scale !== undefined && slice.scale.length > 0) source.parameters = { scale: scaleValue(slice.scale) };
+      return { sources: [source] };
+    }),
+    merge_method: 'passthrough',
+  };
+  if (plan.dtype !== undefined) data.dtype = plan.dtype;
+  if (plan.baseModel !== undefined) data.base_model = where(plan.baseModel);
+  if (plan.tokenizerSource !== undefined) data.tokenizer_source = where(plan.tokenizerSource);
+
+  const doc = new Document(data);
+  visit(doc, {
+    Pair(_, pair) {
+      if (isScalar(pair.key) && pair.key.value === 'layer_range' && isSeq(pair.value)) pair.value.flow = true;
+    },
+  });
+  const header = [` Generated by DUS Studio: mergekit passthrough merge, ${outputLayerCount(plan)} output layers.`];
+  if (plan.mtp === 'drop') header.push(' DUS Studio option without a mergekit equivalent: MTP layers are dropped.');
+  doc.commentBefore = header.join('\n');
+  const slices = doc.get('slices');
+  if (isSeq(slices)) {
+    let output = 0;
+    slices.items.forEach((item, index) => {
+      const slice = plan.slices[index] as PlanSlice;
+      const count = Math.max(0, slice.end - slice.start);
+      const outputs = count === 0 ? 'no output' : `output ${span(output, output + count - 1)}`;
+      const scaled = slice.scale !== undefined && slice.scale.length > 0 ? ', scaled' : '';
+      const layers = count === 1 ? `layer ${slice.start}` : `layers ${span(slice.start, slice.end - 1)}`;
+      if (isMap(item)) item.commentBefore = ` slice ${index + 1}: ${nameOf(slice.model)} ${layers} → ${outputs}${scaled}`;
+      output += count;
+    });
+  }
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+}
+
+function span(first: number, last: number): string {
+  return first === last ? `${first}` : `${first}..${last}`;
+}
+
+function outputLayerCount(plan: LayerPlan): number {
+  return plan.slices.reduce((sum, slice) => sum + Math.max(0, slice.end - slice.start), 0);
+}
+
+/** A single rule without filter is written as a plain number, which mergekit reads the same way. */
+function scaleValue(rules: readonly ScaleRule[]): number | ScaleRule[] {
+  const only = rules[0];
+  if (rules.length === 1 && only !== undefined && only.filter === undefined) return only.value;
+  return rules.map((rule) => (rule.filter === undefined ? { value: rule.value } : { filter: rule.filter, value: rule.value }));
+}
+
+/** Relative paths start with `./` or `../`, so neither mergekit nor a reader takes them for hub ids. */
+function modelReference(model: string, relativeTo: string | undefined): string {
+  if (relativeTo === undefined) return model;
+  const relative = path.relative(relativeTo, model);
+  if (relative === '') return '.';
+  if (path.isAbsolute(relative) || relative.startsWith('..')) return relative;
+  return `.${path.sep}${relative}`;
+}

@@ -1,0 +1,144 @@
+import { StudioError } from '../../api/errors.js';
+import type { CheckpointSummary, LayerPlan, PlanRecipe, PlanSlice } from '../../api/types.js';
+import type { SourceLookup } from './plan-sources.js';
+import { IDENTITY_BLOCK_SCALE } from './scale-rules.js';
+
+/** No real model has this many layers; the bound keeps a mistyped `times` from building millions of slices. */
+export const MAX_RECIPE_LAYERS = 10_000;
+
+/**
+ * Builds the plan of a recipe over open sources, as mergekit passthrough slices (half-open layer
+ * ranges), so the plan round-trips through mergekit YAML. Throws InvalidPlan naming the model and
+ * the numbers when the arguments cannot make a plan.
+ */
+export function buildPlanFromRecipe(recipe: PlanRecipe, sources: SourceLookup): LayerPlan {
+  switch (recipe.kind) {
+    case 'dus':
+      return dusPlan(recipe.model, recipe.drop, sources);
+    case 'splice':
+      return splicePlan(recipe.model, recipe.a, recipe.b, sources);
+    case 'llama-pro':
+      return llamaProPlan(recipe.model, recipe.every, sources);
+    case 'stack':
+      return stackPlan(recipe.model, recipe.times, sources);
+    case 'interleave':
+      return interleavePlan(recipe.models, recipe.window, recipe.overlap, sources);
+    default:
+      throw new StudioError('InvalidPlan', `unknown recipe '${String((recipe as { kind?: unknown }).kind)}'`);
+  }
+}
+
+function openSource(model: string, sources: SourceLookup, recipe: string): CheckpointSummary {
+  const source = sources.get(model);
+  if (source === undefined) throw new StudioError('InvalidPlan', `${recipe}: checkpoint ${model} is not open`, { path: model });
+  if (source.numLayers < 1) {
+    throw new StudioError('InvalidPlan', `${recipe} on ${source.name}: the model has no text layers`, { path: model });
+  }
+  return source;
+}
+
+function refuse(source: CheckpointSummary, recipe: string, message: string): never {
+  throw new StudioError('InvalidPlan', `${recipe} on ${source.name}: ${message}`, { path: source.id });
+}
+
+function requireWhole(source: CheckpointSummary, recipe: string, name: string, value: number): void {
+  if (!Number.isInteger(value)) refuse(source, recipe, `${name} ${value} is not a whole number`);
+}
+
+function requireSize(source: CheckpointSummary, recipe: string, layers: number): void {
+  if (layers > MAX_RECIPE_LAYERS) refuse(source, recipe, `${layers} output layers exceed the limit of ${MAX_RECIPE_LAYERS}`);
+}
+
+/** SOLAR DUS: copy one keeps [0, n − drop), copy two keeps [drop, n): 2(n − drop) layers. */
+function dusPlan(model: string, drop: number, sources: SourceLookup): LayerPlan {
+  const recipe = 'SOLAR DUS';
+  const source = openSource(model, sources, recipe);
+  const n = source.numLayers;
+  requireWhole(source, recipe, 'drop', drop);
+  if (drop < 0) refuse(source, recipe, `drop ${drop} is negative`);
+  if (n - drop < 1) refuse(source, recipe, `drop ${drop} leaves no layers of its ${n} (drop must be below ${n})`);
+  return {
+    slices: [
+      { model, start: 0, end: n - drop },
+      { model, start: drop, end: n },
+    ],
+  };
+}
+
+/** Splice points: copy one keeps [0, a), copy two keeps [b, n). a − b layers overlap (a gap when negative). */
+function splicePlan(model: string, a: number, b: number, sources: SourceLookup): LayerPlan {
+  const recipe = 'Splice';
+  const source = openSource(model, sources, recipe);
+  const n = source.numLayers;
+  requireWhole(source, recipe, 'a', a);
+  requireWhole(source, recipe, 'b', b);
+  if (a < 1 || a > n) refuse(source, recipe, `a = ${a} must be within 1..${n} (copy one keeps layers [0, a) of ${n})`);
+  if (b < 0 || b >= n) refuse(source, recipe, `b = ${b} must be within 0..${n - 1} (copy two keeps layers [b, ${n}))`);
+  return {
+    slices: [
+      { model, start: 0, end: a },
+      { model, start: b, end: n },
+    ],
+  };
+}
+
+/**
+ * LLaMA-Pro: after layers every−1, 2·every−1, … an identity copy of that layer. Written as
+ * [0, k) [k−1, k)·scaled [k, 2k) [2k−1, 2k)·scaled …, which is how mergekit expresses it.
+ */
+function llamaProPlan(model: string, every: number, sources: SourceLookup): LayerPlan {
+  const recipe = 'LLaMA-Pro';
+  const source = openSource(model, sources, recipe);
+  const n = source.numLayers;
+  requireWhole(source, recipe, 'every', every);
+  if (every < 1) refuse(source, recipe, `every ${every} must be at least 1`);
+  if (every > n) refuse(source, recipe, `every ${every} exceeds the model's ${n} layers, so no block would be inserted`);
+  requireSize(source, recipe, n + Math.floor(n / every));
+  const slices: PlanSlice[] = [];
+  for (let start = 0; start < n; start += every) {
+    const end = Math.min(start + every, n);
+    slices.push({ model, start, end });
+    if (end - start === every) slices.push({ model, start: end - 1, end, scale: IDENTITY_BLOCK_SCALE.map((rule) => ({ ...rule })) });
+  }
+  return { slices };
+}
+
+/** G_stack: the whole stack `times` times; embeddings and head stay single. */
+function stackPlan(model: string, times: number, sources: SourceLookup): LayerPlan {
+  const recipe = 'Stack';
+  const source = openSource(model, sources, recipe);
+  requireWhole(source, recipe, 'times', times);
+  if (times < 1) refuse(source, recipe, `times ${times} must be at least 1`);
+  requireSize(source, recipe, source.numLayers * times);
+  return { slices: Array.from({ length: times }, () => ({ model, start: 0, end: source.numLayers })) };
+}
+
+/**
+ * Alternates the models window by window: slice i comes from models[i mod k] and covers
+ * [i·(window − overlap), + window) clipped to that model's layers; it stops at the first slice
+ * that would start at or past its model's last layer.
+ */
+function interleavePlan(models: readonly string[], window: number, overlap: number, sources: SourceLookup): LayerPlan {
+  const recipe = 'Interleave';
+  if (models.length === 0) throw new StudioError('InvalidPlan', `${recipe}: no models given`);
+  const opened = models.map((model) => openSource(model, sources, recipe));
+  const first = opened[0] as CheckpointSummary;
+  requireWhole(first, recipe, 'window', window);
+  requireWhole(first, recipe, 'overlap', overlap);
+  if (window < 1) refuse(first, recipe, `window ${window} must be at least 1`);
+  if (overlap < 0 || overlap >= window) refuse(first, recipe, `overlap ${overlap} must be within 0..${window - 1} (below the window of ${window})`);
+  const step = window - overlap;
+  const slices: PlanSlice[] = [];
+  let layers = 0;
+  for (let index = 0; ; index += 1) {
+    const model = models[index % models.length] as string;
+    const source = opened[index % opened.length] as CheckpointSummary;
+    const start = index * step;
+    if (start >= source.numLayers) break;
+    const end = Math.min(start + window, source.numLayers);
+    slices.push({ model, start, end });
+    layers += end - start;
+    requireSize(source, recipe, layers);
+  }
+  return { slices };
+}

@@ -1,0 +1,79 @@
+import type { CheckpointSummary, LayerInfo, LayerPlan, PlanSlice, TensorInfo } from '../../api/types.js';
+
+/** Open checkpoints keyed by checkpoint id (= absolute path), as the engine glue hands them over. */
+export type SourceLookup = ReadonlyMap<string, CheckpointSummary>;
+
+/** Distinct source ids of a plan's slices, in order of first use. */
+export function planModels(plan: LayerPlan): string[] {
+  return [...new Set(plan.slices.map((slice) => slice.model))];
+}
+
+/** The name a user knows a source by: its display name when open, else the last part of its path. */
+export function sourceName(model: string, sources: SourceLookup): string {
+  const summary = sources.get(model);
+  if (summary !== undefined) return summary.name;
+  const parts = model.split(/[\\/]+/).filter((part) => part.length > 0);
+  return parts.at(-1) ?? model;
+}
+
+/** True when both ends of the slice's layer_range are whole numbers. */
+export function hasWholeRange(slice: PlanSlice): boolean {
+  return Number.isInteger(slice.start) && Number.isInteger(slice.end);
+}
+
+/**
+ * The source layers a slice contributes, in order. Ranges that reach past the model are clipped to
+ * the layers that exist (validation reports the overreach), so a half-broken plan still draws. A
+ * source that is not open contributes nothing: without its layer count a range cannot be trusted.
+ */
+export function sliceLayers(slice: PlanSlice, source: CheckpointSummary | undefined): number[] {
+  if (source === undefined || !hasWholeRange(slice)) return [];
+  const first = Math.max(0, slice.start);
+  const end = Math.min(slice.end, source.numLayers);
+  const layers: number[] = [];
+  for (let layer = first; layer < end; layer += 1) layers.push(layer);
+  return layers;
+}
+
+const layerInfoCache = new WeakMap<CheckpointSummary, Map<number, LayerInfo>>();
+const layerTensorCache = new WeakMap<CheckpointSummary, Map<number, TensorInfo[]>>();
+
+/** The summary's LayerInfo by layer index (text and MTP layers), computed once per summary. */
+export function layerInfoByIndex(summary: CheckpointSummary): ReadonlyMap<number, LayerInfo> {
+  let byIndex = layerInfoCache.get(summary);
+  if (byIndex === undefined) {
+    byIndex = new Map(summary.layers.map((layer) => [layer.index, layer]));
+    layerInfoCache.set(summary, byIndex);
+  }
+  return byIndex;
+}
+
+/** The summary's layer tensors grouped by layer index, computed once per summary. */
+export function layerTensorsByIndex(summary: CheckpointSummary): ReadonlyMap<number, readonly TensorInfo[]> {
+  let byIndex = layerTensorCache.get(summary);
+  if (byIndex === undefined) {
+    byIndex = new Map();
+    for (const tensor of summary.tensors) {
+      if (tensor.layer === null) continue;
+      const group = byIndex.get(tensor.layer);
+      if (group === undefined) byIndex.set(tensor.layer, [tensor]);
+      else group.push(tensor);
+    }
+    layerTensorCache.set(summary, byIndex);
+  }
+  return byIndex;
+}
+
+/** Sorted layer indexes as short runs: [3, 8, 9, 10, 12] → "3, 8–10, 12". */
+export function formatLayerRuns(indexes: Iterable<number>): string {
+  const sorted = [...new Set(indexes)].sort((a, b) => a - b);
+  const runs: string[] = [];
+  let first = 0;
+  while (first < sorted.length) {
+    let last = first;
+    while (last + 1 < sorted.length && sorted[last + 1] === (sorted[last] ?? 0) + 1) last += 1;
+    runs.push(first === last ? `${sorted[first]}` : `${sorted[first]}–${sorted[last]}`);
+    first = last + 1;
+  }
+  return runs.join(', ');
+}
