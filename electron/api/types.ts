@@ -96,6 +96,11 @@ export interface ShardInfo {
   /** 8 + header length: where the data buffer starts. */
   dataStart: number;
   tensorCount: number;
+  /**
+   * Modification time (ms since the epoch) when the checkpoint was opened, when the reader records
+   * it; the exporter refuses to copy from a shard whose size or mtime changed since (SourceChanged).
+   */
+  mtimeMs?: number;
 }
 
 export interface CheckpointSummary {
@@ -349,6 +354,19 @@ export interface AppInfo {
 export interface StudioEvents {
   exportProgress: ExportProgress;
   statsProgress: StatsProgress;
+  /**
+   * Desktop only, sent by the main process's menu (never by the engine): `export` opens the export
+   * tab; `open` without `path` runs the renderer's own Open… flow, with `path` opens that path
+   * (Open Recent, Open Folder…).
+   */
+  menu: MenuCommand;
+}
+
+/** A command from the desktop app's menu to the renderer. */
+export interface MenuCommand {
+  action: 'export' | 'open';
+  /** For `open`: the checkpoint to open; absent = ask the user. */
+  path?: string;
 }
 
 export type StudioEventName = keyof StudioEvents;

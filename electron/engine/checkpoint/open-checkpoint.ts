@@ -1,0 +1,425 @@
+import { readdir, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { StudioError } from '../../api/errors.js';
+import type { CheckpointSummary, Dtype, LayerInfo, ShardInfo, TensorInfo } from '../../api/types.js';
+import { fileSystemError } from '../formats/file-errors.js';
+import { readSafetensorsHeader, shapeElements, type SafetensorsHeader } from '../formats/safetensors.js';
+import { INDEX_FILE_NAME, readSafetensorsIndex, type SafetensorsIndex } from '../formats/safetensors-index.js';
+import { classifyTensorKind, detectLayerFamily, splitLayerName } from './layer-families.js';
+import { CONFIG_FILE_NAME, getConfigPath, readConfigFacts, readModelConfig, type ModelConfigFacts } from './model-config.js';
+import { listSideFiles } from './side-files.js';
+
+const SINGLE_FILE_NAME = 'model.safetensors';
+const SAFETENSORS_EXTENSION = '.safetensors';
+const INDEX_SUFFIX = '.safetensors.index.json';
+
+/** What a path given to openCheckpoint turned out to be. */
+interface CheckpointSource {
+  id: string;
+  name: string;
+  folder: string;
+  /** Set for a sharded checkpoint: the index file's absolute path. */
+  indexPath: string | null;
+  /** For an unsharded checkpoint: the one weights file's name inside `folder`. */
+  singleFile: string | null;
+  warnings: string[];
+}
+
+/**
+ * Opens a checkpoint and summarises it: a model folder (`model.safetensors`, or
+ * `model.safetensors.index.json` with its shards, or exactly one other `*.safetensors` file), a
+ * single `.safetensors` file, or an index file. Reads the headers, the index and config.json only,
+ * never tensor data.
+ *
+ * A single shard of a sharded model, opened by its file path, is opened alone: its layers keep
+ * their indexes, the ones it does not hold show as holes, and the folder's config.json and side
+ * files still apply (the warnings then say that the layer count differs from the config).
+ */
+export async function openCheckpoint(inputPath: string): Promise<CheckpointSummary> {
+  const source = await resolveSource(inputPath);
+  const configPath = path.join(source.folder, CONFIG_FILE_NAME);
+
+  const [config, sideFiles, weights] = await Promise.all([
+    readOptionalConfig(configPath),
+    listSideFiles(source.folder),
+    readWeights(source),
+  ]);
+  const facts = config === null ? null : readConfigFacts(config, configPath);
+  return summarise(source, config, facts, sideFiles, weights);
+}
+
+async function resolveSource(inputPath: string): Promise<CheckpointSource> {
+  const resolved = path.resolve(inputPath);
+  let stats;
+  try {
+    stats = await stat(resolved);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new StudioError('NotFound', `${path.basename(resolved) || resolved}: no such file or folder`, { path: resolved, cause: error });
+    }
+    throw fileSystemError(error, resolved, 'checkpoint');
+  }
+
+  if (stats.isDirectory()) {
+    const folder = await realPath(resolved);
+    const base = { id: folder, name: path.basename(folder) || folder, folder };
+    const names = await weightFileNames(folder);
+    if (names.includes(SINGLE_FILE_NAME)) {
+      // transformers looks for model.safetensors before the index; do the same.
+      const warnings = names.includes(INDEX_FILE_NAME)
+        ? [`The folder holds both ${SINGLE_FILE_NAME} and ${INDEX_FILE_NAME}; opened ${SINGLE_FILE_NAME}, as transformers does.`]
+        : [];
+      return { ...base, indexPath: null, singleFile: SINGLE_FILE_NAME, warnings };
+    }
+    if (names.includes(INDEX_FILE_NAME)) return { ...base, indexPath: path.join(folder, INDEX_FILE_NAME), singleFile: null, warnings: [] };
+    const indexes = names.filter((name) => name.endsWith(INDEX_SUFFIX));
+    const files = names.filter((name) => name.endsWith(SAFETENSORS_EXTENSION));
+    if (indexes.length === 1) return { ...base, indexPath: path.join(folder, indexes[0] as string), singleFile: null, warnings: [] };
+    if (indexes.length === 0 && files.length === 1) return { ...base, indexPath: null, singleFile: files[0] as string, warnings: [] };
+    const problem =
+      files.length === 0
+        ? 'it holds no .safetensors file'
+        : `it holds ${files.length} .safetensors files but no ${INDEX_FILE_NAME} that says how they fit together; open one file or the index`;
+    throw new StudioError('NotACheckpoint', `${base.name}: not a checkpoint folder: ${problem}`, { path: folder });
+  }
+
+  const fileName = path.basename(resolved);
+  if (!stats.isFile() || !(fileName.endsWith(SAFETENSORS_EXTENSION) || fileName.endsWith(INDEX_SUFFIX))) {
+    throw new StudioError('NotACheckpoint', `${fileName}: not a checkpoint: expected a model folder, a .safetensors file or an index file`, {
+      path: resolved,
+    });
+  }
+  // The folder is the link's folder, not the target's: in the Hugging Face cache every file is a
+  // link into a blob store, and the shards and config.json sit beside the link.
+  const [id, folder] = await Promise.all([realPath(resolved), realPath(path.dirname(resolved))]);
+  if (fileName.endsWith(INDEX_SUFFIX)) {
+    return { id, name: path.basename(folder) || folder, folder, indexPath: path.join(folder, fileName), singleFile: null, warnings: [] };
+  }
+  return { id, name: fileName, folder, indexPath: null, singleFile: fileName, warnings: [] };
+}
+
+async function realPath(target: string): Promise<string> {
+  try {
+    return await realpath(target);
+  } catch (error) {
+    throw fileSystemError(error, target, 'checkpoint');
+  }
+}
+
+/** Names of `*.safetensors` and `*.safetensors.index.json` files (or links to files) in a folder. */
+async function weightFileNames(folder: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    throw fileSystemError(error, folder, 'model folder');
+  }
+  const candidates = entries.filter(
+    (entry) => (entry.name.endsWith(SAFETENSORS_EXTENSION) || entry.name.endsWith(INDEX_SUFFIX)) && (entry.isFile() || entry.isSymbolicLink()),
+  );
+  const names = await Promise.all(
+    candidates.map(async (entry) => {
+      if (entry.isFile()) return entry.name;
+      try {
+        return (await stat(path.join(folder, entry.name))).isFile() ? entry.name : null;
+      } catch {
+        return null;
+      }
+    }),
+  );
+  return names.filter((name): name is string => name !== null).sort();
+}
+
+async function readOptionalConfig(configPath: string): Promise<Record<string, unknown> | null> {
+  try {
+    return await readModelConfig(configPath);
+  } catch (error) {
+    if (error instanceof StudioError && error.code === 'NotFound') return null;
+    throw error;
+  }
+}
+
+interface Weights {
+  /** Shard names relative to the folder, in index order (one name for an unsharded checkpoint). */
+  shardNames: string[];
+  headers: SafetensorsHeader[];
+}
+
+async function readWeights(source: CheckpointSource): Promise<Weights> {
+  if (source.indexPath === null) {
+    const name = source.singleFile as string;
+    return { shardNames: [name], headers: [await readSafetensorsHeader(path.join(source.folder, name))] };
+  }
+  const index = await readSafetensorsIndex(source.indexPath);
+  // All headers at once: a 191-shard model costs one round of parallel reads, not 191 in a row.
+  const headers = await Promise.all(index.shards.map((shard) => readSafetensorsHeader(path.join(source.folder, shard))));
+  checkIndexAgainstShards(index, headers);
+  // Shards in file-name order (model-00001 first), not in the index's order of first mention.
+  const order = index.shards.map((_, position) => position).sort((left, right) => compareNames(index.shards[left] as string, index.shards[right] as string));
+  return { shardNames: order.map((position) => index.shards[position] as string), headers: order.map((position) => headers[position] as SafetensorsHeader) };
+}
+
+/**
+ * Every tensor of the shards is listed in the index under the shard that holds it, and every
+ * listed tensor is in its shard: one pass over the tensors with a map, then one over the index.
+ */
+function checkIndexAgainstShards(index: SafetensorsIndex, headers: readonly SafetensorsHeader[]): void {
+  const indexFile = path.basename(index.path);
+  const foundIn = new Map<string, string>();
+  index.shards.forEach((shard, shardIndex) => {
+    const header = headers[shardIndex] as SafetensorsHeader;
+    for (const tensor of header.tensors) {
+      const detail = { tensor: tensor.name, shard, index: index.path };
+      const previous = foundIn.get(tensor.name);
+      if (previous !== undefined) {
+        throw new StudioError('DuplicateTensor', `${indexFile}: tensor "${tensor.name}" is in two shards, ${previous} and ${shard}`, {
+          path: header.path,
+          detail,
+        });
+      }
+      foundIn.set(tensor.name, shard);
+      const listed = index.weightMap[tensor.name];
+      if (listed === undefined) {
+        throw new StudioError('InvalidIndex', `${indexFile}: tensor "${tensor.name}" of shard ${shard} is not listed in the index`, {
+          path: index.path,
+          detail,
+        });
+      }
+      if (listed !== shard) {
+        throw new StudioError(
+          'DuplicateTensor',
+          `${indexFile}: tensor "${tensor.name}" is listed in shard ${listed} but found in shard ${shard}`,
+          { path: header.path, detail },
+        );
+      }
+    }
+  });
+  for (const tensor of Object.keys(index.weightMap)) {
+    if (!foundIn.has(tensor)) {
+      const shard = index.weightMap[tensor] as string;
+      throw new StudioError('TensorNotInShard', `${indexFile}: tensor "${tensor}" is listed in shard ${shard}, which does not hold it`, {
+        path: path.join(index.folder, shard),
+        detail: { tensor, shard, index: index.path },
+      });
+    }
+  }
+}
+
+function compareNames(left: string, right: string): number {
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
+interface LayerAccumulator {
+  parameters: number;
+  bytes: number;
+  tensorNames: string[];
+}
+
+function summarise(
+  source: CheckpointSource,
+  config: Record<string, unknown> | null,
+  facts: ModelConfigFacts | null,
+  sideFiles: string[],
+  weights: Weights,
+): CheckpointSummary {
+  const warnings = [...source.warnings];
+  if (config === null) warnings.push(`No ${CONFIG_FILE_NAME} beside the weights: architecture and layer count are unknown.`);
+
+  const allNames: string[] = [];
+  for (const header of weights.headers) for (const tensor of header.tensors) allNames.push(tensor.name);
+  const family = detectLayerFamily(allNames);
+  if (family === null && allNames.length > 0) warnings.push('No text decoder layers were recognised in the tensor names.');
+
+  const tensors: TensorInfo[] = [];
+  const shards: ShardInfo[] = [];
+  const layerMap = new Map<number, LayerAccumulator>();
+  const dtypes: Partial<Record<Dtype, number>> = {};
+  let parameters = 0;
+  let totalBytes = 0;
+  let diskBytes = 0;
+  let hasHead = false;
+  let hasEmbed = false;
+
+  weights.headers.forEach((header, shardIndex) => {
+    const file = path.join(source.folder, weights.shardNames[shardIndex] as string);
+    const shard: ShardInfo = { file, bytes: header.fileSize, dataStart: header.dataStart, tensorCount: header.tensors.length };
+    if (header.mtimeMs !== undefined) shard.mtimeMs = header.mtimeMs;
+    shards.push(shard);
+    diskBytes += header.fileSize;
+    for (const entry of header.tensors) {
+      const split = family === null ? null : splitLayerName(entry.name, family);
+      const layer = split === null ? null : split.layer;
+      const localName = split === null ? entry.name : split.localName;
+      const kind = classifyTensorKind(entry.name, layer !== null);
+      const elements = shapeElements(entry.shape);
+      const bytes = entry.end - entry.begin;
+      tensors.push({
+        name: entry.name,
+        dtype: entry.dtype,
+        shape: entry.shape,
+        elements,
+        file,
+        offset: header.dataStart + entry.begin,
+        bytes,
+        layer,
+        localName,
+        kind,
+      });
+      parameters += elements;
+      totalBytes += bytes;
+      dtypes[entry.dtype] = (dtypes[entry.dtype] ?? 0) + elements;
+      if (layer === null) {
+        if (kind === 'head') hasHead = true;
+        if (kind === 'embed') hasEmbed = true;
+      } else {
+        let accumulator = layerMap.get(layer);
+        if (accumulator === undefined) {
+          accumulator = { parameters: 0, bytes: 0, tensorNames: [] };
+          layerMap.set(layer, accumulator);
+        }
+        accumulator.parameters += elements;
+        accumulator.bytes += bytes;
+        accumulator.tensorNames.push(localName);
+      }
+    }
+  });
+
+  const configNumLayers = facts?.numLayers ?? null;
+  const layerCountKey = facts?.layerCountKey ?? null;
+  const foundIndexes = [...layerMap.keys()].sort((left, right) => left - right);
+  const mtpBoundary = facts !== null && facts.hasMtp && configNumLayers !== null ? configNumLayers : null;
+  const mtpLayers = mtpBoundary === null ? [] : foundIndexes.filter((index) => index >= mtpBoundary);
+  const textIndexes = mtpBoundary === null ? foundIndexes : foundIndexes.filter((index) => index < mtpBoundary);
+  const numLayers = textIndexes.length === 0 ? 0 : (textIndexes[textIndexes.length - 1] as number) + 1;
+
+  const layerInfo = (index: number, isMtp: boolean): LayerInfo => {
+    const accumulator = layerMap.get(index);
+    return {
+      index,
+      parameters: accumulator?.parameters ?? 0,
+      bytes: accumulator?.bytes ?? 0,
+      tensorNames: accumulator === undefined ? [] : [...accumulator.tensorNames].sort(),
+      isMtp,
+    };
+  };
+  // One entry per index 0..numLayers−1 (holes included, empty), so layers[i].index === i; MTP layers after.
+  const layers: LayerInfo[] = [];
+  for (let index = 0; index < numLayers; index += 1) layers.push(layerInfo(index, false));
+  for (const index of mtpLayers) layers.push(layerInfo(index, true));
+
+  const holes = layers.filter((layer) => !layer.isMtp && !layerMap.has(layer.index)).map((layer) => layer.index);
+  if (holes.length > 0) {
+    const subject = holes.length === 1 ? `Layer index ${holes[0]} has` : `Layer indexes ${describeIndexes(holes)} have`;
+    warnings.push(`${subject} no tensors (holes in the layer stack).`);
+  }
+  if (configNumLayers !== null && configNumLayers !== numLayers) {
+    warnings.push(`${CONFIG_FILE_NAME} says ${layerCountKey} = ${configNumLayers}, but the tensors hold ${numLayers} text layers.`);
+  }
+  if (facts !== null && !facts.hasMtp && configNumLayers !== null && numLayers > configNumLayers) {
+    const beyond = textIndexes.filter((index) => index >= configNumLayers);
+    warnings.push(
+      `${beyond.length === 1 ? `Layer ${beyond[0]} lies` : `Layers ${describeIndexes(beyond)} lie`} beyond ${layerCountKey} = ${configNumLayers}; ` +
+        'without num_nextn_predict_layers in the config they count as text layers, not multi-token-prediction layers.',
+    );
+  }
+  if (facts !== null && facts.numNextnPredictLayers > 0 && mtpLayers.length !== facts.numNextnPredictLayers) {
+    warnings.push(
+      `${CONFIG_FILE_NAME} announces ${facts.numNextnPredictLayers} multi-token-prediction layer(s) (num_nextn_predict_layers), ` +
+        `but ${mtpLayers.length} are on disk.`,
+    );
+  }
+  const layerTypes = config === null || layerCountKey === null ? undefined : getConfigPath(config, layerCountKey.replace(/[^.]+$/, 'layer_types'));
+  if (Array.isArray(layerTypes) && configNumLayers !== null && layerTypes.length !== configNumLayers) {
+    warnings.push(
+      `${CONFIG_FILE_NAME} lists ${layerTypes.length} layer_types for ${layerCountKey} = ${configNumLayers}; transformers refuses a config whose lengths differ.`,
+    );
+  }
+  warnings.push(...missingTensorWarnings(layers.filter((layer) => !layer.isMtp && layer.tensorNames.length > 0)));
+
+  const tieConfig = facts?.tieWordEmbeddings ?? null;
+  if (tieConfig === true && hasHead) {
+    warnings.push(
+      `${CONFIG_FILE_NAME} ties the word embeddings (tie_word_embeddings: true), yet a separate head tensor is on disk; ` +
+        'transformers replaces it with the embeddings.',
+    );
+  }
+
+  return {
+    id: source.id,
+    name: source.name,
+    folder: source.folder,
+    format: 'safetensors',
+    architecture: facts?.architecture ?? null,
+    modelType: facts?.modelType ?? null,
+    family: family?.id ?? 'unknown',
+    layerPrefix: family?.prefix ?? null,
+    layerCountKey,
+    numLayers,
+    configNumLayers,
+    hiddenSize: facts?.hiddenSize ?? null,
+    intermediateSize: facts?.intermediateSize ?? null,
+    vocabSize: facts?.vocabSize ?? null,
+    numAttentionHeads: facts?.numAttentionHeads ?? null,
+    numKeyValueHeads: facts?.numKeyValueHeads ?? null,
+    parameters,
+    totalBytes,
+    diskBytes,
+    dtypes,
+    tiedEmbeddings: tieConfig === true || (!hasHead && hasEmbed),
+    layers,
+    mtpLayers,
+    tensors,
+    shards,
+    config,
+    sideFiles,
+    warnings,
+  };
+}
+
+/**
+ * A layer whose tensor names are a strict subset of another layer's is missing tensors. Layers of
+ * different kinds (dense vs MoE, linear vs full attention) differ both ways and are not flagged.
+ * Compared per distinct name set, of which real models have one to three.
+ */
+function missingTensorWarnings(layers: readonly LayerInfo[]): string[] {
+  const groups = new Map<string, { names: string[]; layers: number[] }>();
+  for (const layer of layers) {
+    const key = layer.tensorNames.join('\n');
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, { names: layer.tensorNames, layers: [layer.index] });
+    else group.layers.push(layer.index);
+  }
+  const warnings: string[] = [];
+  const distinct = [...groups.values()];
+  for (const group of distinct) {
+    const own = new Set(group.names);
+    let widest: { names: string[]; layers: number[] } | null = null;
+    for (const other of distinct) {
+      if (other === group || other.names.length <= group.names.length) continue;
+      const otherSet = new Set(other.names);
+      if (group.names.every((name) => otherSet.has(name)) && (widest === null || other.names.length > widest.names.length)) widest = other;
+    }
+    if (widest === null) continue;
+    const missing = widest.names.filter((name) => !own.has(name));
+    const shown = missing.slice(0, 3).join(', ') + (missing.length > 3 ? `, and ${missing.length - 3} more` : '');
+    warnings.push(
+      `Layer${group.layers.length > 1 ? 's' : ''} ${describeIndexes(group.layers)} lack${group.layers.length > 1 ? '' : 's'} ` +
+        `${shown}, which layer ${widest.layers[0]} has.`,
+    );
+  }
+  return warnings;
+}
+
+/** "3, 5, 8..12" for a sorted list of indexes. */
+function describeIndexes(indexes: readonly number[]): string {
+  const parts: string[] = [];
+  let start = 0;
+  while (start < indexes.length) {
+    let end = start;
+    while (end + 1 < indexes.length && (indexes[end + 1] as number) === (indexes[end] as number) + 1) end += 1;
+    parts.push(end - start >= 2 ? `${indexes[start]}..${indexes[end]}` : indexes.slice(start, end + 1).join(', '));
+    start = end + 1;
+  }
+  return parts.join(', ');
+}

@@ -1,0 +1,339 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { StudioError } from '../../api/errors.js';
+import { DTYPE_BITS, type Dtype } from '../../api/types.js';
+import { fileSystemError } from './file-errors.js';
+
+/** One tensor of a safetensors header; `begin`/`end` are byte offsets relative to the data buffer. */
+export interface SafetensorsTensorEntry {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  path: string;
+  fileSize: number;
+  /** N: the length of the JSON header in bytes, padding included. */
+  headerLength: number;
+  /** 8 + N: file offset of the data buffer. */
+  dataStart: number;
+  metadata: Record<string, string> | null;
+  /** Modification time of the file when its header was read (set by readSafetensorsHeader, not by the pure parser). */
+  mtimeMs?: number;
+  /** Sorted by `begin` (then `end`, then name, so zero-size tensors sort deterministically). */
+  tensors: SafetensorsTensorEntry[];
+}
+
+/** The reference implementation's limit on N (safetensors `MAX_HEADER_SIZE`). */
+export const MAX_HEADER_LENGTH = 100_000_000;
+
+/** Bytes of the little-endian u64 that precedes the JSON header. */
+const LENGTH_PREFIX_BYTES = 8;
+
+/** Largest value a Rust `usize` field accepts on a 64-bit machine; JSON numbers above it fail to deserialize. */
+const USIZE_MAX = 2 ** 64 - 1;
+
+const TENSOR_FIELDS = new Set(['dtype', 'shape', 'data_offsets']);
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isDtype(value: unknown): value is Dtype {
+  return typeof value === 'string' && Object.hasOwn(DTYPE_BITS, value);
+}
+
+function describeJson(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value)}`;
+}
+
+/**
+ * Parses and validates the N JSON bytes of a safetensors header against a file of `fileSize`
+ * bytes: rules 4 to 10 of DESIGN.md §3, in the reference order (huggingface/safetensors
+ * `tensor.rs`). Pure, so the fuzzer can drive it without files.
+ *
+ * Stricter than the reference where JavaScript numbers force it: element counts and bit counts must
+ * stay below 2^53 (the reference allows 2^64), which no tensor on a real disk reaches. JSON.parse
+ * keeps the last of duplicate keys, as serde_json does for a map, so duplicates are not detected;
+ * a duplicate that changes the layout still fails the offset rule.
+ */
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number, path: string): SafetensorsHeader {
+  const file = baseName(path);
+  const headerLength = headerBytes.byteLength;
+  const dataStart = LENGTH_PREFIX_BYTES + headerLength;
+
+  // Rule 4: the header is UTF-8.
+  let text: string;
+  try {
+    text = utf8.decode(headerBytes);
+  } catch (error) {
+    throw new StudioError('InvalidHeader', `${file}: the header is not valid UTF-8 text`, { path, cause: error });
+  }
+
+  // Rule 5: a JSON object of tensors plus an optional `__metadata__` of strings.
+  const invalid = (detail: string, cause?: unknown): StudioError =>
+    new StudioError('InvalidHeaderDeserialization', `${file}: the header is not a valid safetensors header: ${detail}`, {
+      path,
+      cause,
+    });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw invalid(`it is not JSON (${error instanceof Error ? error.message : String(error)})`, error);
+  }
+  if (!isPlainObject(parsed)) throw invalid(`expected a JSON object, found ${describeJson(parsed)}`);
+
+  let metadata: Record<string, string> | null = null;
+  const tensors: SafetensorsTensorEntry[] = [];
+  for (const name of Object.keys(parsed)) {
+    const value = parsed[name];
+    if (name === '__metadata__') {
+      // serde reads `Option<HashMap<String, String>>`: null means absent.
+      if (value === null) continue;
+      if (!isPlainObject(value)) throw invalid(`__metadata__ must be an object of strings, found ${describeJson(value)}`);
+      const entries: Record<string, string> = Object.create(null) as Record<string, string>;
+      for (const key of Object.keys(value)) {
+        const item = value[key];
+        if (typeof item !== 'string') throw invalid(`__metadata__ value "${key}" must be a string, found ${describeJson(item)}`);
+        entries[key] = item;
+      }
+      metadata = entries;
+      continue;
+    }
+    tensors.push(parseTensorEntry(name, value, invalid));
+  }
+
+  tensors.sort(compareByOffsets);
+
+  // Rules 6 to 9, tensor by tensor in offset order, as the reference's `validate`.
+  let expectedBegin = 0;
+  for (const tensor of tensors) {
+    if (tensor.begin !== expectedBegin || tensor.end < tensor.begin) {
+      const problem =
+        tensor.end < tensor.begin
+          ? `its data ends (byte ${tensor.end}) before it begins (byte ${tensor.begin})`
+          : tensor.begin > expectedBegin
+            ? `its data begins at byte ${tensor.begin} of the data buffer, leaving a gap after byte ${expectedBegin}`
+            : `its data begins at byte ${tensor.begin} of the data buffer, overlapping data that ends at byte ${expectedBegin}`;
+      throw new StudioError('InvalidOffset', `${file}: tensor "${tensor.name}" has invalid data offsets: ${problem}`, {
+        path,
+        detail: { tensor: tensor.name },
+      });
+    }
+    expectedBegin = tensor.end;
+
+    const bits = DTYPE_BITS[tensor.dtype];
+    const elements = elementCount(tensor.shape);
+    if (elements === null || elements * bits > Number.MAX_SAFE_INTEGER) {
+      throw new StudioError(
+        'ValidationOverflow',
+        `${file}: tensor "${tensor.name}" claims shape [${tensor.shape.join(', ')}], too many elements to address`,
+        { path, detail: { tensor: tensor.name } },
+      );
+    }
+    const totalBits = elements * bits;
+    if (totalBits % 8 !== 0) {
+      throw new StudioError(
+        'MisalignedSlice',
+        `${file}: tensor "${tensor.name}" has ${elements} ${tensor.dtype} elements (${totalBits} bits), not a whole number of bytes`,
+        { path, detail: { tensor: tensor.name } },
+      );
+    }
+    const bytes = totalBits / 8;
+    if (tensor.end - tensor.begin !== bytes) {
+      throw new StudioError(
+        'TensorInvalidInfo',
+        `${file}: tensor "${tensor.name}" spans ${tensor.end - tensor.begin} bytes, but ${tensor.dtype} [${tensor.shape.join(', ')}] needs ${bytes}`,
+        { path, detail: { tensor: tensor.name } },
+      );
+    }
+  }
+
+  // Rule 10: the data buffer ends exactly at the end of the file.
+  if (expectedBegin + dataStart !== fileSize) {
+    const last = tensors.at(-1);
+    const problem =
+      expectedBegin + dataStart > fileSize
+        ? `the file is truncated: the header describes ${expectedBegin + dataStart} bytes but the file has ${fileSize}`
+        : `the file has ${fileSize - expectedBegin - dataStart} bytes after the last tensor's data`;
+    throw new StudioError(
+      'MetadataIncompleteBuffer',
+      `${file}: ${problem}${last === undefined ? '' : ` (last tensor "${last.name}")`}`,
+      { path, detail: last === undefined ? undefined : { tensor: last.name } },
+    );
+  }
+
+  return { path, fileSize, headerLength, dataStart, metadata, tensors };
+}
+
+/**
+ * Reads and validates the header of a safetensors file: opens it read-only, checks the length
+ * prefix (rules 1 to 3) before allocating anything, then reads exactly the N header bytes. Never
+ * reads tensor data.
+ */
+export async function readSafetensorsHeader(filePath: string): Promise<SafetensorsHeader> {
+  const file = baseName(filePath);
+  let descriptor: number;
+  try {
+    descriptor = await openReadOnly(filePath);
+  } catch (error) {
+    throw fileSystemError(error, filePath, 'safetensors file');
+  }
+  try {
+    let fileSize: number;
+    let mtimeMs: number;
+    const prefix = Buffer.alloc(LENGTH_PREFIX_BYTES);
+    try {
+      const stats = await fileStats(descriptor);
+      fileSize = stats.size;
+      mtimeMs = stats.mtimeMs;
+      if (fileSize >= LENGTH_PREFIX_BYTES) await readExactly(descriptor, prefix, 0);
+    } catch (error) {
+      throw fileSystemError(error, filePath, 'safetensors file');
+    }
+    // Rule 1.
+    if (fileSize < LENGTH_PREFIX_BYTES) {
+      throw new StudioError(
+        'HeaderTooSmall',
+        `${file}: the file is ${fileSize} bytes long, too short for the 8-byte header length of a safetensors file`,
+        { path: filePath },
+      );
+    }
+    // Rule 2: compare as BigInt, a u64 may exceed what a Number holds exactly.
+    const length = prefix.readBigUInt64LE(0);
+    if (length > BigInt(MAX_HEADER_LENGTH)) {
+      throw new StudioError(
+        'HeaderTooLarge',
+        `${file}: the header claims ${length} bytes, more than the ${MAX_HEADER_LENGTH}-byte limit of safetensors`,
+        { path: filePath },
+      );
+    }
+    const headerLength = Number(length);
+    // Rule 3.
+    if (LENGTH_PREFIX_BYTES + headerLength > fileSize) {
+      throw new StudioError(
+        'InvalidHeaderLength',
+        `${file}: the header claims ${headerLength} bytes, but the file has only ${fileSize - LENGTH_PREFIX_BYTES} after the length`,
+        { path: filePath },
+      );
+    }
+    const headerBytes = Buffer.allocUnsafe(headerLength);
+    try {
+      await readExactly(descriptor, headerBytes, LENGTH_PREFIX_BYTES);
+    } catch (error) {
+      throw fileSystemError(error, filePath, 'safetensors file');
+    }
+    return { ...parseSafetensorsHeader(headerBytes, fileSize, filePath), mtimeMs };
+  } finally {
+    await closeDescriptor(descriptor);
+  }
+}
+
+function baseName(filePath: string): string {
+  return path.basename(filePath) || filePath;
+}
+
+// The callback API, not fs/promises' FileHandle: opening a 191-shard checkpoint costs about 1,000
+// small file operations, and each FileHandle operation is several times slower than the callback.
+function openReadOnly(filePath: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.open(filePath, 'r', (error, descriptor) => (error ? reject(error) : resolve(descriptor)));
+  });
+}
+
+function fileStats(descriptor: number): Promise<fs.Stats> {
+  return new Promise((resolve, reject) => {
+    fs.fstat(descriptor, (error, stats) => (error ? reject(error) : resolve(stats)));
+  });
+}
+
+function closeDescriptor(descriptor: number): Promise<void> {
+  return new Promise((resolve) => {
+    // A failed close of a read-only descriptor loses nothing; the header is already read.
+    fs.close(descriptor, () => resolve());
+  });
+}
+
+function readAt(descriptor: number, target: Buffer, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.read(descriptor, target, offset, length, position, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead)));
+  });
+}
+
+async function readExactly(descriptor: number, target: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < target.byteLength) {
+    const bytesRead = await readAt(descriptor, target, done, target.byteLength - done, position + done);
+    // The file shrank between stat and read: report it as the truncation it is.
+    if (bytesRead === 0) {
+      throw Object.assign(new Error(`unexpected end of file at byte ${position + done}`), { code: 'EIO' });
+    }
+    done += bytesRead;
+  }
+}
+
+function parseTensorEntry(
+  name: string,
+  value: unknown,
+  invalid: (detail: string) => StudioError,
+): SafetensorsTensorEntry {
+  const where = `tensor "${name}"`;
+  if (!isPlainObject(value)) throw invalid(`${where} must be an object with dtype, shape and data_offsets, found ${describeJson(value)}`);
+  for (const key of Object.keys(value)) {
+    if (!TENSOR_FIELDS.has(key)) throw invalid(`${where} has an unknown field "${key}"`);
+  }
+  const { dtype, shape, data_offsets: offsets } = value;
+  if (dtype === undefined) throw invalid(`${where} has no dtype`);
+  if (!isDtype(dtype)) throw invalid(`${where} has an unknown dtype ${describeJson(dtype)}`);
+  if (!Array.isArray(shape)) throw invalid(`${where} must have a shape array, found ${describeJson(shape)}`);
+  for (const dim of shape) {
+    if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < 0) {
+      throw invalid(`${where} has a dimension ${describeJson(dim)}; dimensions are non-negative integers`);
+    }
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2) {
+    throw invalid(`${where} must have data_offsets [begin, end], found ${describeJson(offsets)}`);
+  }
+  const [begin, end] = offsets as unknown[];
+  for (const offset of [begin, end]) {
+    // Offsets beyond 2^53 are not exact in JavaScript, but every offset past the file's end fails
+    // the offset or buffer-length rule anyway, as it does in the reference.
+    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset > USIZE_MAX) {
+      throw invalid(`${where} has a data offset ${describeJson(offset)}; offsets are non-negative integers`);
+    }
+  }
+  return { name, dtype, shape: shape as number[], begin: begin as number, end: end as number };
+}
+
+function compareByOffsets(left: SafetensorsTensorEntry, right: SafetensorsTensorEntry): number {
+  if (left.begin !== right.begin) return left.begin - right.begin;
+  if (left.end !== right.end) return left.end - right.end;
+  return left.name < right.name ? -1 : left.name > right.name ? 1 : 0;
+}
+
+/** Product of the dims, or null when an intermediate product passes 2^53 (checked step by step, as the reference's `checked_mul` fold). */
+function elementCount(shape: readonly number[]): number | null {
+  let elements = 1;
+  for (const dim of shape) {
+    elements *= dim;
+    if (elements > Number.MAX_SAFE_INTEGER) return null;
+  }
+  return elements;
+}
+
+/** Element count of a shape (1 for a scalar); callers pass shapes a header already validated. */
+export function shapeElements(shape: readonly number[]): number {
+  let elements = 1;
+  for (const dim of shape) elements *= dim;
+  return elements;
+}
