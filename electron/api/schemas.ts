@@ -1,0 +1,184 @@
+/**
+ * Runtime schemas of every API method's payload. The HTTP binder and the IPC binder run untrusted
+ * input through `parsePayload` before it reaches the engine; the TypeScript types in types.ts are
+ * the contract, and a type-level check below ties each schema's output to it.
+ *
+ * Everything is strict (unknown keys are refused) and bounded (string lengths, array lengths), so a
+ * payload can neither smuggle fields into the engine nor make it allocate without limit.
+ */
+import * as z from 'zod';
+import { StudioError } from './errors.js';
+import { STUDIO_METHODS, type StudioMethod, type StudioPayload } from './studio-api.js';
+import type { ExportRequest, ExportTarget, LayerPlan, PlanRecipe, PlanSlice, ScaleRule } from './types.js';
+
+/** Longest path accepted (Linux PATH_MAX is 4096 bytes; Windows long paths are shorter in characters). */
+export const MAX_PATH_LENGTH = 4096;
+/** Most slices a plan may hold; Goliath-style plans have tens. */
+export const MAX_SLICES = 10_000;
+/** Most scale rules on one slice. */
+export const MAX_SCALE_RULES = 64;
+/** Most models an interleave recipe may alternate between. */
+export const MAX_INTERLEAVE_MODELS = 64;
+/** Largest mergekit YAML accepted, in UTF-8 bytes. */
+export const MAX_YAML_BYTES = 1_000_000;
+/** Most layers any count in a recipe may name; real models have a few hundred. */
+export const MAX_LAYER_COUNT = 1_000_000;
+
+/** UTF-8 length of a string without Node's Buffer (this folder runs in the renderer too). */
+export function utf8ByteLength(text: string): number {
+  let bytes = 0;
+  for (let index = 0; index < text.length; index++) {
+    const unit = text.charCodeAt(index);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && index + 1 < text.length) {
+      const next = text.charCodeAt(index + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        // A surrogate pair is one code point of four bytes.
+        bytes += 4;
+        index++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+const pathString = z.string().min(1).max(MAX_PATH_LENGTH);
+const layerIndex = z.int().min(0).max(MAX_LAYER_COUNT);
+const positiveCount = z.int().min(1).max(MAX_LAYER_COUNT);
+
+export const scaleRuleSchema = z.strictObject({
+  filter: z.string().max(256).optional(),
+  value: z.number(),
+});
+
+export const planSliceSchema = z.strictObject({
+  model: pathString,
+  start: layerIndex,
+  end: layerIndex,
+  scale: z.array(scaleRuleSchema).max(MAX_SCALE_RULES).optional(),
+});
+
+export const layerPlanSchema = z.strictObject({
+  slices: z.array(planSliceSchema).max(MAX_SLICES),
+  dtype: z
+    .string()
+    // Only bounded here: the engine says which names it supports, in its own words.
+    .regex(/^[\w.-]{1,32}$/, 'a dtype name such as bfloat16, float16 or float32')
+    .optional(),
+  baseModel: pathString.optional(),
+  tokenizerSource: pathString.optional(),
+  mtp: z.enum(['move', 'drop']).optional(),
+});
+
+export const planRecipeSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('dus'), model: pathString, drop: layerIndex }),
+  z.strictObject({ kind: z.literal('splice'), model: pathString, a: layerIndex, b: layerIndex }),
+  z.strictObject({ kind: z.literal('llama-pro'), model: pathString, every: positiveCount }),
+  z.strictObject({ kind: z.literal('stack'), model: pathString, times: positiveCount }),
+  z.strictObject({
+    kind: z.literal('interleave'),
+    models: z.array(pathString).min(1).max(MAX_INTERLEAVE_MODELS),
+    window: positiveCount,
+    overlap: layerIndex,
+  }),
+]);
+
+export const exportTargetSchema = z.strictObject({
+  dir: pathString,
+  // z.int() is a safe integer in zod 4: bytes beyond 2^53 would lose precision.
+  shardSize: z.int().positive().optional(),
+  replace: z.boolean().optional(),
+});
+
+export const exportIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, '1 to 64 letters, digits, "-" or "_"');
+
+export const exportRequestSchema = z.strictObject({
+  exportId: exportIdSchema,
+  plan: layerPlanSchema,
+  target: exportTargetSchema,
+});
+
+/** Methods without a payload accept nothing, `undefined` or `null` (JSON has no undefined). */
+const noPayload = z.union([z.undefined(), z.null()]).transform(() => undefined);
+
+const yamlText = z
+  .string()
+  .refine((text) => utf8ByteLength(text) <= MAX_YAML_BYTES, `at most ${MAX_YAML_BYTES.toLocaleString('en-US')} bytes of YAML`);
+
+/** The payload schema of every method, keyed by method name. */
+export const payloadSchemas = {
+  appInfo: noPayload,
+  openCheckpoint: z.strictObject({ path: pathString }),
+  listCheckpoints: noPayload,
+  closeCheckpoint: z.strictObject({ id: pathString }),
+  computeStats: z.strictObject({ checkpointId: pathString, sampled: z.boolean().optional() }),
+  buildPlan: z.strictObject({ recipe: planRecipeSchema }),
+  resolvePlan: z.strictObject({ plan: layerPlanSchema }),
+  planFromYaml: z.strictObject({ text: yamlText, baseDir: pathString.optional() }),
+  planToYaml: z.strictObject({ plan: layerPlanSchema }),
+  exportPlan: exportRequestSchema,
+  cancelExport: z.strictObject({ exportId: exportIdSchema }),
+  verifyExport: z.strictObject({ dir: pathString }),
+  // '' is the serve mode's list of roots, so browse alone allows an empty dir.
+  browse: z.strictObject({ dir: z.string().max(MAX_PATH_LENGTH) }),
+} satisfies { [M in StudioMethod]: z.ZodType<StudioPayload<M>> };
+
+// Type-level checks: each schema's output is exactly the contract's type, in both directions, so a
+// field added to types.ts without a schema (or the reverse) fails the type-check.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type SchemaMismatches = {
+  [M in StudioMethod]: Equal<z.output<(typeof payloadSchemas)[M]>, StudioPayload<M>> extends true ? never : M;
+}[StudioMethod];
+const everySchemaMatches: [SchemaMismatches] extends [never] ? true : SchemaMismatches = true;
+void everySchemaMatches;
+const namedTypesMatch: [
+  Equal<z.output<typeof scaleRuleSchema>, ScaleRule>,
+  Equal<z.output<typeof planSliceSchema>, PlanSlice>,
+  Equal<z.output<typeof layerPlanSchema>, LayerPlan>,
+  Equal<z.output<typeof planRecipeSchema>, PlanRecipe>,
+  Equal<z.output<typeof exportTargetSchema>, ExportTarget>,
+  Equal<z.output<typeof exportRequestSchema>, ExportRequest>,
+] = [true, true, true, true, true, true];
+void namedTypesMatch;
+
+/** True for a string that names an API method (and nothing else on the API object, such as `on`). */
+export function isStudioMethod(name: string): name is StudioMethod {
+  return (STUDIO_METHODS as readonly string[]).includes(name);
+}
+
+function describePath(path: readonly PropertyKey[]): string {
+  let text = '';
+  for (const key of path) {
+    if (typeof key === 'number') text += `[${key}]`;
+    else text += text === '' ? String(key) : `.${String(key)}`;
+  }
+  return text;
+}
+
+/**
+ * Checks an untrusted payload for `method` and returns it typed (a fresh object: the input is not
+ * kept). Throws StudioError('InvalidRequest') whose message names the method and the first bad field;
+ * `detail.issues` lists every problem as `{ field, message }`.
+ */
+export function parsePayload<M extends StudioMethod>(method: M, payload: unknown): StudioPayload<M> {
+  if (!isStudioMethod(method)) {
+    throw new StudioError('InvalidRequest', `Unknown API method '${String(method)}'.`);
+  }
+  const schema = payloadSchemas[method] as z.ZodType<StudioPayload<M>>;
+  const result = schema.safeParse(payload);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+    const base = describePath(issue.path);
+    const field = keys.length > 0 ? keys.map((key) => (base === '' ? key : `${base}.${key}`)).join(', ') : base || '(payload)';
+    return { field, message: issue.message };
+  });
+  const first = issues[0] ?? { field: '(payload)', message: 'invalid' };
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+  throw new StudioError('InvalidRequest', `Invalid request to ${method}: ${first.field}: ${first.message}${more}`, {
+    detail: { method, issues },
+  });
+}

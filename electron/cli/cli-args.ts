@@ -1,0 +1,326 @@
+/**
+ * The `dus-studio` command line: the usage texts and the parsing of argv into one typed command.
+ * Parsing is strict (node:util parseArgs): unknown flags, missing values and bad numbers are usage
+ * errors (exit 2), found before any work starts.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** A mistake in the command line; main prints it with the command's usage line and exits 2. */
+export class UsageError extends Error {
+  readonly command: CommandName | null;
+
+  constructor(message: string, command: CommandName | null = null) {
+    super(message);
+    this.name = 'UsageError';
+    this.command = command;
+  }
+}
+
+export const COMMAND_NAMES = ['inspect', 'dus', 'llama-pro', 'stack', 'merge', 'verify', 'serve'] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+export function isCommandName(name: string): name is CommandName {
+  return (COMMAND_NAMES as readonly string[]).includes(name);
+}
+
+const EXPORT_OPTIONS_HELP = `export options:
+  --out DIR            folder to write (required unless --dry-run)
+  --shard-size SIZE    largest shard: 5GB (default), 500MB, 1.5GiB or a byte count
+  --replace            replace a non-empty --out folder
+  --dry-run            print the resolved plan and its mergekit YAML; write nothing`;
+
+const DTYPE_HELP = '  --dtype NAME         convert weights: bfloat16, float16 or float32 (default: keep)';
+
+/** One-line usage per command, printed after a usage error. */
+export const COMMAND_USAGE: Readonly<Record<CommandName, string>> = {
+  inspect: 'dus-studio inspect PATH [--json] [--stats]',
+  dus: 'dus-studio dus MODEL (--drop M | --splice A:B) --out DIR [--shard-size 5GB] [--replace] [--dtype bfloat16] [--dry-run]',
+  'llama-pro': 'dus-studio llama-pro MODEL --every K --out DIR [--shard-size 5GB] [--replace] [--dtype bfloat16] [--dry-run]',
+  stack: 'dus-studio stack MODEL --times G --out DIR [--shard-size 5GB] [--replace] [--dtype bfloat16] [--dry-run]',
+  merge: 'dus-studio merge CONFIG.yml --out DIR [--shard-size 5GB] [--replace] [--dry-run]',
+  verify: 'dus-studio verify DIR [--json]',
+  serve: 'dus-studio serve [--port N] [--host 127.0.0.1] [--open PATH]... [--root DIR]...',
+};
+
+export const GENERAL_USAGE = 'dus-studio <command> [options]';
+
+/** The help text of each command (`dus-studio <command> --help`). */
+export const COMMAND_HELP: Readonly<Record<CommandName, string>> = {
+  inspect: `usage: ${COMMAND_USAGE.inspect}
+
+Summarises a checkpoint (a model folder, a .safetensors file or an index file) from its headers and
+config.json: architecture, layer family, layers, parameters, bytes, dtypes, tied embeddings, side
+files, warnings and a per-layer table.
+
+options:
+  --json               print one JSON object instead (tensors with name, dtype, shape, layer, bytes)
+  --stats              also compute per-tensor statistics (L2, RMS, max |x|, mean, NaN and Inf
+                       counts); this reads every weight once`,
+  dus: `usage: ${COMMAND_USAGE.dus}
+
+SOLAR-style depth up-scaling of one model with n layers: two copies, joined at a seam.
+  --drop M             drop the last M layers of the first copy and the first M of the second
+                       (SOLAR: n = 32, M = 8 gives 48 layers)
+  --splice A:B         splice points: the first copy keeps layers [0, A), the second [B, n)
+${DTYPE_HELP}
+${EXPORT_OPTIONS_HELP}`,
+  'llama-pro': `usage: ${COMMAND_USAGE['llama-pro']}
+
+LLaMA-Pro block expansion: after every K-th layer, insert a copy of it whose o_proj and down_proj are
+zero, so each new block starts as an identity.
+  --every K            insert a block after every K-th layer
+${DTYPE_HELP}
+${EXPORT_OPTIONS_HELP}`,
+  stack: `usage: ${COMMAND_USAGE.stack}
+
+G_stack: the whole layer stack G times over (embeddings, final norm and head once).
+  --times G            how many times to repeat the stack
+${DTYPE_HELP}
+${EXPORT_OPTIONS_HELP}`,
+  merge: `usage: ${COMMAND_USAGE.merge}
+
+Runs a mergekit passthrough YAML (slices with layer_range, optional scale parameters). Model paths in
+the YAML are relative to the YAML's folder.
+${EXPORT_OPTIONS_HELP}`,
+  verify: `usage: ${COMMAND_USAGE.verify}
+
+Re-opens an exported folder and checks every tensor against its planned source. Exits 0 when the
+export is sound, 1 otherwise.
+  --json               print the report as JSON`,
+  serve: `usage: ${COMMAND_USAGE.serve}
+
+Serves the studio to a browser on this machine. The first line printed is the URL to open (it carries
+a session token). Stop with Ctrl-C.
+  --port N             port to listen on (default: any free port)
+  --host ADDRESS       address to listen on (default 127.0.0.1, this machine only)
+  --open PATH          open a checkpoint at start (repeatable)
+  --root DIR           a folder the browser may open files in (repeatable); default: the
+                       folders of --open paths; the bundled demo model is always allowed`,
+};
+
+export const GENERAL_HELP = `dus-studio: see, reshape and export LLM layer stacks (Depth Up-Scaling)
+
+usage: ${GENERAL_USAGE}
+
+commands:
+  inspect PATH                            summarise a checkpoint
+  dus MODEL (--drop M | --splice A:B)     SOLAR depth up-scaling
+  llama-pro MODEL --every K               LLaMA-Pro block expansion
+  stack MODEL --times G                   repeat the layer stack G times
+  merge CONFIG.yml                        run a mergekit passthrough YAML
+  verify DIR                              check an exported folder
+  serve                                   open the studio in a browser
+
+options:
+  -h, --help       help (also after a command: dus-studio dus --help)
+  -V, --version    print the version
+
+Run 'dus-studio <command> --help' for a command's options.`;
+
+export type RecipeArgs =
+  | { kind: 'dus'; drop: number }
+  | { kind: 'splice'; a: number; b: number }
+  | { kind: 'llama-pro'; every: number }
+  | { kind: 'stack'; times: number };
+
+export interface ExportArgs {
+  out: string | null;
+  shardSize: number | null;
+  replace: boolean;
+  dryRun: boolean;
+}
+
+export type ParsedCommand =
+  | { kind: 'help'; command: CommandName | null }
+  | { kind: 'version' }
+  | { kind: 'inspect'; path: string; json: boolean; stats: boolean }
+  | { kind: 'recipe'; command: 'dus' | 'llama-pro' | 'stack'; model: string; recipe: RecipeArgs; dtype: string | null; export: ExportArgs }
+  | { kind: 'merge'; config: string; export: ExportArgs }
+  | { kind: 'verify'; dir: string; json: boolean }
+  | { kind: 'serve'; port: number; host: string; open: string[]; roots: string[] };
+
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+};
+
+/**
+ * Parses a size as huggingface_hub does (`5GB` = 5,000,000,000: decimal units), plus binary units
+ * (`1.5GiB`) and plain byte counts (`123456`). Units are case-insensitive; fractions round down.
+ */
+export function parseSize(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const multiplier = match ? SIZE_UNITS[(match[2] ?? '').toLowerCase()] : undefined;
+  const number = match?.[1] ?? '';
+  if (!match || multiplier === undefined || (multiplier === 1 && number.includes('.'))) {
+    throw new UsageError(`invalid size '${text}': use for example 5GB, 500MB, 1.5GiB or a byte count`);
+  }
+  const bytes = Math.floor(Number(number) * multiplier);
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new UsageError(`invalid size '${text}': must be at least 1 byte and below 9 PB`);
+  return bytes;
+}
+
+/** A whole number ≥ `min`, written in decimal digits only (no `1e3`, no `0x10`, no sign). */
+export function parseCount(text: string, flag: string, min: number, command: CommandName): number {
+  const value = /^\d{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`${flag} needs a whole number ≥ ${min}, not '${text}'`, command);
+  }
+  return value;
+}
+
+type OptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+const EXPORT_OPTIONS = {
+  out: { type: 'string' },
+  'shard-size': { type: 'string' },
+  replace: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+} as const satisfies OptionsConfig;
+
+const OPTIONS = {
+  inspect: { json: { type: 'boolean' }, stats: { type: 'boolean' } },
+  dus: { ...EXPORT_OPTIONS, drop: { type: 'string' }, splice: { type: 'string' }, dtype: { type: 'string' } },
+  'llama-pro': { ...EXPORT_OPTIONS, every: { type: 'string' }, dtype: { type: 'string' } },
+  stack: { ...EXPORT_OPTIONS, times: { type: 'string' }, dtype: { type: 'string' } },
+  merge: EXPORT_OPTIONS,
+  verify: { json: { type: 'boolean' } },
+  serve: { port: { type: 'string' }, host: { type: 'string' }, open: { type: 'string', multiple: true }, root: { type: 'string', multiple: true } },
+} as const satisfies Record<CommandName, OptionsConfig>;
+
+/** Turns parseArgs' TypeErrors (long, with advice about `--`) into one short usage line. */
+function parseArgsMessage(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  const message = error instanceof Error ? error.message : String(error);
+  const quoted = /'([^']+)'/.exec(message)?.[1];
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      return `unknown option '${quoted ?? message}'`;
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument '${quoted ?? message}'`;
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return message.replace(/^Option /, 'option ').replace(/\.$/, '');
+    default:
+      return message;
+  }
+}
+
+function parseCommandOptions<C extends CommandName>(command: C, args: string[]) {
+  try {
+    return parseArgs({ args, options: OPTIONS[command], allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(parseArgsMessage(error), command);
+  }
+}
+
+function onePositional(command: CommandName, positionals: string[], what: string): string {
+  if (positionals.length === 0) throw new UsageError(`missing ${what}`, command);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument '${positionals[1]}'`, command);
+  return positionals[0] as string;
+}
+
+function exportArgs(command: CommandName, values: { out?: string; 'shard-size'?: string; replace?: boolean; 'dry-run'?: boolean }): ExportArgs {
+  const dryRun = values['dry-run'] ?? false;
+  if (values.out === undefined && !dryRun) throw new UsageError('missing --out DIR', command);
+  if (values.out === '') throw new UsageError('--out needs a folder', command);
+  let shardSize: number | null = null;
+  if (values['shard-size'] !== undefined) {
+    try {
+      shardSize = parseSize(values['shard-size']);
+    } catch (error) {
+      throw new UsageError(`--shard-size: ${(error as Error).message}`, command);
+    }
+  }
+  return { out: values.out ?? null, shardSize, replace: values.replace ?? false, dryRun };
+}
+
+function parseSplice(text: string): { a: number; b: number } {
+  const match = /^(\d{1,9}):(\d{1,9})$/.exec(text);
+  if (!match) throw new UsageError(`--splice needs two layer numbers A:B (first copy keeps [0, A), second [B, n)), not '${text}'`, 'dus');
+  return { a: Number(match[1]), b: Number(match[2]) };
+}
+
+/** True when `-h`/`--help` appears among the options (not after a `--`). */
+function asksForHelp(args: string[]): boolean {
+  for (const arg of args) {
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+  }
+  return false;
+}
+
+/** Parses the whole command line. Throws UsageError. */
+export function parseCommandLine(argv: string[]): ParsedCommand {
+  const [first, ...rest] = argv;
+  if (first === undefined) throw new UsageError('missing command');
+  if (first === '--help' || first === '-h') return { kind: 'help', command: null };
+  if (first === '--version' || first === '-V') {
+    if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
+    return { kind: 'version' };
+  }
+  if (first === 'help') {
+    const topic = rest[0];
+    if (topic === undefined) return { kind: 'help', command: null };
+    if (!isCommandName(topic)) throw new UsageError(`unknown command '${topic}'`);
+    return { kind: 'help', command: topic };
+  }
+  if (first.startsWith('-')) throw new UsageError(`unknown option '${first}'`);
+  if (!isCommandName(first)) throw new UsageError(`unknown command '${first}'`);
+  const command = first;
+  if (asksForHelp(rest)) return { kind: 'help', command };
+
+  switch (command) {
+    case 'inspect': {
+      const { values, positionals } = parseCommandOptions('inspect', rest);
+      return { kind: 'inspect', path: onePositional(command, positionals, 'PATH'), json: values.json ?? false, stats: values.stats ?? false };
+    }
+    case 'dus': {
+      const { values, positionals } = parseCommandOptions('dus', rest);
+      const model = onePositional(command, positionals, 'MODEL');
+      if (values.drop !== undefined && values.splice !== undefined) throw new UsageError('give --drop or --splice, not both', command);
+      if (values.drop === undefined && values.splice === undefined) throw new UsageError('missing --drop M or --splice A:B', command);
+      const recipe: RecipeArgs =
+        values.drop !== undefined ? { kind: 'dus', drop: parseCount(values.drop, '--drop', 0, command) } : { kind: 'splice', ...parseSplice(values.splice ?? '') };
+      return { kind: 'recipe', command, model, recipe, dtype: values.dtype ?? null, export: exportArgs(command, values) };
+    }
+    case 'llama-pro': {
+      const { values, positionals } = parseCommandOptions('llama-pro', rest);
+      const model = onePositional(command, positionals, 'MODEL');
+      if (values.every === undefined) throw new UsageError('missing --every K', command);
+      const recipe: RecipeArgs = { kind: 'llama-pro', every: parseCount(values.every, '--every', 1, command) };
+      return { kind: 'recipe', command, model, recipe, dtype: values.dtype ?? null, export: exportArgs(command, values) };
+    }
+    case 'stack': {
+      const { values, positionals } = parseCommandOptions('stack', rest);
+      const model = onePositional(command, positionals, 'MODEL');
+      if (values.times === undefined) throw new UsageError('missing --times G', command);
+      const recipe: RecipeArgs = { kind: 'stack', times: parseCount(values.times, '--times', 1, command) };
+      return { kind: 'recipe', command, model, recipe, dtype: values.dtype ?? null, export: exportArgs(command, values) };
+    }
+    case 'merge': {
+      const { values, positionals } = parseCommandOptions('merge', rest);
+      return { kind: 'merge', config: onePositional(command, positionals, 'CONFIG.yml'), export: exportArgs(command, values) };
+    }
+    case 'verify': {
+      const { values, positionals } = parseCommandOptions('verify', rest);
+      return { kind: 'verify', dir: onePositional(command, positionals, 'DIR'), json: values.json ?? false };
+    }
+    case 'serve': {
+      const { values, positionals } = parseCommandOptions('serve', rest);
+      if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (open models with --open PATH)`, command);
+      const port = values.port === undefined ? 0 : parseCount(values.port, '--port', 0, command);
+      if (port > 65_535) throw new UsageError(`--port must be at most 65535, not ${port}`, command);
+      const host = values.host ?? '127.0.0.1';
+      if (host === '') throw new UsageError('--host needs an address', command);
+      return { kind: 'serve', port, host, open: values.open ?? [], roots: values.root ?? [] };
+    }
+  }
+}

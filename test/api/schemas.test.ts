@@ -1,0 +1,147 @@
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { isStudioError, StudioError } from '../../electron/api/errors.js';
+import { isStudioMethod, MAX_SLICES, MAX_YAML_BYTES, parsePayload, payloadSchemas, utf8ByteLength } from '../../electron/api/schemas.js';
+import { STUDIO_METHODS, type StudioMethod } from '../../electron/api/studio-api.js';
+import { validPayloads } from '../serve/sample-payloads.js';
+
+function refusal(method: StudioMethod, payload: unknown): StudioError {
+  try {
+    parsePayload(method, payload);
+  } catch (error) {
+    if (isStudioError(error)) return error;
+    throw error;
+  }
+  throw new Error(`${method} accepted ${JSON.stringify(payload)}`);
+}
+
+const model = '/models/tiny';
+const plan = { slices: [{ model, start: 0, end: 2 }] };
+
+/** Invalid payloads per method, each with the field the error must name. */
+const invalidPayloads: { [M in StudioMethod]: [payload: unknown, field: string][] } = {
+  appInfo: [[{ extra: 1 }, '(payload)'], ['x', '(payload)']],
+  openCheckpoint: [
+    [{}, 'path'],
+    [{ path: '' }, 'path'],
+    [{ path: 7 }, 'path'],
+    [{ path: 'x'.repeat(5000) }, 'path'],
+    [{ path: '/a', extra: true }, 'extra'],
+    [JSON.parse('{"path":"/a","__proto__":{"polluted":true}}'), '__proto__'],
+    [null, '(payload)'],
+  ],
+  listCheckpoints: [[[], '(payload)']],
+  closeCheckpoint: [[{ path: model }, 'id']],
+  computeStats: [
+    [{ checkpointId: model, sampled: 'yes' }, 'sampled'],
+    [{ checkpointId: model, fast: true }, 'fast'],
+  ],
+  buildPlan: [
+    [{ recipe: { kind: 'dus', model, drop: -1 } }, 'recipe.drop'],
+    [{ recipe: { kind: 'dus', model, drop: 1.5 } }, 'recipe.drop'],
+    [{ recipe: { kind: 'teleport', model } }, 'recipe.kind'],
+    [{ recipe: { kind: 'splice', model, a: 3 } }, 'recipe.b'],
+    [{ recipe: { kind: 'llama-pro', model, every: 0 } }, 'recipe.every'],
+    [{ recipe: { kind: 'stack', model, times: 2, drop: 1 } }, 'recipe.drop'],
+    [{ recipe: { kind: 'interleave', models: [], window: 16, overlap: 8 } }, 'recipe.models'],
+  ],
+  resolvePlan: [
+    [{ plan: { slices: [{ model, start: -1, end: 2 }] } }, 'plan.slices[0].start'],
+    [{ plan: { slices: [{ model, start: 0, end: 2, scale: [{ filter: 'o_proj' }] }] } }, 'plan.slices[0].scale[0].value'],
+    [{ plan: { slices: [{ model, start: 0, end: 2, scale: [{ value: Number.POSITIVE_INFINITY }] }] } }, 'plan.slices[0].scale[0].value'],
+    [{ plan: { ...plan, mtp: 'keep' } }, 'plan.mtp'],
+    [{ plan: { ...plan, dtype: 'bfloat16; rm -rf /' } }, 'plan.dtype'],
+    [{ plan: { slices: Array.from({ length: MAX_SLICES + 1 }, () => ({ model, start: 0, end: 1 })) } }, 'plan.slices'],
+    [{ plan: { slices: [{ model, start: 0, end: 2, __proto__x: 1 }] } }, 'plan.slices[0].__proto__x'],
+  ],
+  planFromYaml: [
+    [{ text: 'é'.repeat(MAX_YAML_BYTES / 2 + 1) }, 'text'],
+    [{ text: 'a: 1', baseDir: '' }, 'baseDir'],
+  ],
+  planToYaml: [[{ plan: { slices: 'all' } }, 'plan.slices']],
+  exportPlan: [
+    [{ exportId: '../etc', plan, target: { dir: '/out' } }, 'exportId'],
+    [{ exportId: '', plan, target: { dir: '/out' } }, 'exportId'],
+    [{ exportId: 'e'.repeat(65), plan, target: { dir: '/out' } }, 'exportId'],
+    [{ exportId: 'e1', plan, target: { dir: '/out', shardSize: 0 } }, 'target.shardSize'],
+    [{ exportId: 'e1', plan, target: { dir: '/out', shardSize: 1.5 } }, 'target.shardSize'],
+    [{ exportId: 'e1', plan, target: { dir: '/out', shardSize: 2 ** 53 } }, 'target.shardSize'],
+    [{ exportId: 'e1', plan, target: { dir: '/out', replace: 'yes' } }, 'target.replace'],
+    [{ exportId: 'e1', plan }, 'target'],
+  ],
+  cancelExport: [[{ exportId: 'a b' }, 'exportId']],
+  verifyExport: [[{ dir: ['/out'] }, 'dir']],
+  browse: [[{}, 'dir']],
+};
+
+describe('payload schemas', () => {
+  it('has a schema for every API method', () => {
+    expect(Object.keys(payloadSchemas).sort()).toEqual([...STUDIO_METHODS].sort());
+  });
+
+  for (const method of STUDIO_METHODS) {
+    it(`accepts a valid ${method} payload and returns an equal copy`, () => {
+      const payload = validPayloads()[method];
+      const parsed = parsePayload(method, payload);
+      expect(parsed).toEqual(payload);
+      if (payload !== undefined) expect(parsed).not.toBe(payload);
+    });
+
+    for (const [payload, field] of invalidPayloads[method]) {
+      it(`refuses ${method} payload ${JSON.stringify(payload)?.slice(0, 60)} naming ${field}`, () => {
+        const error = refusal(method, payload);
+        expect(error.code).toBe('InvalidRequest');
+        expect(error.message).toContain(method);
+        expect(error.message).toContain(field);
+      });
+    }
+  }
+
+  it('accepts null and undefined for methods without a payload', () => {
+    expect(parsePayload('appInfo', null)).toBeUndefined();
+    expect(parsePayload('listCheckpoints', undefined)).toBeUndefined();
+  });
+
+  it('accepts every recipe kind', () => {
+    const recipes = [
+      { kind: 'dus', model, drop: 8 },
+      { kind: 'splice', model, a: 24, b: 8 },
+      { kind: 'llama-pro', model, every: 4 },
+      { kind: 'stack', model, times: 4 },
+      { kind: 'interleave', models: [model, '/models/other'], window: 16, overlap: 8 },
+    ];
+    for (const recipe of recipes) expect(parsePayload('buildPlan', { recipe })).toEqual({ recipe });
+  });
+
+  it('accepts the largest allowed plan and YAML text', () => {
+    const slices = Array.from({ length: MAX_SLICES }, (_, index) => ({ model, start: index % 4, end: (index % 4) + 1 }));
+    expect(parsePayload('resolvePlan', { plan: { slices } }).plan.slices).toHaveLength(MAX_SLICES);
+    expect(parsePayload('planFromYaml', { text: 'a'.repeat(MAX_YAML_BYTES) }).text).toHaveLength(MAX_YAML_BYTES);
+  });
+
+  it('lists every problem in the error detail', () => {
+    const error = refusal('exportPlan', { exportId: '', plan: { slices: [] }, target: { dir: '', shardSize: -1 } });
+    const issues = (error.detail as { issues: { field: string }[] }).issues.map((issue) => issue.field);
+    expect(issues).toEqual(expect.arrayContaining(['exportId', 'target.dir', 'target.shardSize']));
+    expect(error.message).toMatch(/and \d+ more/);
+  });
+
+  it('refuses a method name that is not part of the API', () => {
+    expect(isStudioMethod('on')).toBe(false);
+    expect(isStudioMethod('constructor')).toBe(false);
+    expect(isStudioMethod('openCheckpoint')).toBe(true);
+    expect(refusal('toString' as StudioMethod, null).message).toContain("Unknown API method 'toString'");
+  });
+
+  it('imports nothing from Node, so the renderer can load it', async () => {
+    const source = await readFile(new URL('../../electron/api/schemas.ts', import.meta.url), 'utf8');
+    const imports = [...source.matchAll(/from '([^']+)'/g)].map((match) => match[1]);
+    expect(imports.filter((name) => name !== 'zod' && !name?.startsWith('./'))).toEqual([]);
+  });
+
+  it('counts UTF-8 bytes the way an encoder does', () => {
+    for (const text of ['', 'abc', 'é', '€uro', '😀 ok', '\ud800x']) {
+      expect(utf8ByteLength(text)).toBe(Buffer.byteLength(text, 'utf8'));
+    }
+  });
+});

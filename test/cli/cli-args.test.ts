@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { COMMAND_HELP, COMMAND_NAMES, COMMAND_USAGE, UsageError, parseCommandLine, parseSize } from '../../electron/cli/cli-args.js';
+
+function usageMessage(argv: string[]): string {
+  try {
+    parseCommandLine(argv);
+  } catch (error) {
+    if (error instanceof UsageError) return error.message;
+    throw error;
+  }
+  throw new Error(`accepted ${argv.join(' ')}`);
+}
+
+describe('parseSize', () => {
+  it('reads decimal units as huggingface_hub does, binary units and byte counts', () => {
+    const cases: [string, number][] = [
+      ['5GB', 5_000_000_000],
+      ['500MB', 500_000_000],
+      ['1.5GiB', 1.5 * 2 ** 30],
+      ['123456', 123_456],
+      ['2kb', 2000],
+      ['10 MiB', 10 * 2 ** 20],
+      ['1TB', 1e12],
+      ['0.5KB', 500],
+      ['7B', 7],
+      ['1.0000001KB', 1000],
+    ];
+    for (const [text, bytes] of cases) expect(parseSize(text), text).toBe(bytes);
+  });
+
+  it('refuses sizes that are not sizes', () => {
+    for (const text of ['', 'GB', '5XB', '-5GB', '1e9', '1.5', '0', '0MB', '0.0001KB', '5 G B', '0x10', '99999999PB', 'Infinity']) {
+      expect(() => parseSize(text), text).toThrow(UsageError);
+    }
+  });
+});
+
+describe('parseCommandLine', () => {
+  it('reads a SOLAR DUS command with every export option', () => {
+    expect(parseCommandLine(['dus', 'models/base', '--drop', '8', '--out', 'out/solar', '--shard-size', '2GB', '--replace', '--dtype', 'bfloat16'])).toEqual({
+      kind: 'recipe',
+      command: 'dus',
+      model: 'models/base',
+      recipe: { kind: 'dus', drop: 8 },
+      dtype: 'bfloat16',
+      export: { out: 'out/solar', shardSize: 2_000_000_000, replace: true, dryRun: false },
+    });
+  });
+
+  it('reads splice points, LLaMA-Pro and stacking', () => {
+    expect(parseCommandLine(['dus', 'm', '--splice', '24:8', '--out', 'o'])).toMatchObject({ recipe: { kind: 'splice', a: 24, b: 8 } });
+    expect(parseCommandLine(['llama-pro', 'm', '--every', '4', '--out', 'o'])).toMatchObject({ command: 'llama-pro', recipe: { kind: 'llama-pro', every: 4 } });
+    expect(parseCommandLine(['stack', 'm', '--times', '3', '--out=o'])).toMatchObject({ command: 'stack', recipe: { kind: 'stack', times: 3 }, export: { out: 'o' } });
+  });
+
+  it('lets --dry-run go without --out', () => {
+    expect(parseCommandLine(['merge', 'c.yml', '--dry-run'])).toEqual({ kind: 'merge', config: 'c.yml', export: { out: null, shardSize: null, replace: false, dryRun: true } });
+  });
+
+  it('reads serve with repeated --open and --root', () => {
+    expect(parseCommandLine(['serve', '--open', 'a', '--open', 'b', '--root', 'r', '--port', '8080'])).toEqual({
+      kind: 'serve',
+      port: 8080,
+      host: '127.0.0.1',
+      open: ['a', 'b'],
+      roots: ['r'],
+    });
+  });
+
+  it('answers help for every command and overall, and the version', () => {
+    expect(parseCommandLine(['--help'])).toEqual({ kind: 'help', command: null });
+    expect(parseCommandLine(['-h'])).toEqual({ kind: 'help', command: null });
+    expect(parseCommandLine(['help', 'merge'])).toEqual({ kind: 'help', command: 'merge' });
+    expect(parseCommandLine(['--version'])).toEqual({ kind: 'version' });
+    for (const command of COMMAND_NAMES) {
+      expect(parseCommandLine([command, '--help'])).toEqual({ kind: 'help', command });
+      expect(parseCommandLine([command, '--bogus', '-h'])).toEqual({ kind: 'help', command });
+      expect(COMMAND_HELP[command]).toContain(COMMAND_USAGE[command]);
+    }
+  });
+
+  it('names each usage mistake', () => {
+    const cases: [string[], RegExp][] = [
+      [[], /missing command/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['--frob'], /unknown option '--frob'/],
+      [['inspect'], /missing PATH/],
+      [['inspect', 'a', 'b'], /unexpected argument 'b'/],
+      [['inspect', 'a', '--color'], /unknown option '--color'/],
+      [['dus', 'm', '--out', 'o'], /missing --drop M or --splice A:B/],
+      [['dus', 'm', '--drop', '2'], /missing --out/],
+      [['dus', 'm', '--drop', '2', '--splice', '3:1', '--out', 'o'], /not both/],
+      [['dus', 'm', '--drop', 'x', '--out', 'o'], /--drop needs a whole number/],
+      [['dus', 'm', '--drop', '-1', '--out', 'o'], /--drop/],
+      [['dus', 'm', '--drop', '1.5', '--out', 'o'], /--drop needs a whole number/],
+      [['dus', 'm', '--splice', '3', '--out', 'o'], /--splice needs two layer numbers/],
+      [['dus', 'm', '--drop', '1', '--out'], /--out/],
+      [['dus', 'm', '--drop', '1', '--out', 'o', '--shard-size', '5XB'], /--shard-size: invalid size '5XB'/],
+      [['llama-pro', 'm', '--every', '0', '--out', 'o'], /--every needs a whole number ≥ 1/],
+      [['llama-pro', 'm', '--out', 'o'], /missing --every K/],
+      [['stack', 'm', '--times', '1e3', '--out', 'o'], /--times needs a whole number/],
+      [['merge', 'c.yml', '--out', 'o', '--dtype', 'bfloat16'], /unknown option '--dtype'/],
+      [['verify'], /missing DIR/],
+      [['serve', '--port', '70000'], /at most 65535/],
+      [['serve', 'model'], /unexpected argument 'model'/],
+      [['--version', 'x'], /unexpected argument 'x'/],
+    ];
+    for (const [argv, message] of cases) expect(usageMessage(argv), argv.join(' ')).toMatch(message);
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * The CLI as users run it: electron/cli/cli.ts bundled the way build/build.mjs bundles it (ESM, a
+ * shebang and a require shim), started as a process directly and through a bin link, on the real
+ * engine and the bundled demo model.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import packageJson from '../../package.json' with { type: 'json' };
+
+const run = promisify(execFile);
+const repository = path.resolve(import.meta.dirname, '../..');
+const demo = path.join(repository, 'build', 'demo', 'stories260K');
+
+let tempDir: string;
+let cliPath: string;
+
+beforeAll(async () => {
+  tempDir = await mkdtemp(path.join(os.tmpdir(), 'dus-'));
+  cliPath = path.join(tempDir, 'out', 'cli.js');
+  await build({
+    absWorkingDir: repository,
+    entryPoints: [path.join(repository, 'electron/cli/cli.ts')],
+    outfile: cliPath,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['*.node'],
+    logLevel: 'silent',
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __dusCreateRequire } from 'node:module';\nconst require = __dusCreateRequire(import.meta.url);",
+    },
+  });
+  await symlink(cliPath, path.join(tempDir, 'dus-studio'));
+});
+
+afterAll(async () => {
+  await rm(tempDir, { recursive: true, force: true });
+});
+
+async function runCliProcess(entry: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [entry, ...args], { cwd: tempDir });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+describe('the bundled dus-studio', () => {
+  it('runs when started directly and through a bin link', async () => {
+    const direct = await runCliProcess(cliPath, ['--version']);
+    expect(direct).toEqual({ code: 0, stdout: `${packageJson.version}\n`, stderr: '' });
+    const linked = await runCliProcess(path.join(tempDir, 'dus-studio'), ['--version']);
+    expect(linked.stdout).toBe(`${packageJson.version}\n`);
+  });
+
+  it('inspects the demo model with the real engine and prints one JSON object', async () => {
+    const result = await runCliProcess(cliPath, ['inspect', demo, '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const json = JSON.parse(result.stdout) as { architecture: string; numLayers: number; tiedEmbeddings: boolean; tensors: { layer: number | null }[] };
+    expect(json.architecture).toBe('LlamaForCausalLM');
+    expect(json.numLayers).toBe(5);
+    expect(json.tiedEmbeddings).toBe(true);
+    expect(json.tensors.filter((tensor) => tensor.layer === 4)).toHaveLength(9);
+  });
+
+  it('exits 1 with one error line for a path that is not a checkpoint, and 2 for a usage error', async () => {
+    const missing = await runCliProcess(cliPath, ['inspect', path.join(tempDir, 'nothing-here')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^error: .*nothing-here: [^\n]+\n$/);
+    expect(missing.stderr).not.toContain('    at ');
+    const usage = await runCliProcess(cliPath, ['dus', demo, '--drop', 'many']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^error: --drop needs a whole number/);
+  });
+});
