@@ -1,0 +1,376 @@
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, mkdir, open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { StudioError } from '../../api/errors.js';
+import type { CheckpointSummary, ExportProgress, ExportReport, ExportTarget, LayerPlan, ResolvedPlan, VerifyReport } from '../../api/types.js';
+import { CONFIG_FILE_NAME } from '../checkpoint/model-config.js';
+import { listSideFiles } from '../checkpoint/side-files.js';
+import { INDEX_FILE_NAME } from '../formats/safetensors-index.js';
+import { layoutSafetensors, writeAll } from '../formats/safetensors-writer.js';
+import { copyRanges } from '../native.js';
+import { resolvePlan } from '../plan/layer-plan.js';
+import { emitMergekitYaml } from '../plan/mergekit-yaml.js';
+import { exportConfigFor } from './config-remap.js';
+import { commitExportTarget, discardExportTarget, exportFileError, prepareExportTarget, type PreparedTarget } from './export-target.js';
+import { buildModelCard } from './model-card.js';
+import { planOutputTensors, type OutputTensor } from './output-tensors.js';
+import { planShards, type PlannedShard } from './shard-plan.js';
+import { isPlainCopy, transformedChunks } from './tensor-transform.js';
+import { PLAN_FILE_NAME, verifyExport } from './verify-export.js';
+
+export const MODEL_CARD_FILE_NAME = 'README.md';
+
+/** Bytes per copyRanges call: progress and cancellation are checked at least this often. */
+export const COPY_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** Progress as the API's ExportProgress, without the id the engine adds. */
+export type ExportPlanProgress = Omit<ExportProgress, 'exportId'>;
+
+export interface ExportPlanRequest {
+  plan: LayerPlan;
+  target: ExportTarget;
+  /** The plan's sources, opened (keyed by the ids the plan names). */
+  sources: ReadonlyMap<string, CheckpointSummary>;
+  signal?: AbortSignal;
+  onProgress?: (progress: ExportPlanProgress) => void;
+  /** Re-open the export and compare every tensor with its source at the end (default true). */
+  verify?: boolean;
+}
+
+/** One source file's size and mtime as the export saw it before the first copy. */
+interface SourceFileState {
+  size: number;
+  mtimeMs: number;
+}
+
+function throwIfCancelled(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw new StudioError('Cancelled', 'the export was cancelled');
+}
+
+/** Errors of the plan as one InvalidPlan, listing each. */
+function refuseUnresolvablePlan(resolved: ResolvedPlan): void {
+  if (resolved.ok) return;
+  const errors = resolved.problems.filter((problem) => problem.severity === 'error');
+  throw new StudioError('InvalidPlan', `the plan cannot be exported: ${errors.map((problem) => problem.message).join('; ')}`, { detail: errors });
+}
+
+/**
+ * Exports a plan to a Hugging Face folder: safetensors shards (copied by the kernel where it can,
+ * never holding a tensor in memory), the index, config.json remapped for the new stack, the first
+ * source's tokenizer and generation files, a model card and the plan as mergekit YAML. Everything
+ * is written into a temporary folder beside the target and renamed into place at the end, so the
+ * target never holds a half-written export; on failure or cancellation nothing is left behind.
+ * Sources are only read.
+ */
+export async function exportPlan(request: ExportPlanRequest): Promise<Omit<ExportReport, 'exportId'>> {
+  const started = performance.now();
+  const { plan, sources, signal } = request;
+  throwIfCancelled(signal);
+  const report = (progress: ExportPlanProgress): void => request.onProgress?.(progress);
+  report({ phase: 'preparing', doneBytes: 0, totalBytes: 0 });
+
+  const resolved = resolvePlan(plan, sources);
+  refuseUnresolvablePlan(resolved);
+  const tensors = planOutputTensors(resolved, sources);
+  const shards = planShards(tensors, request.target.shardSize);
+  const totalBytes = tensors.reduce((sum, tensor) => sum + tensor.bytes, 0);
+  const warnings = resolved.problems.filter((problem) => problem.severity === 'warning').map((problem) => problem.message);
+  const exportConfig = exportConfigFor(resolved, sources);
+  if (exportConfig === null) warnings.push(`the first source has no ${CONFIG_FILE_NAME}; the export has none either`);
+  else warnings.push(...exportConfig.warnings);
+  const sideFiles = await sideFileSource(plan, resolved, sources, warnings);
+
+  const prepared = await prepareExportTarget(request.target, sources);
+  const files: string[] = [];
+  try {
+    const sourceStates = await snapshotSources(tensors, sources);
+    let doneBytes = 0;
+    for (const shard of shards) {
+      throwIfCancelled(signal);
+      await writeShard(prepared, shard, sourceStates, signal, (bytes) => {
+        doneBytes += bytes;
+        report({ phase: 'copying', doneBytes, totalBytes, file: shard.file });
+      });
+      files.push(shard.file);
+    }
+    throwIfCancelled(signal);
+    report({ phase: 'finishing', doneBytes, totalBytes });
+    if (shards.length > 1) {
+      await writeDurably(path.join(prepared.tempDir, INDEX_FILE_NAME), `${JSON.stringify(shardIndex(shards), null, 2)}\n`);
+      files.push(INDEX_FILE_NAME);
+    }
+    if (exportConfig !== null) {
+      await writeDurably(path.join(prepared.tempDir, CONFIG_FILE_NAME), `${JSON.stringify(exportConfig.config, null, 2)}\n`);
+      files.push(CONFIG_FILE_NAME);
+    }
+    for (const name of sideFiles.names) {
+      throwIfCancelled(signal);
+      await copySideFile(path.join(sideFiles.folder, name), path.join(prepared.tempDir, name));
+      files.push(name);
+    }
+    const sourceNames = new Map([...sources].map(([id, summary]) => [id, summary.name]));
+    // Absolute model paths: verify reads the plan back from the export wherever it is moved.
+    const planYaml = emitMergekitYaml(plan, { sourceNames });
+    await writeDurably(path.join(prepared.tempDir, PLAN_FILE_NAME), planYaml);
+    const card = buildModelCard({ title: path.basename(prepared.dir), resolved, sources, planYaml, warnings });
+    await writeDurably(path.join(prepared.tempDir, MODEL_CARD_FILE_NAME), card);
+    files.push(MODEL_CARD_FILE_NAME, PLAN_FILE_NAME);
+    throwIfCancelled(signal);
+    await commitExportTarget(prepared);
+  } catch (error) {
+    await discardExportTarget(prepared);
+    throw exportFileError(error, prepared.tempDir);
+  }
+  const seconds = (performance.now() - started) / 1000;
+
+  let verify: VerifyReport;
+  if (request.verify === false) {
+    verify = { dir: prepared.dir, ok: true, checkedTensors: 0, checkedBytes: 0, problems: [] };
+    warnings.push('the export was not verified');
+  } else {
+    report({ phase: 'verifying', doneBytes: 0, totalBytes });
+    verify = await verifyExport(prepared.dir, {
+      sources,
+      mtp: plan.mtp ?? 'move',
+      signal,
+      onProgress: (checked) => report({ phase: 'verifying', doneBytes: checked, totalBytes }),
+    });
+  }
+  return {
+    dir: prepared.dir,
+    files,
+    tensorCount: tensors.length,
+    numLayers: resolved.numLayers,
+    totalBytes,
+    seconds,
+    bytesPerSecond: seconds > 0 ? totalBytes / seconds : 0,
+    warnings,
+    verify,
+  };
+}
+
+/** `{"metadata": {"total_size": N}, "weight_map": {…}}` with the tensor names sorted, as transformers writes it. */
+export function shardIndex(shards: readonly PlannedShard[]): { metadata: { total_size: number }; weight_map: Record<string, string> } {
+  const placement: Array<[string, string]> = [];
+  let totalSize = 0;
+  for (const shard of shards) {
+    for (const tensor of shard.tensors) placement.push([tensor.name, shard.file]);
+    totalSize += shard.dataBytes;
+  }
+  placement.sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
+  return { metadata: { total_size: totalSize }, weight_map: Object.fromEntries(placement) };
+}
+
+/**
+ * Side files come from the tokenizer source when the plan names one that is a model (an open
+ * source, or a folder on disk; `base` means the base model); otherwise from the first source.
+ */
+async function sideFileSource(
+  plan: LayerPlan,
+  resolved: ResolvedPlan,
+  sources: ReadonlyMap<string, CheckpointSummary>,
+  warnings: string[],
+): Promise<{ folder: string; names: string[] }> {
+  const first = sources.get(resolved.embeddingsFrom ?? '');
+  const fromFirst = { folder: first?.folder ?? '', names: sideFileNames(first?.sideFiles ?? []) };
+  const requested = plan.tokenizerSource === 'base' ? plan.baseModel : plan.tokenizerSource;
+  if (requested === undefined) return fromFirst;
+  const open = sources.get(requested);
+  if (open !== undefined) return { folder: open.folder, names: sideFileNames(open.sideFiles) };
+  try {
+    const info = await stat(requested);
+    const folder = info.isDirectory() ? requested : path.dirname(requested);
+    return { folder, names: sideFileNames(await listSideFiles(folder)) };
+  } catch {
+    warnings.push(`tokenizer_source ${plan.tokenizerSource ?? ''} is not a model folder DUS Studio can read; the tokenizer files come from the first source`);
+    return fromFirst;
+  }
+}
+
+/** The export writes its own config.json and README.md; a source's copies of them are not side files. */
+function sideFileNames(names: readonly string[]): string[] {
+  return names.filter((name) => name !== CONFIG_FILE_NAME && name !== MODEL_CARD_FILE_NAME && name !== PLAN_FILE_NAME);
+}
+
+/** Every source file the tensors read, checked against what openCheckpoint saw: same size and (when it recorded one) mtime. */
+async function snapshotSources(tensors: readonly OutputTensor[], sources: ReadonlyMap<string, CheckpointSummary>): Promise<Map<string, SourceFileState>> {
+  const seenAtOpen = new Map<string, { bytes: number; mtimeMs?: number }>();
+  for (const summary of sources.values()) for (const shard of summary.shards) seenAtOpen.set(shard.file, shard);
+  const states = new Map<string, SourceFileState>();
+  for (const file of new Set(tensors.map((tensor) => tensor.source.file))) {
+    const now = await sourceFileState(file);
+    const atOpen = seenAtOpen.get(file);
+    if (atOpen !== undefined && (atOpen.bytes !== now.size || (atOpen.mtimeMs !== undefined && atOpen.mtimeMs !== now.mtimeMs))) {
+      throw sourceChanged(file);
+    }
+    states.set(file, now);
+  }
+  return states;
+}
+
+async function sourceFileState(file: string): Promise<SourceFileState> {
+  try {
+    const info = await stat(file);
+    return { size: info.size, mtimeMs: info.mtimeMs };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw sourceChanged(file);
+    throw error;
+  }
+}
+
+function sourceChanged(file: string): StudioError {
+  return new StudioError('SourceChanged', `${file} changed since the checkpoint was opened; open it again before exporting`, { path: file });
+}
+
+async function checkSourceUnchanged(file: string, states: ReadonlyMap<string, SourceFileState>): Promise<void> {
+  const before = states.get(file);
+  const now = await sourceFileState(file);
+  if (before === undefined || before.size !== now.size || before.mtimeMs !== now.mtimeMs) throw sourceChanged(file);
+}
+
+interface CopyRange {
+  sourceOffset: number;
+  targetOffset: number;
+  length: number;
+}
+
+/**
+ * Copy ranges for plain tensors, merged where both source and target are contiguous (a layer
+ * copied from a file written in the same order is one range), then cut into batches of at most
+ * COPY_BATCH_BYTES so progress and cancellation are checked between calls.
+ */
+export function copyBatches(ranges: readonly CopyRange[], batchBytes: number = COPY_BATCH_BYTES): CopyRange[][] {
+  const merged: CopyRange[] = [];
+  for (const range of [...ranges].sort((left, right) => left.sourceOffset - right.sourceOffset)) {
+    if (range.length === 0) continue;
+    const last = merged.at(-1);
+    if (last !== undefined && last.sourceOffset + last.length === range.sourceOffset && last.targetOffset + last.length === range.targetOffset) {
+      last.length += range.length;
+    } else {
+      merged.push({ ...range });
+    }
+  }
+  const batches: CopyRange[][] = [];
+  let batch: CopyRange[] = [];
+  let batchSize = 0;
+  for (const range of merged) {
+    let done = 0;
+    while (done < range.length) {
+      const length = Math.min(range.length - done, batchBytes - batchSize);
+      batch.push({ sourceOffset: range.sourceOffset + done, targetOffset: range.targetOffset + done, length });
+      done += length;
+      batchSize += length;
+      if (batchSize === batchBytes) {
+        batches.push(batch);
+        batch = [];
+        batchSize = 0;
+      }
+    }
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/**
+ * One shard: the header, the file sized to its final length, then the plain tensors through
+ * copyRanges batched per source file, then the transformed tensors chunk by chunk.
+ */
+async function writeShard(
+  prepared: PreparedTarget,
+  shard: PlannedShard,
+  sourceStates: ReadonlyMap<string, SourceFileState>,
+  signal: AbortSignal | undefined,
+  onBytes: (bytes: number) => void,
+): Promise<void> {
+  const layout = layoutSafetensors(shard.tensors.map((tensor) => ({ name: tensor.name, dtype: tensor.dtype, shape: tensor.shape })));
+  const shardPath = path.join(prepared.tempDir, shard.file);
+  const dataStart = layout.header.byteLength;
+  const targetOffsets = new Map(layout.tensors.map((entry) => [entry.name, dataStart + entry.begin]));
+  const handle = await open(shardPath, 'wx');
+  try {
+    await writeAll(handle, layout.header);
+    await handle.truncate(dataStart + layout.dataBytes);
+
+    const plainBySource = new Map<string, CopyRange[]>();
+    const transformed: OutputTensor[] = [];
+    for (const tensor of shard.tensors) {
+      if (!isPlainCopy(tensor)) {
+        transformed.push(tensor);
+        continue;
+      }
+      const ranges = plainBySource.get(tensor.source.file) ?? [];
+      ranges.push({ sourceOffset: tensor.source.offset, targetOffset: targetOffsets.get(tensor.name) as number, length: tensor.bytes });
+      plainBySource.set(tensor.source.file, ranges);
+    }
+
+    for (const [sourceFile, ranges] of plainBySource) {
+      throwIfCancelled(signal);
+      await checkSourceUnchanged(sourceFile, sourceStates);
+      for (const batch of copyBatches(ranges)) {
+        throwIfCancelled(signal);
+        const { bytes } = await copyRanges(sourceFile, shardPath, batch);
+        onBytes(bytes);
+      }
+    }
+
+    const sourceHandles = new Map<string, FileHandle>();
+    try {
+      for (const tensor of transformed) {
+        throwIfCancelled(signal);
+        let source = sourceHandles.get(tensor.source.file);
+        if (source === undefined) {
+          await checkSourceUnchanged(tensor.source.file, sourceStates);
+          source = await open(tensor.source.file, 'r');
+          sourceHandles.set(tensor.source.file, source);
+        }
+        const start = targetOffsets.get(tensor.name) as number;
+        let written = 0;
+        for await (const chunk of transformedChunks(tensor, source)) {
+          throwIfCancelled(signal);
+          await writeAllAt(handle, chunk.bytes, start + chunk.offset);
+          written += chunk.bytes.byteLength;
+          onBytes(chunk.bytes.byteLength);
+        }
+        if (written !== tensor.bytes) {
+          throw new StudioError('Internal', `${tensor.name}: wrote ${written} bytes where ${tensor.bytes} were planned; please report this`, { path: shardPath });
+        }
+      }
+    } finally {
+      await Promise.all([...sourceHandles.values()].map((source) => source.close()));
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function writeAllAt(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.byteLength) {
+    const { bytesWritten } = await handle.write(data, done, data.byteLength - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Writes a small text file and flushes it to disk before the export is renamed into place. */
+async function writeDurably(filePath: string, text: string): Promise<void> {
+  const handle = await open(filePath, 'wx');
+  try {
+    await writeAll(handle, Buffer.from(text, 'utf8'));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Copies a side file (following links, as in the Hugging Face cache) and flushes it. */
+async function copySideFile(source: string, target: string): Promise<void> {
+  await mkdir(path.dirname(target), { recursive: true });
+  await copyFile(source, target, fsConstants.COPYFILE_EXCL);
+  const handle = await open(target, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,169 @@
+import { StudioError } from '../../api/errors.js';
+import type { CheckpointSummary, Dtype, ResolvedPlan, TensorInfo } from '../../api/types.js';
+import { type LayerFamily, layerTensorName } from '../checkpoint/layer-families.js';
+import { layerTensorsByIndex } from '../plan/plan-sources.js';
+import { scaleFactorFor } from '../plan/scale-rules.js';
+import { bytesPerElement, type EncodeDtype } from '../stats/float-codec.js';
+
+/** Where an output tensor's bytes come from: one tensor of one source file. */
+export interface OutputTensorSource {
+  /** Absolute path of the source shard. */
+  file: string;
+  /** Absolute byte offset of the tensor's first data byte in `file`. */
+  offset: number;
+  bytes: number;
+  dtype: Dtype;
+  /** The tensor's name in the source. */
+  name: string;
+  /** Checkpoint id of the source. */
+  model: string;
+}
+
+/** One tensor of the export, as the exporter writes it and the verifier expects it. */
+export interface OutputTensor {
+  name: string;
+  /** Output dtype (the source's unless the plan casts). */
+  dtype: Dtype;
+  shape: number[];
+  /** Output data bytes (differs from `source.bytes` when converted). */
+  bytes: number;
+  source: OutputTensorSource;
+  /** Factor applied to every element; 1 = the bytes are copied as they are (before any conversion). */
+  scale: number;
+  /** Set when the tensor is converted from `source.dtype` to `dtype`. */
+  convertTo?: EncodeDtype;
+  /** Output text-layer index (MTP layers included), or null for tensors outside the layer stack. */
+  layer: number | null;
+}
+
+/** mergekit's `dtype` names and the safetensors dtype each one writes. */
+const PLAN_DTYPES: Record<string, EncodeDtype> = {
+  float32: 'F32',
+  float16: 'F16',
+  bfloat16: 'BF16',
+};
+
+/**
+ * Floating dtypes a plan's cast converts and a scale rule may multiply (float-codec's encodings).
+ * Integer and 8-bit tensors are copied as they are: an FP8 weight cast without its block scales
+ * would be wrong.
+ */
+const TRANSFORMABLE_DTYPES: ReadonlySet<Dtype> = new Set<Dtype>(['F32', 'F16', 'BF16']);
+
+export function isTransformableDtype(dtype: Dtype): dtype is EncodeDtype {
+  return TRANSFORMABLE_DTYPES.has(dtype);
+}
+
+/** Non-layer tensors that come from the last slice's source (mergekit); every other non-layer tensor comes from the first's. */
+const HEAD_KINDS: ReadonlySet<string> = new Set(['final_norm', 'head']);
+
+/** The naming family a summary's layers were read with (its prefix is authoritative for that checkpoint). */
+function layerFamilyOf(summary: CheckpointSummary): LayerFamily {
+  if (summary.layerPrefix === null) {
+    throw new StudioError('InvalidPlan', `${summary.name} has no text decoder layers to take layers from`, { path: summary.folder });
+  }
+  return { id: summary.family, prefix: summary.layerPrefix };
+}
+
+/** The safetensors dtype a plan's `dtype` (mergekit's name) writes; undefined keeps the source dtypes. */
+export function planOutputDtype(planDtype: string | undefined): EncodeDtype | undefined {
+  if (planDtype === undefined) return undefined;
+  const dtype = PLAN_DTYPES[planDtype];
+  if (dtype === undefined) {
+    throw new StudioError('InvalidPlan', `unknown output dtype "${planDtype}"; use one of ${Object.keys(PLAN_DTYPES).join(', ')}`);
+  }
+  return dtype;
+}
+
+/**
+ * Every tensor of the export, in natural order: the first source's non-layer tensors (embeddings,
+ * vision tower, projector), the output layers 0…n−1, the MTP layers moved behind them, then the
+ * last source's final norm and head. Output layer j takes its source layer's tensors under the
+ * name `layerTensorName(family, j, localName)`; a slice's scale rules apply to the output name, as
+ * mergekit's passthrough does. A tied source has no lm_head on disk and the export adds none.
+ * The exporter and the verifier both call this, so they cannot disagree about what an export holds.
+ */
+export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): OutputTensor[] {
+  const plan = resolved.plan;
+  const outputDtype = planOutputDtype(plan.dtype);
+  const sourceOf = (model: string | null): CheckpointSummary => {
+    const summary = model === null ? undefined : sources.get(model);
+    if (summary === undefined) throw new StudioError('InvalidPlan', `the plan's source ${model ?? '(none)'} is not open`, { path: model ?? undefined });
+    return summary;
+  };
+  const first = sourceOf(resolved.embeddingsFrom ?? resolved.layers[0]?.model ?? null);
+  const last = sourceOf(resolved.headFrom ?? resolved.layers.at(-1)?.model ?? null);
+  const tensors: OutputTensor[] = [];
+  const names = new Set<string>();
+
+  const add = (tensor: TensorInfo, summary: CheckpointSummary, name: string, layer: number | null, scale: number): void => {
+    if (names.has(name)) {
+      throw new StudioError('Internal', `two tensors of the plan would both be written as "${name}"; please report this`, { path: summary.folder });
+    }
+    names.add(name);
+    const convertTo = outputDtype !== undefined && outputDtype !== tensor.dtype && isTransformableDtype(tensor.dtype) ? outputDtype : undefined;
+    if (scale !== 1 && !isTransformableDtype(tensor.dtype)) {
+      throw new StudioError('UnsupportedDtype', `cannot scale ${tensor.name} of ${summary.name}: its dtype ${tensor.dtype} is not a floating-point type`, {
+        path: tensor.file,
+      });
+    }
+    const dtype = convertTo ?? tensor.dtype;
+    const bytes = convertTo === undefined ? tensor.bytes : tensor.elements * bytesPerElement(convertTo);
+    const output: OutputTensor = {
+      name,
+      dtype,
+      shape: [...tensor.shape],
+      bytes,
+      source: { file: tensor.file, offset: tensor.offset, bytes: tensor.bytes, dtype: tensor.dtype, name: tensor.name, model: summary.id },
+      scale,
+      layer,
+    };
+    if (convertTo !== undefined) output.convertTo = convertTo;
+    tensors.push(output);
+  };
+
+  const byKind = (order: readonly string[]) => (left: TensorInfo, right: TensorInfo): number =>
+    kindRank(order, left.kind) - kindRank(order, right.kind);
+  const leading = first.tensors.filter((tensor) => tensor.layer === null && !HEAD_KINDS.has(tensor.kind));
+  for (const tensor of leading.sort(byKind(['embed']))) add(tensor, first, tensor.name, null, 1);
+
+  for (const layer of resolved.layers) {
+    const summary = sourceOf(layer.model);
+    const layerTensors = layerTensorsByIndex(summary).get(layer.sourceLayer);
+    if (layerTensors === undefined || layerTensors.length === 0) {
+      throw new StudioError('InvalidPlan', `${summary.name} has no tensors for layer ${layer.sourceLayer}`, { path: summary.folder });
+    }
+    const family = layerFamilyOf(summary);
+    for (const tensor of layerTensors) {
+      const name = layerTensorName(family, layer.index, tensor.localName);
+      add(tensor, summary, name, layer.index, scaleFactorFor(layer.scale, name));
+    }
+  }
+
+  if (plan.mtp !== 'drop') {
+    // DeepSeek's MTP layers sit right after the text layers; they follow the new last layer.
+    const mtpIndexes = [...last.mtpLayers].sort((a, b) => a - b);
+    mtpIndexes.forEach((sourceIndex, position) => {
+      const outputIndex = resolved.layers.length + position;
+      for (const tensor of layerTensorsByIndex(last).get(sourceIndex) ?? []) {
+        add(tensor, last, layerTensorName(layerFamilyOf(last), outputIndex, tensor.localName), outputIndex, 1);
+      }
+    });
+  }
+
+  const trailing = last.tensors.filter((tensor) => tensor.layer === null && HEAD_KINDS.has(tensor.kind));
+  for (const tensor of trailing.sort(byKind(['final_norm', 'head']))) add(tensor, last, tensor.name, null, 1);
+  return tensors;
+}
+
+/** Position of a kind in `order` (stable sort key); kinds not listed come after. */
+function kindRank(order: readonly string[], kind: string): number {
+  const index = order.indexOf(kind);
+  return index === -1 ? order.length : index;
+}
+
+/** How many MTP layers the export keeps (they follow the text layers). */
+export function outputMtpLayers(resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): number {
+  if (resolved.plan.mtp === 'drop' || resolved.headFrom === null) return 0;
+  return sources.get(resolved.headFrom)?.mtpLayers.length ?? 0;
+}

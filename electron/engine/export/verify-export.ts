@@ -1,0 +1,434 @@
+import { open, readFile, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { isStudioError } from '../../api/errors.js';
+import { DTYPE_BITS, type CheckpointSummary, type LayerPlan, type VerifyProblem, type VerifyReport } from '../../api/types.js';
+import { openCheckpoint } from '../checkpoint/open-checkpoint.js';
+import { CONFIG_FILE_NAME } from '../checkpoint/model-config.js';
+import { readSafetensorsHeader, type SafetensorsTensorEntry } from '../formats/safetensors.js';
+import { INDEX_FILE_NAME, readSafetensorsIndex } from '../formats/safetensors-index.js';
+import { compareRanges } from '../native.js';
+import { planModels, resolvePlan } from '../plan/layer-plan.js';
+import { parseMergekitYaml } from '../plan/mergekit-yaml.js';
+import { exportConfigFor, isConfigObject } from './config-remap.js';
+import { pathExists } from './export-target.js';
+import { planOutputTensors, type OutputTensor } from './output-tensors.js';
+import { SINGLE_SHARD_NAME } from './shard-plan.js';
+import { isPlainCopy, transformedChunks } from './tensor-transform.js';
+
+/** The plan file every export carries (mergekit YAML with absolute model paths), read back here. */
+export const PLAN_FILE_NAME = 'mergekit_config.yml';
+
+/** Bytes per compareRanges call: progress and cancellation are checked between calls. */
+const COMPARE_BATCH_BYTES = 64 * 1024 * 1024;
+
+/** Config differences listed before the rest are summarised as a count. */
+const MAX_CONFIG_DIFFERENCES = 20;
+
+export interface VerifyExportOptions {
+  /** Sources already open (keyed by the model paths the plan names); others are opened here. */
+  sources?: ReadonlyMap<string, CheckpointSummary>;
+  /**
+   * What the export did with MTP layers. mergekit YAML cannot say it, so without this option the
+   * export itself decides: moved MTP layers when it holds them, dropped otherwise (config.json,
+   * whose `num_nextn_predict_layers` follows the choice, is then checked against it).
+   */
+  mtp?: 'move' | 'drop';
+  signal?: AbortSignal;
+  /** Bytes compared so far. */
+  onProgress?: (checkedBytes: number) => void;
+}
+
+/** A tensor as found in the export. */
+interface FoundTensor {
+  /** Shard file name relative to the export folder. */
+  file: string;
+  entry: SafetensorsTensorEntry;
+  /** Absolute offset of the first data byte. */
+  offset: number;
+}
+
+interface ExportWeights {
+  tensors: Map<string, FoundTensor>;
+  /** Sum of the tensors' data bytes over every shard. */
+  dataBytes: number;
+}
+
+class VerifyRun {
+  readonly problems: VerifyProblem[] = [];
+  checkedTensors = 0;
+  checkedBytes = 0;
+
+  constructor(
+    readonly dir: string,
+    readonly options: VerifyExportOptions,
+  ) {}
+
+  problem(code: string, message: string, where: { tensor?: string; file?: string } = {}): void {
+    const problem: VerifyProblem = { code, message };
+    if (where.tensor !== undefined) problem.tensor = where.tensor;
+    if (where.file !== undefined) problem.file = where.file;
+    this.problems.push(problem);
+  }
+
+  get cancelled(): boolean {
+    return this.options.signal?.aborted === true;
+  }
+
+  report(): VerifyReport {
+    return { dir: this.dir, ok: this.problems.length === 0, checkedTensors: this.checkedTensors, checkedBytes: this.checkedBytes, problems: this.problems };
+  }
+
+  addChecked(bytes: number): void {
+    this.checkedBytes += bytes;
+    this.options.onProgress?.(this.checkedBytes);
+  }
+}
+
+/**
+ * Re-opens an export and checks it against its plan (read back from mergekit_config.yml) and its
+ * sources: every planned tensor present exactly once with the planned dtype and shape, no others,
+ * bytes equal to the source's (or to the source's scaled/converted bytes), every shard in format
+ * `pt` with aligned tensors, the index's total_size and weight_map equal to the actual placement,
+ * and config.json equal to the remapped config. Each problem names the tensor and file and says
+ * what was expected and what was found. Never throws for a broken export: it reports.
+ */
+export async function verifyExport(dir: string, options: VerifyExportOptions = {}): Promise<VerifyReport> {
+  const run = new VerifyRun(path.resolve(dir), options);
+  const plan = await readPlan(run);
+  if (plan === null) return run.report();
+  const sources = await openSources(run, plan);
+  if (sources === null) return run.report();
+  const weights = await readExportWeights(run);
+
+  let resolved = resolvePlan(options.mtp === undefined ? plan : { ...plan, mtp: options.mtp }, sources);
+  if (!resolved.ok) {
+    for (const problem of resolved.problems.filter((item) => item.severity === 'error')) {
+      run.problem('InvalidPlan', `${PLAN_FILE_NAME}: ${problem.message}`, { file: PLAN_FILE_NAME });
+    }
+    return run.report();
+  }
+  let expected: OutputTensor[];
+  try {
+    expected = planOutputTensors(resolved, sources);
+    const mtpNames = expected.filter((tensor) => tensor.layer !== null && tensor.layer >= resolved.numLayers).map((tensor) => tensor.name);
+    if (options.mtp === undefined && mtpNames.length > 0 && !mtpNames.some((name) => weights.tensors.has(name))) {
+      resolved = resolvePlan({ ...plan, mtp: 'drop' }, sources);
+      expected = planOutputTensors(resolved, sources);
+    }
+  } catch (error) {
+    if (!isStudioError(error)) throw error;
+    run.problem(error.code, `${PLAN_FILE_NAME}: ${error.message}`, { file: PLAN_FILE_NAME });
+    return run.report();
+  }
+
+  const comparable = checkTensorList(run, expected, weights);
+  await compareTensorBytes(run, comparable, weights);
+  await checkConfig(run, exportConfigFor(resolved, sources)?.config ?? null);
+  return run.report();
+}
+
+async function readPlan(run: VerifyRun): Promise<LayerPlan | null> {
+  let text: string;
+  try {
+    text = await readFile(path.join(run.dir, PLAN_FILE_NAME), 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(error as Error).message})`;
+    run.problem('MissingPlan', `${PLAN_FILE_NAME} ${reason}: without the plan the export cannot be checked`, { file: PLAN_FILE_NAME });
+    return null;
+  }
+  const imported = parseMergekitYaml(text, { baseDir: run.dir, fileName: PLAN_FILE_NAME });
+  for (const problem of imported.problems.filter((item) => item.severity === 'error')) {
+    run.problem('InvalidPlan', `${PLAN_FILE_NAME}${problem.line === undefined ? '' : ` line ${problem.line}`}: ${problem.message}`, { file: PLAN_FILE_NAME });
+  }
+  return imported.plan;
+}
+
+async function openSources(run: VerifyRun, plan: LayerPlan): Promise<Map<string, CheckpointSummary> | null> {
+  const sources = new Map<string, CheckpointSummary>();
+  for (const model of planModels(plan)) {
+    const known = run.options.sources?.get(model);
+    if (known !== undefined) {
+      sources.set(model, known);
+      continue;
+    }
+    try {
+      sources.set(model, await openCheckpoint(model));
+    } catch (error) {
+      if (!isStudioError(error)) throw error;
+      run.problem('SourceUnavailable', `the source ${model} cannot be opened: ${error.message}`, { file: model });
+    }
+  }
+  return sources.size === planModels(plan).length ? sources : null;
+}
+
+/** Every shard's header (format, alignment) and, for a sharded export, the index against the shards. */
+async function readExportWeights(run: VerifyRun): Promise<ExportWeights> {
+  const tensors = new Map<string, FoundTensor>();
+  const indexPath = path.join(run.dir, INDEX_FILE_NAME);
+  const hasIndex = await pathExists(indexPath);
+  const hasSingle = await pathExists(path.join(run.dir, SINGLE_SHARD_NAME));
+  let weightMap: Record<string, string> | null = null;
+  let totalSize: unknown;
+  let shards: string[] = [];
+  if (hasIndex) {
+    if (hasSingle) {
+      run.problem('StrayWeights', `the export holds both ${SINGLE_SHARD_NAME} and ${INDEX_FILE_NAME}; transformers would load ${SINGLE_SHARD_NAME} only`, {
+        file: SINGLE_SHARD_NAME,
+      });
+    }
+    try {
+      const index = await readSafetensorsIndex(indexPath);
+      weightMap = index.weightMap;
+      totalSize = index.metadata.total_size;
+      shards = index.shards;
+    } catch (error) {
+      if (!isStudioError(error)) throw error;
+      run.problem(error.code, error.message, { file: INDEX_FILE_NAME });
+      return { tensors, dataBytes: 0 };
+    }
+  } else if (hasSingle) {
+    shards = [SINGLE_SHARD_NAME];
+  } else {
+    run.problem('MissingWeights', `the export has neither ${SINGLE_SHARD_NAME} nor ${INDEX_FILE_NAME}`);
+    return { tensors, dataBytes: 0 };
+  }
+
+  let dataBytes = 0;
+  for (const shard of shards) {
+    let header;
+    try {
+      header = await readSafetensorsHeader(path.join(run.dir, shard));
+    } catch (error) {
+      if (!isStudioError(error)) throw error;
+      run.problem(error.code, `${shard}: ${error.message}`, { file: shard });
+      continue;
+    }
+    if (header.metadata?.format !== 'pt') {
+      run.problem('NotPtFormat', `${shard}: __metadata__.format is ${JSON.stringify(header.metadata?.format ?? null)}, expected "pt" (transformers refuses other formats)`, {
+        file: shard,
+      });
+    }
+    if (header.dataStart % 8 !== 0) {
+      run.problem('Misaligned', `${shard}: the data starts at byte ${header.dataStart}, not a multiple of 8 (the header is not padded)`, { file: shard });
+    }
+    for (const entry of header.tensors) {
+      const elementBytes = Math.max(1, Math.floor(DTYPE_BITS[entry.dtype] / 8));
+      if (entry.begin % elementBytes !== 0) {
+        run.problem('Misaligned', `${entry.name} in ${shard} starts at data offset ${entry.begin}, not a multiple of its ${elementBytes}-byte ${entry.dtype} elements`, {
+          tensor: entry.name,
+          file: shard,
+        });
+      }
+      const previous = tensors.get(entry.name);
+      if (previous !== undefined) {
+        run.problem('DuplicateTensor', `${entry.name} is in both ${previous.file} and ${shard}`, { tensor: entry.name, file: shard });
+        continue;
+      }
+      tensors.set(entry.name, { file: shard, entry, offset: header.dataStart + entry.begin });
+      dataBytes += entry.end - entry.begin;
+    }
+  }
+
+  if (weightMap !== null) {
+    if (totalSize !== dataBytes) {
+      run.problem('IndexTotalSize', `${INDEX_FILE_NAME}: metadata.total_size is ${JSON.stringify(totalSize ?? null)}, but the shards hold ${dataBytes} bytes of tensor data`, {
+        file: INDEX_FILE_NAME,
+      });
+    }
+    for (const [name, found] of tensors) {
+      const listed = weightMap[name];
+      if (listed === undefined) run.problem('IndexMismatch', `${INDEX_FILE_NAME}: ${name} (in ${found.file}) is not in weight_map`, { tensor: name, file: INDEX_FILE_NAME });
+      else if (listed !== found.file) {
+        run.problem('IndexMismatch', `${INDEX_FILE_NAME}: weight_map puts ${name} in ${listed}, but it is in ${found.file}`, { tensor: name, file: INDEX_FILE_NAME });
+      }
+    }
+    for (const [name, shard] of Object.entries(weightMap)) {
+      if (!tensors.has(name)) run.problem('IndexMismatch', `${INDEX_FILE_NAME}: weight_map lists ${name} in ${shard}, which does not hold it`, { tensor: name, file: INDEX_FILE_NAME });
+    }
+  }
+  return { tensors, dataBytes };
+}
+
+/** Presence, dtype and shape of every planned tensor, and no unplanned ones; returns the tensors whose bytes can be compared. */
+function checkTensorList(run: VerifyRun, expected: readonly OutputTensor[], weights: ExportWeights): OutputTensor[] {
+  const comparable: OutputTensor[] = [];
+  const expectedNames = new Set<string>();
+  for (const tensor of expected) {
+    expectedNames.add(tensor.name);
+    const found = weights.tensors.get(tensor.name);
+    if (found === undefined) {
+      run.problem('MissingTensor', `${tensor.name} (layer ${tensor.layer ?? '—'}, from ${tensor.source.name}) is missing from the export`, { tensor: tensor.name });
+      continue;
+    }
+    const { entry, file } = found;
+    let matches = true;
+    if (entry.dtype !== tensor.dtype) {
+      run.problem('DtypeMismatch', `${tensor.name} in ${file} is ${entry.dtype}, expected ${tensor.dtype}`, { tensor: tensor.name, file });
+      matches = false;
+    }
+    if (entry.shape.length !== tensor.shape.length || entry.shape.some((dim, axis) => dim !== tensor.shape[axis])) {
+      run.problem('ShapeMismatch', `${tensor.name} in ${file} has shape [${entry.shape.join(', ')}], expected [${tensor.shape.join(', ')}]`, { tensor: tensor.name, file });
+      matches = false;
+    }
+    if (matches) comparable.push(tensor);
+  }
+  for (const [name, found] of weights.tensors) {
+    if (!expectedNames.has(name)) run.problem('UnexpectedTensor', `${name} in ${found.file} is not part of the plan`, { tensor: name, file: found.file });
+  }
+  return comparable;
+}
+
+function describeTransform(tensor: OutputTensor): string {
+  const parts: string[] = [];
+  if (tensor.convertTo !== undefined) parts.push(`converted ${tensor.source.dtype}→${tensor.convertTo}`);
+  if (tensor.scale !== 1) parts.push(`scaled ×${tensor.scale}`);
+  return parts.join(', ');
+}
+
+function bytesDiffer(run: VerifyRun, tensor: OutputTensor, file: string, detail: string): void {
+  const transform = describeTransform(tensor);
+  run.problem(
+    'TensorBytesDiffer',
+    `${tensor.name} in ${file} differs from ${transform === '' ? '' : `the ${transform} bytes of `}${tensor.source.name} in ${tensor.source.file}${detail}`,
+    { tensor: tensor.name, file },
+  );
+}
+
+/** Plain tensors through compareRanges, batched per (shard, source file); transformed ones chunk by chunk. */
+async function compareTensorBytes(run: VerifyRun, tensors: readonly OutputTensor[], weights: ExportWeights): Promise<void> {
+  const plainGroups = new Map<string, OutputTensor[]>();
+  const transformed: OutputTensor[] = [];
+  for (const tensor of tensors) {
+    if (!isPlainCopy(tensor)) {
+      transformed.push(tensor);
+      continue;
+    }
+    const found = weights.tensors.get(tensor.name) as FoundTensor;
+    const key = `${found.file}\u0000${tensor.source.file}`;
+    const group = plainGroups.get(key);
+    if (group === undefined) plainGroups.set(key, [tensor]);
+    else group.push(tensor);
+  }
+
+  for (const group of plainGroups.values()) {
+    const exportFile = (weights.tensors.get((group[0] as OutputTensor).name) as FoundTensor).file;
+    const sourceFile = (group[0] as OutputTensor).source.file;
+    let batch: OutputTensor[] = [];
+    let batchBytes = 0;
+    const flush = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const ranges = batch.map((tensor) => ({ aOffset: (weights.tensors.get(tensor.name) as FoundTensor).offset, bOffset: tensor.source.offset, length: tensor.bytes }));
+      try {
+        const differing = await compareRanges(path.join(run.dir, exportFile), sourceFile, ranges);
+        for (const index of differing) bytesDiffer(run, batch[index] as OutputTensor, exportFile, '');
+      } catch (error) {
+        if (!isStudioError(error)) throw error;
+        run.problem(error.code, `comparing ${exportFile} with ${sourceFile}: ${error.message}`, { file: exportFile });
+      }
+      run.checkedTensors += batch.length;
+      run.addChecked(batchBytes);
+      batch = [];
+      batchBytes = 0;
+    };
+    for (const tensor of group) {
+      if (run.cancelled) break;
+      if (batch.length > 0 && batchBytes + tensor.bytes > COMPARE_BATCH_BYTES) await flush();
+      batch.push(tensor);
+      batchBytes += tensor.bytes;
+    }
+    if (!run.cancelled) await flush();
+  }
+
+  const handles = new Map<string, FileHandle>();
+  const handleFor = async (file: string): Promise<FileHandle> => {
+    let handle = handles.get(file);
+    if (handle === undefined) {
+      handle = await open(file, 'r');
+      handles.set(file, handle);
+    }
+    return handle;
+  };
+  try {
+    for (const tensor of transformed) {
+      if (run.cancelled) break;
+      const found = weights.tensors.get(tensor.name) as FoundTensor;
+      try {
+        await compareTransformed(run, tensor, found, await handleFor(tensor.source.file), await handleFor(path.join(run.dir, found.file)));
+      } catch (error) {
+        if (!isStudioError(error)) throw error;
+        run.problem(error.code, `${tensor.name}: ${error.message}`, { tensor: tensor.name, file: found.file });
+      }
+    }
+  } finally {
+    await Promise.all([...handles.values()].map((handle) => handle.close()));
+  }
+  if (run.cancelled) run.problem('Cancelled', 'verification was cancelled before every tensor was checked; run verify again');
+}
+
+async function compareTransformed(run: VerifyRun, tensor: OutputTensor, found: FoundTensor, source: FileHandle, exported: FileHandle): Promise<void> {
+  let buffer = new Uint8Array(0);
+  for await (const chunk of transformedChunks(tensor, source)) {
+    if (run.cancelled) return;
+    if (buffer.byteLength < chunk.bytes.byteLength) buffer = new Uint8Array(chunk.bytes.byteLength);
+    const view = buffer.subarray(0, chunk.bytes.byteLength);
+    const { bytesRead } = await exported.read(view, 0, view.byteLength, found.offset + chunk.offset);
+    const mismatch = bytesRead < view.byteLength ? bytesRead : firstDifference(view, chunk.bytes);
+    run.addChecked(chunk.bytes.byteLength);
+    if (mismatch !== -1) {
+      bytesDiffer(run, tensor, found.file, ` (first difference at byte ${chunk.offset + mismatch} of the tensor)`);
+      run.checkedTensors += 1;
+      return;
+    }
+  }
+  run.checkedTensors += 1;
+}
+
+function firstDifference(left: Uint8Array, right: Uint8Array): number {
+  if (Buffer.from(left.buffer, left.byteOffset, left.byteLength).equals(Buffer.from(right.buffer, right.byteOffset, right.byteLength))) return -1;
+  for (let index = 0; index < left.byteLength; index += 1) if (left[index] !== right[index]) return index;
+  return left.byteLength;
+}
+
+function shortJson(value: unknown): string {
+  const text = JSON.stringify(value) ?? 'undefined';
+  return text.length > 120 ? `${text.slice(0, 117)}…` : text;
+}
+
+/** Differences between two JSON values as "path: found X, expected Y" lines. */
+export function jsonDifferences(expected: unknown, found: unknown, at = ''): string[] {
+  if (isConfigObject(expected) && isConfigObject(found)) {
+    const differences: string[] = [];
+    const keys = [...new Set([...Object.keys(expected), ...Object.keys(found)])].sort();
+    for (const key of keys) {
+      const child = at === '' ? key : `${at}.${key}`;
+      if (!Object.hasOwn(found, key)) differences.push(`${child} is missing (expected ${shortJson(expected[key])})`);
+      else if (!Object.hasOwn(expected, key)) differences.push(`${child} is not expected (found ${shortJson(found[key])})`);
+      else differences.push(...jsonDifferences(expected[key], found[key], child));
+    }
+    return differences;
+  }
+  if (JSON.stringify(expected) === JSON.stringify(found)) return [];
+  if (Array.isArray(expected) && Array.isArray(found) && expected.length !== found.length) {
+    return [`${at} has ${found.length} entries, expected ${expected.length}`];
+  }
+  return [`${at} is ${shortJson(found)}, expected ${shortJson(expected)}`];
+}
+
+async function checkConfig(run: VerifyRun, expected: Record<string, unknown> | null): Promise<void> {
+  if (expected === null) return;
+  let found: unknown;
+  try {
+    found = JSON.parse(await readFile(path.join(run.dir, CONFIG_FILE_NAME), 'utf8'));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(error as Error).message})`;
+    run.problem('ConfigMismatch', `${CONFIG_FILE_NAME} ${reason}`, { file: CONFIG_FILE_NAME });
+    return;
+  }
+  const differences = jsonDifferences(expected, found);
+  for (const difference of differences.slice(0, MAX_CONFIG_DIFFERENCES)) {
+    run.problem('ConfigMismatch', `${CONFIG_FILE_NAME}: ${difference}`, { file: CONFIG_FILE_NAME });
+  }
+  if (differences.length > MAX_CONFIG_DIFFERENCES) {
+    run.problem('ConfigMismatch', `${CONFIG_FILE_NAME}: ${differences.length - MAX_CONFIG_DIFFERENCES} more differences`, { file: CONFIG_FILE_NAME });
+  }
+}
