@@ -1,0 +1,329 @@
+/**
+ * The only module that loads the native addon (native/build/Release/dus_native.node). It finds
+ * the binary, loads it on first use, checks every argument before it crosses into C++, and turns
+ * native failures into StudioErrors. Without a built addon, the engine still loads: the first call
+ * of a function here throws NativeUnavailable.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { StudioError, type ErrorCode } from '../api/errors.js';
+import { STATS_DTYPES, type StatsDtype, type TensorStats } from '../api/types.js';
+import { bytesPerElement } from './stats/float-codec.js';
+import { statsFromSums } from './stats/reference-stats.js';
+
+export interface StatsRange {
+  name: string;
+  offset: number;
+  bytes: number;
+  dtype: StatsDtype;
+}
+
+export interface StatsOptions {
+  /** Threads to spread the work over; default: the CPUs this process may use. */
+  threads?: number;
+  /** Read only every k-th 64 KiB block of each tensor (k ≥ 1): a quick estimate, marked `sampled`. */
+  sampleBlocks?: number;
+}
+
+export interface CopyRange {
+  sourceOffset: number;
+  targetOffset: number;
+  length: number;
+}
+
+export interface CopyResult {
+  bytes: number;
+  /** 'copy_file_range' when the kernel copied everything, 'read-write' when any byte went through the buffer. */
+  method: 'copy_file_range' | 'read-write';
+}
+
+export interface CompareRange {
+  aOffset: number;
+  bOffset: number;
+  length: number;
+}
+
+/** The addon's own interface (see native/src/addon.cc); bump both sides together. */
+export interface NativeBinding {
+  interfaceVersion: number;
+  /** Numbers per range in tensorStats' result. */
+  statsFields: number;
+  defaultThreads: number;
+  tensorStats(
+    file: string,
+    ranges: readonly { offset: number; bytes: number; dtype: string }[],
+    options: StatsOptions,
+  ): Promise<Float64Array>;
+  copyRanges(source: string, target: string, ranges: readonly CopyRange[], options: { forceFallback?: boolean }): Promise<CopyResult>;
+  compareRanges(fileA: string, fileB: string, ranges: readonly CompareRange[]): Promise<number[]>;
+}
+
+/** What a native rejection carries (native/src/promise-worker.cc). */
+interface NativeFailure {
+  code?: unknown;
+  message?: unknown;
+  path?: unknown;
+  offset?: unknown;
+  rangeIndex?: unknown;
+  errno?: unknown;
+}
+
+const INTERFACE_VERSION = 1;
+const BINARY_PATH = path.join('native', 'build', 'Release', 'dus_native.node');
+const BUILD_HINT = 'run npm run build:native';
+
+type LoadResult = { binding: NativeBinding } | { error: StudioError };
+let loaded: LoadResult | undefined;
+
+/**
+ * Where the binary may be, in order: $DUS_NATIVE_PATH alone when set; Electron's unpacked
+ * resources (a .node inside app.asar cannot be loaded); then native/build/Release under this
+ * module's folder and each folder above it (the source tree, or out/ after bundling).
+ */
+export function nativeBinaryCandidates(): string[] {
+  const override = process.env.DUS_NATIVE_PATH;
+  if (override !== undefined && override !== '') return [path.resolve(override)];
+  const candidates: string[] = [];
+  const resourcesPath = (process as { resourcesPath?: unknown }).resourcesPath;
+  if (typeof resourcesPath === 'string') candidates.push(path.join(resourcesPath, 'app.asar.unpacked', BINARY_PATH));
+  let folder = import.meta.dirname ?? path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    candidates.push(path.join(folder, BINARY_PATH));
+    const parent = path.dirname(folder);
+    if (parent === folder) break;
+    folder = parent;
+  }
+  return candidates;
+}
+
+function load(): LoadResult {
+  const candidates = nativeBinaryCandidates();
+  const require = createRequire(import.meta.url);
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    if (!existsSync(candidate)) continue;
+    let binding: NativeBinding;
+    try {
+      binding = require(candidate) as NativeBinding;
+    } catch (cause) {
+      failures.push(`${candidate}: ${cause instanceof Error ? cause.message : String(cause)}`);
+      continue;
+    }
+    if (binding.interfaceVersion !== INTERFACE_VERSION) {
+      return {
+        error: new StudioError('NativeUnavailable', `the native addon at ${candidate} is out of date: ${BUILD_HINT}`, {
+          path: candidate,
+          detail: { found: binding.interfaceVersion, expected: INTERFACE_VERSION },
+        }),
+      };
+    }
+    return { binding };
+  }
+  const message =
+    failures.length > 0
+      ? `the native addon could not be loaded (${failures.join('; ')}): ${BUILD_HINT}`
+      : `the native addon is not built: ${BUILD_HINT}`;
+  return { error: new StudioError('NativeUnavailable', message, { detail: { candidates, failures } }) };
+}
+
+function binding(): NativeBinding {
+  loaded ??= load();
+  if ('error' in loaded) throw loaded.error;
+  return loaded.binding;
+}
+
+/** True when the addon loads (statistics, fast copy and compare are available). */
+export function nativeAvailable(): boolean {
+  loaded ??= load();
+  return 'binding' in loaded;
+}
+
+/**
+ * The loaded binding itself, for tests that hold the C++ argument guards to account without the
+ * checks below. Engine code uses the checked functions.
+ */
+export function uncheckedNativeBinding(): NativeBinding {
+  return binding();
+}
+
+function checkPath(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.includes('\0') || !path.isAbsolute(value)) {
+    throw new StudioError('InvalidRequest', `${what} must be an absolute path`, {
+      path: typeof value === 'string' ? value : undefined,
+    });
+  }
+  return value;
+}
+
+function checkByteCount(value: unknown, what: string, file: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new StudioError('InvalidOffset', `${what} must be a whole number of bytes from 0 to 2^53 − 1, not ${String(value)}`, {
+      path: file,
+    });
+  }
+  return value;
+}
+
+/** Checks a range [offset, offset + length) and that its end is still a safe integer. */
+function checkSpan(offset: unknown, length: unknown, what: string, file: string): void {
+  const start = checkByteCount(offset, `${what} offset`, file);
+  const size = checkByteCount(length, `${what} length`, file);
+  if (!Number.isSafeInteger(start + size)) {
+    throw new StudioError('InvalidOffset', `${what} ends past 2^53 − 1 bytes`, { path: file });
+  }
+}
+
+function checkRanges<T>(ranges: readonly T[], file: string): readonly T[] {
+  if (!Array.isArray(ranges)) throw new StudioError('InvalidRequest', 'ranges must be an array', { path: file });
+  return ranges;
+}
+
+function checkCount(value: unknown, what: string): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)) {
+    throw new StudioError('InvalidRequest', `${what} must be a whole number ≥ 1, not ${String(value)}`);
+  }
+}
+
+type Operation = 'stats' | 'copy' | 'compare';
+
+/** A StudioError for a native rejection; `label` names the range in the message when known. */
+function fromNative(error: unknown, operation: Operation, defaultPath: string, label?: (index: number) => string): StudioError {
+  const failure: NativeFailure = typeof error === 'object' && error !== null ? (error as NativeFailure) : {};
+  const nativeCode = typeof failure.code === 'string' ? failure.code : undefined;
+  const nativeMessage = typeof failure.message === 'string' ? failure.message : String(error);
+  const filePath = typeof failure.path === 'string' ? failure.path : defaultPath;
+  const rangeIndex = typeof failure.rangeIndex === 'number' ? failure.rangeIndex : undefined;
+  const failedIo: ErrorCode = operation === 'copy' ? 'ExportFailed' : 'Internal';
+  const codes: Record<string, ErrorCode> = {
+    SOURCE_CHANGED: 'SourceChanged',
+    NO_SPACE: 'NoSpace',
+    PERMISSION_DENIED: 'PermissionDenied',
+    NOT_FOUND: 'NotFound',
+    // A range beyond the end of a file the caller sized: the copy source changed; for statistics
+    // and comparisons the offsets themselves are wrong.
+    OUT_OF_BOUNDS: operation === 'copy' ? 'SourceChanged' : 'InvalidOffset',
+    NOT_A_FILE: operation === 'copy' ? 'ExportFailed' : 'InvalidRequest',
+    INVALID_ARGUMENT: 'InvalidRequest',
+    IO_ERROR: failedIo,
+    OUT_OF_MEMORY: failedIo,
+  };
+  const code = nativeCode !== undefined ? codes[nativeCode] : undefined;
+  const detail = {
+    nativeCode,
+    errno: typeof failure.errno === 'string' ? failure.errno : undefined,
+    offset: typeof failure.offset === 'number' ? failure.offset : undefined,
+    rangeIndex,
+  };
+  const prefix = rangeIndex !== undefined && label !== undefined ? `${label(rangeIndex)}: ` : '';
+  if (code === undefined) {
+    return new StudioError('Internal', `the native addon failed unexpectedly (${nativeMessage}); please report this`, {
+      path: filePath,
+      detail,
+      cause: error,
+    });
+  }
+  return new StudioError(code, prefix + nativeMessage, { path: filePath, detail, cause: error });
+}
+
+/**
+ * Statistics of byte ranges of one file, each a whole tensor of a float dtype, computed on
+ * `options.threads` threads from a read-only mapping. Figures do not depend on the thread count.
+ */
+export async function tensorStats(file: string, ranges: readonly StatsRange[], options: StatsOptions = {}): Promise<TensorStats[]> {
+  checkPath(file, 'the tensor file');
+  checkRanges(ranges, file);
+  for (const range of ranges) {
+    const what = `tensor ${String(range.name)}`;
+    checkSpan(range.offset, range.bytes, what, file);
+    if (!(STATS_DTYPES as readonly string[]).includes(range.dtype)) {
+      throw new StudioError('UnsupportedDtype', `${what} has dtype ${String(range.dtype)}, which has no statistics`, { path: file });
+    }
+    if (range.bytes % bytesPerElement(range.dtype) !== 0) {
+      throw new StudioError('TensorInvalidInfo', `${what} has ${range.bytes} bytes, not a whole number of ${range.dtype} elements`, {
+        path: file,
+      });
+    }
+  }
+  checkCount(options.threads, 'threads');
+  checkCount(options.sampleBlocks, 'sampleBlocks');
+  const native = binding();
+  const nativeOptions: StatsOptions = {};
+  if (options.threads !== undefined) nativeOptions.threads = options.threads;
+  if (options.sampleBlocks !== undefined) nativeOptions.sampleBlocks = options.sampleBlocks;
+  let rows: Float64Array;
+  try {
+    rows = await native.tensorStats(
+      file,
+      ranges.map((range) => ({ offset: range.offset, bytes: range.bytes, dtype: range.dtype })),
+      nativeOptions,
+    );
+  } catch (error) {
+    throw fromNative(error, 'stats', file, (index) => `tensor ${ranges[index]?.name ?? index}`);
+  }
+  const fields = native.statsFields;
+  if (rows.length !== ranges.length * fields) {
+    throw new StudioError('Internal', `the native addon returned ${rows.length} numbers for ${ranges.length} tensors; please report this`, {
+      path: file,
+    });
+  }
+  return ranges.map((range, index) => {
+    const at = index * fields;
+    return statsFromSums(
+      range.name,
+      {
+        elements: rows[at]!,
+        sum: rows[at + 1]!,
+        sumSquares: rows[at + 2]!,
+        maxAbs: rows[at + 3]!,
+        nanCount: rows[at + 4]!,
+        infCount: rows[at + 5]!,
+      },
+      rows[at + 6] === 1,
+    );
+  });
+}
+
+/**
+ * Copies byte ranges of `source` into the existing file `target` (never truncated), with
+ * copy_file_range where the kernel can, else through a 4 MiB buffer (`forceFallback` forces it).
+ * A source range past the source's end rejects with SourceChanged.
+ */
+export async function copyRanges(
+  source: string,
+  target: string,
+  ranges: readonly CopyRange[],
+  options: { forceFallback?: boolean } = {},
+): Promise<CopyResult> {
+  checkPath(source, 'the copy source');
+  checkPath(target, 'the copy target');
+  checkRanges(ranges, source);
+  for (const range of ranges) {
+    checkSpan(range.sourceOffset, range.length, 'source range', source);
+    checkSpan(range.targetOffset, range.length, 'target range', target);
+  }
+  const native = binding();
+  try {
+    return await native.copyRanges(source, target, ranges, { forceFallback: options.forceFallback === true });
+  } catch (error) {
+    throw fromNative(error, 'copy', target);
+  }
+}
+
+/** Indexes (ascending) of the ranges whose bytes differ between `fileA` and `fileB`. */
+export async function compareRanges(fileA: string, fileB: string, ranges: readonly CompareRange[]): Promise<number[]> {
+  checkPath(fileA, 'the first file');
+  checkPath(fileB, 'the second file');
+  checkRanges(ranges, fileA);
+  for (const range of ranges) {
+    checkSpan(range.aOffset, range.length, 'range', fileA);
+    checkSpan(range.bOffset, range.length, 'range', fileB);
+  }
+  const native = binding();
+  try {
+    return await native.compareRanges(fileA, fileB, ranges);
+  } catch (error) {
+    throw fromNative(error, 'compare', fileA);
+  }
+}

@@ -1,0 +1,54 @@
+#include "arguments.h"
+
+#include <cmath>
+
+#include "native-error.h"
+
+namespace dus {
+
+namespace {
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 − 1
+
+}  // namespace
+
+std::string ReadPath(const Napi::Value& value, const char* what) {
+  if (!value.IsString()) throw NativeError(codes::kInvalidArgument, std::string(what) + " must be a path string");
+  std::string path = value.As<Napi::String>().Utf8Value();
+  if (path.empty() || path.find('\0') != std::string::npos || path[0] != '/') {
+    throw NativeError(codes::kInvalidArgument, std::string(what) + " must be an absolute path", path);
+  }
+  return path;
+}
+
+uint64_t ReadSafeInteger(const Napi::Value& value, const char* what) {
+  if (!value.IsNumber()) throw NativeError(codes::kInvalidArgument, std::string(what) + " must be a number");
+  const double number = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(number) || number < 0 || number > kMaxSafeInteger || std::floor(number) != number) {
+    throw NativeError(codes::kInvalidArgument, std::string(what) + " must be a non-negative safe integer");
+  }
+  return static_cast<uint64_t>(number);
+}
+
+uint64_t ReadIntegerField(const Napi::Object& object, const char* key, size_t index) {
+  const std::string what = "range " + std::to_string(index) + " " + key;
+  try {
+    return ReadSafeInteger(object.Get(key), what.c_str());
+  } catch (NativeError& error) {
+    error.WithRangeIndex(index);
+    throw;
+  }
+}
+
+Napi::Array ReadArray(const Napi::Value& value, const char* what) {
+  if (!value.IsArray()) throw NativeError(codes::kInvalidArgument, std::string(what) + " must be an array");
+  return value.As<Napi::Array>();
+}
+
+Napi::Object ReadOptions(const Napi::Env& env, const Napi::Value& value) {
+  if (value.IsUndefined() || value.IsNull()) return Napi::Object::New(env);
+  if (!value.IsObject()) throw NativeError(codes::kInvalidArgument, "options must be an object");
+  return value.As<Napi::Object>();
+}
+
+}  // namespace dus

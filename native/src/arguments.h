@@ -1,0 +1,22 @@
+// Reading JavaScript arguments into C++ values on the JS thread. electron/engine/native.ts checks
+// them first; these checks guard the addon against any caller (INVALID_ARGUMENT, never a crash).
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+namespace dus {
+
+// A non-empty absolute path without NUL bytes.
+std::string ReadPath(const Napi::Value& value, const char* what);
+// A safe non-negative integer (0 ≤ n ≤ 2^53 − 1) given as a Number.
+uint64_t ReadSafeInteger(const Napi::Value& value, const char* what);
+// `object[key]` as a safe non-negative integer; `index` names the range in the message.
+uint64_t ReadIntegerField(const Napi::Object& object, const char* key, size_t index);
+Napi::Array ReadArray(const Napi::Value& value, const char* what);
+// An options object (undefined or null read as empty).
+Napi::Object ReadOptions(const Napi::Env& env, const Napi::Value& value);
+
+}  // namespace dus

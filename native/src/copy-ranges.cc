@@ -1,0 +1,228 @@
+// Copies byte ranges from one file into an existing file at given offsets. On Linux the kernel
+// copies (copy_file_range: no trip through user space, reflinks on btrfs/XFS); anywhere it cannot,
+// pread/pwrite through one reusable 4 MiB buffer does the same job.
+#include "copy-ranges.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
+
+#include "arguments.h"
+#include "file-io.h"
+#include "promise-worker.h"
+
+namespace dus {
+
+namespace {
+
+constexpr size_t kBufferBytes = 4 << 20;
+// The kernel copies at most about 2 GiB per call anyway; asking for 1 GiB keeps every count in
+// ssize_t on 32-bit systems too.
+constexpr uint64_t kKernelCopyStep = 1 << 30;
+
+#if defined(__linux__)
+// The system call itself, not the libc wrapper: glibc before 2.27 and older musl lack the wrapper,
+// and glibc 2.27–2.29 emulated it in user space where the kernel had none (ENOSYS is what the
+// buffered fallback should see instead).
+ssize_t KernelCopyFileRange(int in, loff_t* inOffset, int out, loff_t* outOffset, size_t length) {
+#if defined(SYS_copy_file_range)
+  return static_cast<ssize_t>(::syscall(SYS_copy_file_range, in, inOffset, out, outOffset, length, 0u));
+#else
+  (void)in;
+  (void)inOffset;
+  (void)out;
+  (void)outOffset;
+  (void)length;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+#endif
+
+struct CopyRequest {
+  uint64_t sourceOffset;
+  uint64_t targetOffset;
+  uint64_t length;
+};
+
+class CopyRangesWorker : public PromiseWorker {
+ public:
+  CopyRangesWorker(Napi::Env env, std::string source, std::string target, std::vector<CopyRequest> ranges,
+                   bool forceFallback)
+      : PromiseWorker(env, "dus.copyRanges"),
+        sourcePath_(std::move(source)),
+        targetPath_(std::move(target)),
+        ranges_(std::move(ranges)),
+        kernelWanted_(KernelCopyAvailable() && !forceFallback),
+        useKernel_(kernelWanted_) {}
+
+ protected:
+  void Run() override {
+    FileDescriptor source(sourcePath_, O_RDONLY, "source");
+    const uint64_t sourceSize = source.RegularFileSize();
+    // The target must exist (the exporter creates and sizes it); it is never truncated here.
+    FileDescriptor target(targetPath_, O_WRONLY, "target");
+    target.RegularFileSize();
+    constexpr uint64_t kMaxOffset = static_cast<uint64_t>(std::numeric_limits<off_t>::max());
+    for (size_t index = 0; index < ranges_.size(); ++index) {
+      const CopyRequest& range = ranges_[index];
+      uint64_t sourceEnd = 0;
+      if (AddOverflows(range.sourceOffset, range.length, &sourceEnd) || sourceEnd > sourceSize) {
+        throw NativeError(codes::kSourceChanged,
+                          "the source range at offset " + std::to_string(range.sourceOffset) + " (" +
+                              std::to_string(range.length) + " bytes) lies beyond the end of " + sourcePath_ + " (" +
+                              std::to_string(sourceSize) + " bytes): the file changed since it was read",
+                          sourcePath_)
+            .WithOffset(range.sourceOffset)
+            .WithRangeIndex(index);
+      }
+      uint64_t targetEnd = 0;
+      if (AddOverflows(range.targetOffset, range.length, &targetEnd) || targetEnd > kMaxOffset) {
+        throw NativeError(codes::kInvalidArgument,
+                          "the target range at offset " + std::to_string(range.targetOffset) + " is too large",
+                          targetPath_)
+            .WithOffset(range.targetOffset)
+            .WithRangeIndex(index);
+      }
+    }
+    for (size_t index = 0; index < ranges_.size(); ++index) {
+      const CopyRequest& range = ranges_[index];
+      uint64_t done = 0;
+      if (useKernel_) done = KernelCopy(source, target, range);
+      if (done < range.length) {
+        BufferCopy(source, target, range.sourceOffset + done, range.targetOffset + done, range.length - done);
+      }
+      copied_ += range.length;
+    }
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("bytes", Napi::Number::New(env, static_cast<double>(copied_)));
+    // One buffered byte makes the whole call "read-write": the method says whether the kernel did all of it.
+    const bool allKernel = kernelWanted_ && !usedBuffer_;
+    result.Set("method", Napi::String::New(env, allKernel ? "copy_file_range" : "read-write"));
+    return result;
+  }
+
+ private:
+  static constexpr bool KernelCopyAvailable() {
+#if defined(__linux__)
+    return true;
+#else
+    return false;
+#endif
+  }
+
+  // Copies as much of `range` as copy_file_range will; returns the bytes done. When the kernel
+  // cannot copy between these files, switches this call to the buffer for good.
+  uint64_t KernelCopy(const FileDescriptor& source, const FileDescriptor& target, const CopyRequest& range) {
+#if defined(__linux__)
+    loff_t in = static_cast<loff_t>(range.sourceOffset);
+    loff_t out = static_cast<loff_t>(range.targetOffset);
+    uint64_t done = 0;
+    while (done < range.length) {
+      const size_t step = static_cast<size_t>(std::min(range.length - done, kKernelCopyStep));
+      const ssize_t copied = KernelCopyFileRange(source.get(), &in, target.get(), &out, step);
+      if (copied > 0) {
+        done += static_cast<uint64_t>(copied);
+        kernelCopied_ = true;
+        continue;
+      }
+      if (copied == 0) {
+        // End of the source: it shrank, or the file system reports 0 instead of an error (some
+        // pseudo and network file systems do). The buffer copy tells the two apart.
+        useKernel_ = false;
+        return done;
+      }
+      const int error = errno;
+      if (error == EINTR) continue;
+      const bool unsupported = error == EXDEV || error == ENOSYS || error == EOPNOTSUPP
+#if defined(ENOTSUP) && ENOTSUP != EOPNOTSUPP
+                               || error == ENOTSUP
+#endif
+          ;
+      // EINVAL/EBADF on the very first call mean "not for these files" (special files, O_APPEND,
+      // an old kernel); after a successful copy they are real errors.
+      if (unsupported || (!kernelCopied_ && (error == EINVAL || error == EBADF))) {
+        useKernel_ = false;
+        return done;
+      }
+      throw ErrnoError(error, "cannot copy from " + sourcePath_ + " into", targetPath_)
+          .WithOffset(static_cast<uint64_t>(out));
+    }
+    return done;
+#else
+    (void)source;
+    (void)target;
+    (void)range;
+    useKernel_ = false;
+    return 0;
+#endif
+  }
+
+  void BufferCopy(const FileDescriptor& source, const FileDescriptor& target, uint64_t sourceOffset,
+                  uint64_t targetOffset, uint64_t length) {
+    usedBuffer_ = true;
+    if (buffer_.empty()) buffer_.resize(kBufferBytes);
+    while (length > 0) {
+      const size_t step = static_cast<size_t>(std::min<uint64_t>(length, buffer_.size()));
+      source.ReadExactly(buffer_.data(), step, sourceOffset);
+      target.WriteExactly(buffer_.data(), step, targetOffset);
+      sourceOffset += step;
+      targetOffset += step;
+      length -= step;
+    }
+  }
+
+  std::string sourcePath_;
+  std::string targetPath_;
+  std::vector<CopyRequest> ranges_;
+  const bool kernelWanted_;
+  bool useKernel_;
+  bool kernelCopied_ = false;
+  bool usedBuffer_ = false;
+  std::vector<uint8_t> buffer_;
+  uint64_t copied_ = 0;
+};
+
+}  // namespace
+
+Napi::Value CopyRanges(const Napi::CallbackInfo& info) {
+  return StartPromise(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    std::string source = ReadPath(info[0], "source");
+    std::string target = ReadPath(info[1], "target");
+    Napi::Array array = ReadArray(info[2], "ranges");
+    Napi::Object options = ReadOptions(env, info[3]);
+    std::vector<CopyRequest> ranges;
+    ranges.reserve(array.Length());
+    for (uint32_t index = 0; index < array.Length(); ++index) {
+      Napi::Value item = array.Get(index);
+      if (!item.IsObject()) {
+        throw NativeError(codes::kInvalidArgument, "range " + std::to_string(index) + " must be an object")
+            .WithRangeIndex(index);
+      }
+      Napi::Object object = item.As<Napi::Object>();
+      ranges.push_back({ReadIntegerField(object, "sourceOffset", index), ReadIntegerField(object, "targetOffset", index),
+                        ReadIntegerField(object, "length", index)});
+    }
+    const bool forceFallback = options.Get("forceFallback").ToBoolean().Value();
+    auto* worker = new CopyRangesWorker(env, std::move(source), std::move(target), std::move(ranges), forceFallback);
+    Napi::Value promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+}  // namespace dus

@@ -1,0 +1,33 @@
+// Per-chunk statistics of little-endian float tensors. Pure functions, no I/O: the caller hands
+// in mapped bytes. Partial results are combined in chunk order, so a tensor's figures depend only
+// on where its chunks start, never on which thread ran them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace dus {
+
+enum class StatsDtype { kF32, kF16, kBF16, kF8E4M3, kF8E5M2 };
+
+// Parses "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2"; false for anything else.
+bool ParseStatsDtype(const std::string& name, StatsDtype* dtype);
+size_t ElementSize(StatsDtype dtype);
+
+struct StatsPartial {
+  uint64_t elements = 0;  // all elements looked at, NaN and Inf included
+  uint64_t nanCount = 0;
+  uint64_t infCount = 0;
+  double sum = 0;         // finite elements only, accumulated in f64
+  double sumSquares = 0;  // finite elements only
+  double maxAbs = 0;      // finite elements only
+};
+
+// Statistics of `bytes` bytes (a whole number of elements) at `data`.
+StatsPartial AccumulateChunk(StatsDtype dtype, const uint8_t* data, size_t bytes);
+
+// Adds `next` to `into` (the order of calls fixes the rounding of the sums).
+void CombinePartial(StatsPartial& into, const StatsPartial& next);
+
+}  // namespace dus

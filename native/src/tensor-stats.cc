@@ -1,0 +1,206 @@
+#include "tensor-stats.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "addon-state.h"
+#include "arguments.h"
+#include "file-io.h"
+#include "promise-worker.h"
+#include "stats-kernels.h"
+
+namespace dus {
+
+namespace {
+
+// Work unit of a full pass: big enough that scheduling costs nothing, small enough that one huge
+// tensor spreads over every thread. Chunk boundaries are fixed offsets from the tensor's start,
+// which is what makes the sums independent of the thread count.
+constexpr uint64_t kChunkBytes = 1 << 20;
+// Sampling unit: options.sampleBlocks = k reads blocks 0, k, 2k, ... of every tensor.
+constexpr uint64_t kSampleBlockBytes = 64 << 10;
+// Consecutive small chunks (many tiny tensors) are handed out together, about this much at once.
+constexpr uint64_t kTaskBytes = 1 << 20;
+
+struct StatsRequest {
+  uint64_t offset;
+  uint64_t bytes;
+  StatsDtype dtype;
+};
+
+struct Chunk {
+  size_t range;
+  uint64_t offset;  // from the start of the mapped span
+  uint64_t bytes;
+};
+
+class TensorStatsWorker : public PromiseWorker {
+ public:
+  TensorStatsWorker(Napi::Env env, AddonState& state, std::string file, std::vector<StatsRequest> ranges,
+                    unsigned threads, uint64_t sampleEvery)
+      : PromiseWorker(env, "dus.tensorStats"),
+        state_(state),
+        file_(std::move(file)),
+        ranges_(std::move(ranges)),
+        threads_(threads),
+        sampleEvery_(sampleEvery) {}
+
+ protected:
+  void Run() override {
+    FileDescriptor file(file_, O_RDONLY, "tensor file");
+    const uint64_t size = file.RegularFileSize();
+    uint64_t spanStart = UINT64_MAX;
+    uint64_t spanEnd = 0;
+    for (size_t index = 0; index < ranges_.size(); ++index) {
+      const StatsRequest& range = ranges_[index];
+      uint64_t end = 0;
+      if (AddOverflows(range.offset, range.bytes, &end) || end > size) {
+        throw NativeError(codes::kOutOfBounds,
+                          "range " + std::to_string(index) + " (offset " + std::to_string(range.offset) + ", " +
+                              std::to_string(range.bytes) + " bytes) lies beyond the end of " + file_ + " (" +
+                              std::to_string(size) + " bytes)",
+                          file_)
+            .WithOffset(range.offset)
+            .WithRangeIndex(index);
+      }
+      if (range.bytes == 0) continue;
+      spanStart = std::min(spanStart, range.offset);
+      spanEnd = std::max(spanEnd, end);
+    }
+    results_.assign(ranges_.size(), StatsPartial{});
+    sampled_.assign(ranges_.size(), false);
+    if (spanEnd == 0) return;
+
+    const bool sampling = sampleEvery_ > 1;
+    std::vector<Chunk> chunks;
+    for (size_t index = 0; index < ranges_.size(); ++index) {
+      const StatsRequest& range = ranges_[index];
+      const uint64_t step = sampling ? kSampleBlockBytes : kChunkBytes;
+      for (uint64_t start = 0, block = 0; start < range.bytes; start += step, ++block) {
+        if (sampling && block % sampleEvery_ != 0) {
+          sampled_[index] = true;
+          continue;
+        }
+        chunks.push_back({index, range.offset - spanStart + start, std::min(step, range.bytes - start)});
+      }
+    }
+
+    MappedRegion region(file, spanStart, spanEnd - spanStart,
+                        sampling ? MappedRegion::Access::kSampled : MappedRegion::Access::kSequential);
+    if (sampling) {
+      for (const Chunk& chunk : chunks) region.Prefetch(chunk.offset, chunk.bytes);
+    }
+
+    // Tasks are runs of consecutive chunks of about kTaskBytes.
+    std::vector<size_t> taskStarts;
+    uint64_t taskBytes = kTaskBytes;
+    for (size_t index = 0; index < chunks.size(); ++index) {
+      if (taskBytes >= kTaskBytes) {
+        taskStarts.push_back(index);
+        taskBytes = 0;
+      }
+      taskBytes += chunks[index].bytes;
+    }
+    taskStarts.push_back(chunks.size());
+
+    std::vector<StatsPartial> partials(chunks.size());
+    const uint8_t* data = region.data();
+    state_.pool.ParallelFor(taskStarts.size() - 1, threads_, [&](size_t task) {
+      for (size_t index = taskStarts[task]; index < taskStarts[task + 1]; ++index) {
+        const Chunk& chunk = chunks[index];
+        partials[index] = AccumulateChunk(ranges_[chunk.range].dtype, data + chunk.offset, chunk.bytes);
+      }
+    });
+    for (size_t index = 0; index < chunks.size(); ++index) {
+      CombinePartial(results_[chunks[index].range], partials[index]);
+    }
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Float64Array out = Napi::Float64Array::New(env, results_.size() * kStatsFields);
+    for (size_t index = 0; index < results_.size(); ++index) {
+      const StatsPartial& stats = results_[index];
+      double* row = out.Data() + index * kStatsFields;
+      row[0] = static_cast<double>(stats.elements);
+      row[1] = stats.sum;
+      row[2] = stats.sumSquares;
+      row[3] = stats.maxAbs;
+      row[4] = static_cast<double>(stats.nanCount);
+      row[5] = static_cast<double>(stats.infCount);
+      row[6] = sampled_[index] ? 1 : 0;
+    }
+    return out;
+  }
+
+ private:
+  AddonState& state_;
+  std::string file_;
+  std::vector<StatsRequest> ranges_;
+  unsigned threads_;
+  uint64_t sampleEvery_;
+  std::vector<StatsPartial> results_;
+  std::vector<bool> sampled_;
+};
+
+}  // namespace
+
+Napi::Value TensorStats(const Napi::CallbackInfo& info) {
+  return StartPromise(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    AddonState& state = StateOf(env);
+    std::string file = ReadPath(info[0], "file");
+    Napi::Array array = ReadArray(info[1], "ranges");
+    Napi::Object options = ReadOptions(env, info[2]);
+
+    std::vector<StatsRequest> ranges;
+    ranges.reserve(array.Length());
+    for (uint32_t index = 0; index < array.Length(); ++index) {
+      Napi::Value item = array.Get(index);
+      if (!item.IsObject()) {
+        throw NativeError(codes::kInvalidArgument, "range " + std::to_string(index) + " must be an object")
+            .WithRangeIndex(index);
+      }
+      Napi::Object object = item.As<Napi::Object>();
+      StatsRequest range{};
+      range.offset = ReadIntegerField(object, "offset", index);
+      range.bytes = ReadIntegerField(object, "bytes", index);
+      Napi::Value dtype = object.Get("dtype");
+      if (!dtype.IsString() || !ParseStatsDtype(dtype.As<Napi::String>().Utf8Value(), &range.dtype)) {
+        throw NativeError(codes::kInvalidArgument,
+                          "range " + std::to_string(index) + " dtype must be F32, F16, BF16, F8_E4M3 or F8_E5M2")
+            .WithRangeIndex(index);
+      }
+      if (range.bytes % ElementSize(range.dtype) != 0) {
+        throw NativeError(codes::kInvalidArgument, "range " + std::to_string(index) + " has " +
+                                                       std::to_string(range.bytes) +
+                                                       " bytes, not a whole number of elements")
+            .WithRangeIndex(index);
+      }
+      ranges.push_back(range);
+    }
+
+    unsigned threads = state.defaultThreads;
+    Napi::Value threadsValue = options.Get("threads");
+    if (!threadsValue.IsUndefined()) {
+      const uint64_t wanted = ReadSafeInteger(threadsValue, "options.threads");
+      if (wanted < 1) throw NativeError(codes::kInvalidArgument, "options.threads must be at least 1");
+      threads = static_cast<unsigned>(std::min<uint64_t>(wanted, ThreadPool::kMaxThreads + 1));
+    }
+    uint64_t sampleEvery = 1;
+    Napi::Value sampleValue = options.Get("sampleBlocks");
+    if (!sampleValue.IsUndefined()) {
+      sampleEvery = ReadSafeInteger(sampleValue, "options.sampleBlocks");
+      if (sampleEvery < 1) throw NativeError(codes::kInvalidArgument, "options.sampleBlocks must be at least 1");
+    }
+
+    auto* worker = new TensorStatsWorker(env, state, std::move(file), std::move(ranges), threads, sampleEvery);
+    Napi::Value promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+}  // namespace dus

@@ -1,0 +1,532 @@
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { isStudioError } from '../../electron/api/errors.js';
+import type { StatsDtype, TensorStats } from '../../electron/api/types.js';
+import {
+  compareRanges,
+  copyRanges,
+  nativeAvailable,
+  nativeBinaryCandidates,
+  tensorStats,
+  uncheckedNativeBinding,
+  type CopyRange,
+  type StatsRange,
+} from '../../electron/engine/native.js';
+import { bytesPerElement, decodeToFloat64, encodeFromFloat64 } from '../../electron/engine/stats/float-codec.js';
+import { referenceTensorStats } from '../../electron/engine/stats/reference-stats.js';
+
+const MODEL_FILE = path.resolve(import.meta.dirname, '../../../shared/models/stories260K/model.safetensors');
+const DTYPES: readonly StatsDtype[] = ['F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2'];
+
+/** Deterministic bytes (mulberry32), so a failure reproduces. */
+function randomBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed >>> 0;
+  for (let index = 0; index < length; index += 4) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let mixed = state;
+    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
+    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
+    mixed = (mixed ^ (mixed >>> 14)) >>> 0;
+    for (let byte = 0; byte < 4 && index + byte < length; byte += 1) bytes[index + byte] = (mixed >>> (8 * byte)) & 0xff;
+  }
+  return bytes;
+}
+
+/** NaN, ±Inf, ±0, the largest finite values and the smallest subnormals of each dtype, as raw bytes. */
+function specialBytes(dtype: StatsDtype): Uint8Array {
+  switch (dtype) {
+    case 'F32':
+      return new Uint8Array(new Uint32Array([0x7fc00000, 0xffc00001, 0x7f800000, 0xff800000, 0, 0x80000000, 0x7f7fffff, 0xff7fffff, 1, 0x80000001, 0x007fffff]).buffer);
+    case 'F16':
+      return new Uint8Array(new Uint16Array([0x7e00, 0xfe01, 0x7c00, 0xfc00, 0, 0x8000, 0x7bff, 0xfbff, 1, 0x8001, 0x03ff]).buffer);
+    case 'BF16':
+      return new Uint8Array(new Uint16Array([0x7fc0, 0xffc1, 0x7f80, 0xff80, 0, 0x8000, 0x7f7f, 0xff7f, 1, 0x8001, 0x007f]).buffer);
+    case 'F8_E4M3':
+      return new Uint8Array([0x7f, 0xff, 0, 0x80, 0x7e, 0xfe, 0x01, 0x81, 0x07]);
+    case 'F8_E5M2':
+      return new Uint8Array([0x7d, 0xfe, 0x7c, 0xfc, 0, 0x80, 0x7b, 0xfb, 0x01, 0x81, 0x03]);
+  }
+}
+
+/** Σ|x| over the finite values: the scale of the rounding error any summation order may make. */
+function absoluteSum(bytes: Uint8Array, dtype: StatsDtype): number {
+  let total = 0;
+  for (const value of decodeToFloat64(bytes, dtype)) if (Number.isFinite(value)) total += Math.abs(value);
+  return total;
+}
+
+/**
+ * Native figures match the reference: counts and maximum exactly; sums within the worst-case
+ * error of recursive summation, (n − 1)·2^-53 of Σ|x| for each of the two summation orders.
+ */
+function expectMatchesReference(actual: TensorStats, bytes: Uint8Array, dtype: StatsDtype): void {
+  const expected = referenceTensorStats(actual.name, bytes, dtype);
+  expect({ ...actual, l2: 0, rms: 0, mean: 0 }).toEqual({ ...expected, l2: 0, rms: 0, mean: 0, sampled: actual.sampled });
+  const tolerance = Math.max(1e-14, expected.elements * Number.EPSILON);
+  // Σx² has positive terms, so its relative error bounds l2's and rms's (halved by the root).
+  expect(Math.abs(actual.l2 - expected.l2)).toBeLessThanOrEqual(tolerance * expected.l2);
+  expect(Math.abs(actual.rms - expected.rms)).toBeLessThanOrEqual(tolerance * expected.rms);
+  const finite = expected.elements - expected.nanCount - expected.infCount;
+  const meanScale = finite > 0 ? absoluteSum(bytes, dtype) / finite : 0;
+  expect(Math.abs(actual.mean - expected.mean)).toBeLessThanOrEqual(tolerance * meanScale);
+}
+
+async function rejection(promise: Promise<unknown>): Promise<{ code?: unknown; message: string; path?: unknown; detail?: unknown }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as { code?: unknown; message: string; path?: unknown; detail?: unknown };
+  }
+  throw new Error('expected a rejection');
+}
+
+let dir = '';
+
+beforeAll(async () => {
+  if (!nativeAvailable()) throw new Error('the native addon is not built: run npm run build:native before these tests');
+  dir = await mkdtemp(path.join(os.tmpdir(), 'dus-'));
+});
+
+afterAll(async () => {
+  if (dir !== '') await rm(dir, { recursive: true, force: true });
+});
+
+describe('tensorStats', () => {
+  /** One file holding, per dtype, a tensor of random bit patterns led by every special value, and a gaussian-like one. */
+  async function mixedFile(): Promise<{ file: string; ranges: StatsRange[]; bytesOf: (range: StatsRange) => Uint8Array }> {
+    const parts: Uint8Array[] = [];
+    const ranges: StatsRange[] = [];
+    let offset = 0;
+    // Start at an odd offset so no tensor is aligned to its element size.
+    parts.push(new Uint8Array([0xaa]));
+    offset += 1;
+    DTYPES.forEach((dtype, order) => {
+      const special = specialBytes(dtype);
+      const random = randomBytes(3 * 65536 + 7 * bytesPerElement(dtype), 100 + order);
+      const noisy = new Uint8Array(special.length + random.length);
+      noisy.set(special);
+      noisy.set(random, special.length);
+      parts.push(noisy);
+      ranges.push({ name: `${dtype}.random`, offset, bytes: noisy.length, dtype });
+      offset += noisy.length;
+      const values = Array.from({ length: 50001 }, (_, index) => Math.sin(index * 0.37 + order) * Math.cos(index * 0.011) * 0.02);
+      const gaussian =
+        dtype === 'F32' || dtype === 'F16' || dtype === 'BF16' ? encodeFromFloat64(values, dtype) : randomBytes(50001, 200 + order).map((byte) => byte & 0x3f);
+      parts.push(gaussian);
+      ranges.push({ name: `${dtype}.smooth`, offset, bytes: gaussian.length, dtype });
+      offset += gaussian.length;
+    });
+    const content = Buffer.concat(parts);
+    const file = path.join(dir, 'mixed.bin');
+    await writeFile(file, content);
+    return { file, ranges, bytesOf: (range) => content.subarray(range.offset, range.offset + range.bytes) };
+  }
+
+  it('computes the same statistics as the TypeScript reference for every dtype, NaN, Inf, subnormals and extremes included', async () => {
+    const { file, ranges, bytesOf } = await mixedFile();
+    const stats = await tensorStats(file, ranges, { threads: 2 });
+    expect(stats.map((entry) => entry.name)).toEqual(ranges.map((range) => range.name));
+    stats.forEach((entry, index) => {
+      const range = ranges[index]!;
+      expect(entry.sampled).toBe(false);
+      expectMatchesReference(entry, bytesOf(range), range.dtype);
+    });
+    // The random tensors hit every class of value.
+    for (const entry of stats.filter((item) => item.name.endsWith('.random'))) {
+      expect(entry.nanCount).toBeGreaterThan(0);
+      if (entry.name.startsWith('F8_E4M3')) expect(entry.infCount).toBe(0);
+      else expect(entry.infCount).toBeGreaterThan(0);
+    }
+  });
+
+  it('gives bit-identical results on 1 and 4 threads', async () => {
+    const { file, ranges } = await mixedFile();
+    const big = randomBytes(5 * 1024 * 1024 + 6, 9).map((byte, index) => (index % 2 === 1 ? byte & 0xbf : byte));
+    const bigFile = path.join(dir, 'big-bf16.bin');
+    await writeFile(bigFile, big);
+    const bigRange: StatsRange = { name: 'big', offset: 0, bytes: big.length, dtype: 'BF16' };
+    expect(await tensorStats(file, ranges, { threads: 4 })).toEqual(await tensorStats(file, ranges, { threads: 1 }));
+    expect(await tensorStats(bigFile, [bigRange], { threads: 4 })).toEqual(await tensorStats(bigFile, [bigRange], { threads: 1 }));
+  });
+
+  it('spreads one tensor over many chunks and still matches the reference', async () => {
+    // 9 MiB and a bit: ten 1 MiB chunks, the last one short, starting at an unaligned offset.
+    const tensor = randomBytes(9 * 1024 * 1024 + 4 * 1001, 21);
+    const content = new Uint8Array(tensor.length + 3);
+    content.set(tensor, 3);
+    const file = path.join(dir, 'chunks.bin');
+    await writeFile(file, content);
+    for (const dtype of ['F32', 'F16'] as const) {
+      const [stats] = await tensorStats(file, [{ name: 'w', offset: 3, bytes: tensor.length, dtype }], { threads: 3 });
+      expectMatchesReference(stats!, tensor, dtype);
+    }
+  });
+
+  it('handles thousands of tiny tensors of mixed dtypes in one call', async () => {
+    const content = randomBytes(200_000, 33);
+    const file = path.join(dir, 'tiny.bin');
+    await writeFile(file, content);
+    const ranges: StatsRange[] = [];
+    for (let index = 0; index < 5000; index += 1) {
+      const dtype = DTYPES[index % DTYPES.length]!;
+      const size = bytesPerElement(dtype);
+      const elements = (index * 7) % 40;
+      ranges.push({ name: `t${index}`, offset: (index * 37) % (content.length - 200), bytes: elements * size, dtype });
+    }
+    const stats = await tensorStats(file, ranges, { threads: 4 });
+    expect(stats).toHaveLength(5000);
+    stats.forEach((entry, index) => {
+      const range = ranges[index]!;
+      expectMatchesReference(entry, content.subarray(range.offset, range.offset + range.bytes), range.dtype);
+    });
+  });
+
+  it('reports zero-element ranges as empty statistics, even at the very end of the file', async () => {
+    const file = path.join(dir, 'zero.bin');
+    await writeFile(file, new Uint8Array([0x80, 0x3f, 0x00, 0x40]));
+    const stats = await tensorStats(file, [
+      { name: 'start', offset: 0, bytes: 0, dtype: 'BF16' },
+      { name: 'end', offset: 4, bytes: 0, dtype: 'F32' },
+      { name: 'both', offset: 0, bytes: 4, dtype: 'BF16' },
+    ]);
+    expect(stats[0]).toEqual({ name: 'start', elements: 0, l2: 0, rms: 0, mean: 0, maxAbs: 0, nanCount: 0, infCount: 0, sampled: false });
+    expect(stats[1]).toMatchObject({ name: 'end', elements: 0 });
+    expect(stats[2]).toMatchObject({ elements: 2, mean: 1.5, maxAbs: 2 });
+    expect(await tensorStats(file, [])).toEqual([]);
+  });
+
+  it('rejects ranges past the end of the file with InvalidOffset, naming the tensor and the file', async () => {
+    const file = path.join(dir, 'short.bin');
+    await writeFile(file, new Uint8Array(64));
+    const cases: StatsRange[] = [
+      { name: 'past', offset: 65, bytes: 0, dtype: 'F32' },
+      { name: 'overhang', offset: 60, bytes: 8, dtype: 'F32' },
+      { name: 'huge', offset: 0, bytes: Number.MAX_SAFE_INTEGER - 1, dtype: 'BF16' },
+      { name: 'far', offset: 2 ** 51, bytes: 2 ** 51, dtype: 'F8_E5M2' },
+    ];
+    for (const range of cases) {
+      const error = await rejection(tensorStats(file, [{ name: 'fine', offset: 0, bytes: 64, dtype: 'F32' }, range]));
+      expect(error).toMatchObject({ code: 'InvalidOffset', path: file });
+      expect(error.message).toContain(`tensor ${range.name}`);
+      expect(error.message).toContain('beyond the end');
+    }
+  });
+
+  it('refuses hostile arguments before they reach the addon', async () => {
+    const file = path.join(dir, 'short.bin');
+    const hostile: { range: Partial<StatsRange>; code: string }[] = [
+      { range: { offset: -8, bytes: 4, dtype: 'F32' }, code: 'InvalidOffset' },
+      { range: { offset: 0, bytes: -4, dtype: 'F32' }, code: 'InvalidOffset' },
+      { range: { offset: 1.5, bytes: 4, dtype: 'F32' }, code: 'InvalidOffset' },
+      { range: { offset: Number.NaN, bytes: 4, dtype: 'F32' }, code: 'InvalidOffset' },
+      { range: { offset: 2 ** 53, bytes: 0, dtype: 'F32' }, code: 'InvalidOffset' },
+      { range: { offset: Number.MAX_SAFE_INTEGER, bytes: Number.MAX_SAFE_INTEGER - 1, dtype: 'BF16' }, code: 'InvalidOffset' },
+      { range: { offset: '0' as unknown as number, bytes: 4, dtype: 'F32' }, code: 'InvalidOffset' },
+      { range: { offset: 0, bytes: 3, dtype: 'BF16' }, code: 'TensorInvalidInfo' },
+      { range: { offset: 0, bytes: 4, dtype: 'I32' as StatsDtype }, code: 'UnsupportedDtype' },
+    ];
+    for (const { range, code } of hostile) {
+      const error = await rejection(tensorStats(file, [{ name: 'hostile', ...range } as StatsRange]));
+      expect(error.code, JSON.stringify(range)).toBe(code);
+    }
+    expect((await rejection(tensorStats('short.bin', []))).code).toBe('InvalidRequest');
+    expect((await rejection(tensorStats(file, [], { threads: 0 }))).code).toBe('InvalidRequest');
+    expect((await rejection(tensorStats(file, [], { sampleBlocks: 0.5 }))).code).toBe('InvalidRequest');
+  });
+
+  it('has the addon itself reject hostile ranges by code, without crashing', async () => {
+    const native = uncheckedNativeBinding();
+    const file = path.join(dir, 'short.bin');
+    const codeOf = async (promise: Promise<unknown>): Promise<unknown> => (await rejection(promise)).code;
+    const stats = (ranges: unknown, options: unknown = {}): Promise<unknown> =>
+      native.tensorStats(file, ranges as never, options as never);
+    expect(await codeOf(stats([{ offset: -1, bytes: 4, dtype: 'F32' }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(stats([{ offset: 2 ** 53, bytes: 4, dtype: 'F32' }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(stats([{ offset: 0, bytes: Infinity, dtype: 'F32' }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(stats([{ offset: '8', bytes: 4, dtype: 'F32' }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(stats([{ offset: 0, bytes: 3, dtype: 'F16' }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(stats([{ offset: 0, bytes: 4, dtype: 'F64' }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(stats([null]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(stats('ranges'))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(stats([], { threads: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(native.tensorStats('relative.bin', [], {}))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(native.tensorStats(`${file}\0x`, [], {}))).toBe('INVALID_ARGUMENT');
+    const beyond = await rejection(
+      stats([
+        { offset: 0, bytes: 64, dtype: 'F32' },
+        { offset: Number.MAX_SAFE_INTEGER, bytes: Number.MAX_SAFE_INTEGER - 1, dtype: 'F16' },
+      ]),
+    );
+    expect(beyond).toMatchObject({ code: 'OUT_OF_BOUNDS', path: file, rangeIndex: 1, offset: Number.MAX_SAFE_INTEGER });
+    expect(await codeOf(stats([{ offset: 64, bytes: 2, dtype: 'BF16' }]))).toBe('OUT_OF_BOUNDS');
+    // Still alive and correct afterwards.
+    expect(Array.from(await native.tensorStats(file, [{ offset: 0, bytes: 64, dtype: 'F32' }], {}))).toEqual([16, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('reports a missing file as NotFound and a folder as InvalidRequest', async () => {
+    const missing = path.join(dir, 'missing.bin');
+    expect(await rejection(tensorStats(missing, [{ name: 'w', offset: 0, bytes: 0, dtype: 'F32' }]))).toMatchObject({
+      code: 'NotFound',
+      path: missing,
+    });
+    const folder = path.join(dir, 'a-folder');
+    await mkdir(folder, { recursive: true });
+    expect(await rejection(tensorStats(folder, []))).toMatchObject({ code: 'InvalidRequest', path: folder });
+  });
+
+  it('marks sampled statistics and computes them over every k-th 64 KiB block only', async () => {
+    const block = 64 * 1024;
+    const tensor = randomBytes(10 * block + 2 * 100, 55).map((byte, index) => (index % 2 === 1 ? byte & 0x3f : byte));
+    const small = randomBytes(block - 2, 56).map((byte, index) => (index % 2 === 1 ? byte & 0x3f : byte));
+    const file = path.join(dir, 'sampled.bin');
+    await writeFile(file, Buffer.concat([tensor, small]));
+    const ranges: StatsRange[] = [
+      { name: 'big', offset: 0, bytes: tensor.length, dtype: 'BF16' },
+      { name: 'small', offset: tensor.length, bytes: small.length, dtype: 'BF16' },
+    ];
+    const [big, smallStats] = await tensorStats(file, ranges, { sampleBlocks: 4 });
+    // Blocks 0, 4 and 8 of the eleven (the last is the 200-byte tail).
+    const sample = Buffer.concat([0, 4, 8].map((index) => tensor.subarray(index * block, (index + 1) * block)));
+    expect(big!.sampled).toBe(true);
+    expect(big!.elements).toBe(sample.length / 2);
+    expectMatchesReference(big!, sample, 'BF16');
+    // A tensor within one block is read whole, so it is not a sample.
+    expect(smallStats!.sampled).toBe(false);
+    expectMatchesReference(smallStats!, small, 'BF16');
+    const [full] = await tensorStats(file, ranges.slice(0, 1), { sampleBlocks: 1 });
+    expect(full!.sampled).toBe(false);
+    expect(full!.elements).toBe(tensor.length / 2);
+  });
+
+  it('agrees with the reference on every tensor of the stories260K model', async () => {
+    const content = await readFile(MODEL_FILE);
+    const headerLength = Number(content.readBigUInt64LE(0));
+    const header = JSON.parse(content.subarray(8, 8 + headerLength).toString('utf8')) as Record<
+      string,
+      { dtype: string; data_offsets: [number, number] }
+    >;
+    const ranges: StatsRange[] = Object.entries(header)
+      .filter(([name]) => name !== '__metadata__')
+      .map(([name, entry]) => ({
+        name,
+        offset: 8 + headerLength + entry.data_offsets[0],
+        bytes: entry.data_offsets[1] - entry.data_offsets[0],
+        dtype: entry.dtype as StatsDtype,
+      }));
+    expect(ranges.length).toBeGreaterThan(10);
+    const stats = await tensorStats(MODEL_FILE, ranges);
+    stats.forEach((entry, index) => {
+      const range = ranges[index]!;
+      expectMatchesReference(entry, content.subarray(range.offset, range.offset + range.bytes), range.dtype);
+      expect(entry.nanCount + entry.infCount).toBe(0);
+      expect(entry.l2).toBeGreaterThan(0);
+    });
+  });
+
+  it('loads in worker threads, and a worker ending mid-computation leaves the main thread working', async () => {
+    const binary = nativeBinaryCandidates().find((candidate) => existsSync(candidate));
+    expect(binary).toBeDefined();
+    const file = path.join(dir, 'worker.bin');
+    const content = randomBytes(3 * 1024 * 1024, 77).map((byte, index) => (index % 2 === 1 ? byte & 0x3f : byte));
+    await writeFile(file, content);
+    const workerSource = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const binding = require(workerData.binary);
+      binding.tensorStats(workerData.file, [{ offset: 0, bytes: workerData.bytes, dtype: 'BF16' }], { threads: 2 })
+        .then((rows) => parentPort.postMessage(Array.from(rows)));
+    `;
+    const workerData = { binary, file, bytes: content.length };
+    const fromWorker = await new Promise<number[]>((resolve, reject) => {
+      const worker = new Worker(workerSource, { eval: true, workerData });
+      worker.once('message', (rows: number[]) => {
+        resolve(rows);
+        void worker.terminate();
+      });
+      worker.once('error', reject);
+    });
+    const fromMain = await uncheckedNativeBinding().tensorStats(file, [{ offset: 0, bytes: content.length, dtype: 'BF16' }], {
+      threads: 3,
+    });
+    expect(fromWorker).toEqual(Array.from(fromMain));
+    for (let round = 0; round < 3; round += 1) {
+      const worker = new Worker(workerSource, { eval: true, workerData });
+      await new Promise((resolve) => worker.once('online', resolve));
+      await worker.terminate();
+    }
+    const [after] = await tensorStats(file, [{ name: 'after', offset: 0, bytes: content.length, dtype: 'BF16' }]);
+    expectMatchesReference(after!, content, 'BF16');
+  });
+});
+
+describe('loading the addon', () => {
+  it('throws NativeUnavailable on first use when the binary cannot be found, and not before', async () => {
+    vi.stubEnv('DUS_NATIVE_PATH', path.join(dir, 'no-such-addon.node'));
+    vi.resetModules();
+    try {
+      const fresh = await import('../../electron/engine/native.js');
+      expect(fresh.nativeAvailable()).toBe(false);
+      const error = await rejection(fresh.tensorStats(MODEL_FILE, []));
+      expect(isStudioError(error)).toBe(true);
+      expect(error.code).toBe('NativeUnavailable');
+      expect(error.message).toContain('npm run build:native');
+      expect((await rejection(fresh.copyRanges(MODEL_FILE, MODEL_FILE, []))).code).toBe('NativeUnavailable');
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+  });
+
+  it('loads the binary DUS_NATIVE_PATH names', async () => {
+    const binary = nativeBinaryCandidates().find((candidate) => existsSync(candidate))!;
+    vi.stubEnv('DUS_NATIVE_PATH', binary);
+    vi.resetModules();
+    try {
+      const fresh = await import('../../electron/engine/native.js');
+      expect(fresh.nativeBinaryCandidates()).toEqual([binary]);
+      expect(fresh.nativeAvailable()).toBe(true);
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+  });
+});
+
+describe('copyRanges', () => {
+  const SOURCE_BYTES = 20 * 1024 * 1024;
+  let source = '';
+  let sourceContent: Uint8Array = new Uint8Array(0);
+
+  beforeAll(async () => {
+    source = path.join(dir, 'copy-source.bin');
+    sourceContent = randomBytes(SOURCE_BYTES, 2024);
+    await writeFile(source, sourceContent);
+  });
+
+  /** Ranges laid out one after another in the target with small gaps; zero-length and unaligned ones included. */
+  function plan(): { ranges: CopyRange[]; targetBytes: number } {
+    const ranges: CopyRange[] = [];
+    let targetOffset = 3;
+    const lengths = [9 * 1024 * 1024 + 5, 0, 1, 4 * 1024 * 1024, 0, 65537];
+    for (let index = 0; index < 200; index += 1) lengths.push((index * 7919) % 40_000);
+    lengths.forEach((length, index) => {
+      const sourceOffset = (index * 1_000_003 + 17) % (SOURCE_BYTES - length);
+      ranges.push({ sourceOffset, targetOffset, length });
+      targetOffset += length + (index % 3);
+    });
+    return { ranges, targetBytes: targetOffset + 11 };
+  }
+
+  async function copyAndCheck(options: { forceFallback?: boolean }): Promise<string> {
+    const { ranges, targetBytes } = plan();
+    const target = path.join(dir, `copy-target-${options.forceFallback === true ? 'fallback' : 'kernel'}.bin`);
+    // A pattern outside the ranges shows nothing else was written and nothing truncated.
+    const expected = new Uint8Array(targetBytes).fill(0xa5);
+    await writeFile(target, expected);
+    for (const range of ranges) expected.set(sourceContent.subarray(range.sourceOffset, range.sourceOffset + range.length), range.targetOffset);
+    const result = await copyRanges(source, target, ranges, options);
+    expect(result.bytes).toBe(ranges.reduce((total, range) => total + range.length, 0));
+    const written = await readFile(target);
+    expect(written.length).toBe(targetBytes);
+    expect(Buffer.compare(written, expected)).toBe(0);
+    return result.method;
+  }
+
+  it('copies many ranges byte-for-byte with copy_file_range', async () => {
+    const method = await copyAndCheck({});
+    expect(method).toBe(process.platform === 'linux' ? 'copy_file_range' : 'read-write');
+  });
+
+  it('copies the same bytes through the read/write fallback', async () => {
+    expect(await copyAndCheck({ forceFallback: true })).toBe('read-write');
+  });
+
+  const otherFileSystem = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(os.tmpdir()).dev;
+
+  // Linux ≥ 5.19 refuses copy_file_range between file systems of different types (EXDEV), so the
+  // addon must notice and fall back; 5.3–5.18 copied across them in the kernel.
+  it.skipIf(!otherFileSystem)('copies between two file systems, falling back to read/write where the kernel refuses', async () => {
+    const shmDir = await mkdtemp(path.join('/dev/shm', 'dus-'));
+    try {
+      const tmpfsSource = path.join(shmDir, 'source.bin');
+      await writeFile(tmpfsSource, sourceContent.subarray(0, 3 * 1024 * 1024));
+      const target = path.join(dir, 'copy-target-cross.bin');
+      await writeFile(target, new Uint8Array(3 * 1024 * 1024));
+      const result = await copyRanges(tmpfsSource, target, [{ sourceOffset: 5, targetOffset: 0, length: 3 * 1024 * 1024 - 5 }]);
+      expect(result.bytes).toBe(3 * 1024 * 1024 - 5);
+      const [major = 0, minor = 0] = os.release().split('.').map(Number);
+      if (major > 5 || (major === 5 && minor >= 19)) expect(result.method).toBe('read-write');
+      const written = await readFile(target);
+      expect(Buffer.compare(written.subarray(0, 3 * 1024 * 1024 - 5), sourceContent.subarray(5, 3 * 1024 * 1024))).toBe(0);
+    } finally {
+      await rm(shmDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a source range past the end with SourceChanged, naming the offset', async () => {
+    const target = path.join(dir, 'copy-target-short.bin');
+    await writeFile(target, new Uint8Array(100));
+    const error = await rejection(copyRanges(source, target, [{ sourceOffset: SOURCE_BYTES - 10, targetOffset: 0, length: 11 }]));
+    expect(error).toMatchObject({ code: 'SourceChanged', path: source, detail: { offset: SOURCE_BYTES - 10 } });
+    expect(error.message).toContain(String(SOURCE_BYTES - 10));
+    expect(Buffer.compare(await readFile(target), Buffer.alloc(100))).toBe(0);
+  });
+
+  it('names the target when it does not exist, and never creates it', async () => {
+    const target = path.join(dir, 'no-such-target.bin');
+    const error = await rejection(copyRanges(source, target, [{ sourceOffset: 0, targetOffset: 0, length: 10 }]));
+    expect(error).toMatchObject({ code: 'NotFound', path: target });
+    expect(error.message).toContain(target);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('refuses unsafe offsets and relative paths before calling in', async () => {
+    const target = path.join(dir, 'copy-target-short.bin');
+    expect((await rejection(copyRanges(source, target, [{ sourceOffset: -1, targetOffset: 0, length: 1 }]))).code).toBe('InvalidOffset');
+    expect((await rejection(copyRanges(source, target, [{ sourceOffset: 0, targetOffset: 2 ** 53 - 2, length: 4 }]))).code).toBe(
+      'InvalidOffset',
+    );
+    expect((await rejection(copyRanges('copy-source.bin', target, []))).code).toBe('InvalidRequest');
+    const native = uncheckedNativeBinding();
+    expect(
+      (await rejection(native.copyRanges(source, target, [{ sourceOffset: 0, targetOffset: -5, length: 1 }], {}))).code,
+    ).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('compareRanges', () => {
+  it('finds one flipped byte and reports no difference on equal ranges', async () => {
+    const content = randomBytes(5 * 1024 * 1024, 808);
+    const fileA = path.join(dir, 'compare-a.bin');
+    const fileB = path.join(dir, 'compare-b.bin');
+    const shifted = new Uint8Array(content.length + 7);
+    shifted.set(content, 7);
+    await writeFile(fileA, content);
+    const flipAt = 3 * 1024 * 1024 - 1; // the last byte of range 1, past the first 1 MiB block
+    shifted[7 + flipAt] = shifted[7 + flipAt]! ^ 0x10;
+    await writeFile(fileB, shifted);
+    const ranges = [
+      { aOffset: 0, bOffset: 7, length: 1024 * 1024 },
+      { aOffset: 1024 * 1024, bOffset: 7 + 1024 * 1024, length: 2 * 1024 * 1024 },
+      { aOffset: 3 * 1024 * 1024, bOffset: 7 + 3 * 1024 * 1024, length: 2 * 1024 * 1024 },
+      { aOffset: flipAt, bOffset: 7 + flipAt, length: 0 },
+      { aOffset: flipAt, bOffset: 7 + flipAt, length: 1 },
+    ];
+    expect(await compareRanges(fileA, fileB, ranges)).toEqual([1, 4]);
+    expect(await compareRanges(fileA, fileB, [ranges[0]!, ranges[2]!])).toEqual([]);
+    const sameFile = ranges.map((range) => ({ aOffset: range.bOffset, bOffset: range.bOffset, length: range.length }));
+    expect(await compareRanges(fileB, fileB, sameFile)).toEqual([]);
+  });
+
+  it('rejects a range beyond either file with InvalidOffset naming that file', async () => {
+    const fileA = path.join(dir, 'compare-a.bin');
+    const small = path.join(dir, 'compare-small.bin');
+    await writeFile(small, new Uint8Array(10));
+    const error = await rejection(compareRanges(fileA, small, [{ aOffset: 0, bOffset: 5, length: 6 }]));
+    expect(error).toMatchObject({ code: 'InvalidOffset', path: small });
+  });
+});
