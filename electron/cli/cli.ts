@@ -31,13 +31,23 @@ function usageError(io: CliIo, error: UsageError): number {
   return EXIT_USAGE;
 }
 
+/**
+ * Engine messages start with the file's name so they read well alone (in the app's panels); the
+ * CLI line already leads with the full path, so the repeated name is dropped there.
+ */
+function withoutFileName(message: string, filePath: string | undefined): string {
+  if (filePath === undefined || filePath === '') return message;
+  const prefix = `${path.basename(filePath)}: `;
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
+}
+
 /** One line per failure, never a stack: StudioErrors are the user's to fix; anything else is a bug. */
 function reportError(io: CliIo, error: unknown): number {
   if (error instanceof CliExit) return error.code;
   if (error instanceof UsageError) return usageError(io, error);
   if (isStudioError(error)) {
     const where = error.path === undefined || error.path === '' ? '' : `${error.path}: `;
-    io.stderr.write(`error: ${where}${oneLine(error.message)}\n`);
+    io.stderr.write(`error: ${where}${oneLine(withoutFileName(error.message, error.path))}\n`);
     return EXIT_ERROR;
   }
   const message = error instanceof Error ? error.message : String(error);
