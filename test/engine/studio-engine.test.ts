@@ -1,0 +1,125 @@
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isStudioError } from '../../electron/api/errors.js';
+import type { StudioHost } from '../../electron/api/studio-api.js';
+import type { ExportProgress, StatsProgress } from '../../electron/api/types.js';
+import { createStudioEngine, listDirectory, locateDemoModel } from '../../electron/engine/studio-engine.js';
+import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
+import { STORIES_260K, TempFolders } from './export/export-fixtures.js';
+
+const folders = new TempFolders();
+let studio: StudioHost;
+let work: string;
+
+beforeAll(async () => {
+  studio = createStudioEngine({ host: 'cli', demoPath: locateDemoModel() });
+  work = await folders.make();
+});
+afterAll(() => folders.removeAll());
+
+describe('studio engine', () => {
+  it('reports the bundled demo model and its host kind', async () => {
+    const info = await studio.appInfo();
+    expect(info.host).toBe('cli');
+    expect(info.demoPath).toBe(path.resolve(import.meta.dirname, '../../build/demo/stories260K'));
+    expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('keeps opened checkpoints in the order they were opened and forgets closed ones', async () => {
+    const other = path.join(work, 'six');
+    await buildFixtureCheckpoint({ dir: other, layers: 6 });
+    const stories = await studio.openCheckpoint({ path: STORIES_260K });
+    const six = await studio.openCheckpoint({ path: other });
+    expect((await studio.listCheckpoints()).map((summary) => summary.numLayers)).toEqual([5, 6]);
+    await studio.closeCheckpoint({ id: six.id });
+    expect((await studio.listCheckpoints()).map((summary) => summary.id)).toEqual([stories.id]);
+  });
+
+  it('streams statistics per layer before resolving with every float tensor', async () => {
+    const stories = await studio.openCheckpoint({ path: STORIES_260K });
+    const events: StatsProgress[] = [];
+    const stop = studio.on('statsProgress', (event) => events.push(event));
+    const report = await studio.computeStats({ checkpointId: stories.id });
+    stop();
+    expect(report.tensors).toHaveLength(stories.tensors.length);
+    // One event for the non-layer tensors, then one per layer, in order.
+    expect(events.map((event) => event.layer)).toEqual([null, 0, 1, 2, 3, 4]);
+    expect(events.at(-1)).toMatchObject({ done: 6, total: 6 });
+    const embed = report.tensors.find((tensor) => tensor.name === 'model.embed_tokens.weight');
+    expect(embed?.l2).toBeGreaterThan(0);
+    expect(embed?.sampled).toBe(false);
+  });
+
+  it('opens the sources a plan names when it resolves it', async () => {
+    const model = path.join(work, 'eight');
+    await buildFixtureCheckpoint({ dir: model, layers: 8 });
+    const plan = await studio.buildPlan({ recipe: { kind: 'dus', model, drop: 2 } });
+    const resolved = await studio.resolvePlan({ plan });
+    expect(resolved.ok).toBe(true);
+    expect(resolved.numLayers).toBe(12);
+    expect((await studio.listCheckpoints()).some((summary) => summary.numLayers === 8)).toBe(true);
+  });
+
+  it('turns a source that cannot be opened into a plan problem naming it', async () => {
+    const missing = path.join(work, 'no-such-model');
+    const resolved = await studio.resolvePlan({ plan: { slices: [{ model: missing, start: 0, end: 2 }] } });
+    expect(resolved.ok).toBe(false);
+    expect(resolved.problems[0]).toMatchObject({ severity: 'error', code: 'NotFound', model: missing });
+    expect(resolved.problems[0]?.message).toContain(missing);
+  });
+
+  it('exports through the API with progress events and a verified report', async () => {
+    const plan = await studio.buildPlan({ recipe: { kind: 'dus', model: STORIES_260K, drop: 1 } });
+    const events: ExportProgress[] = [];
+    const stop = studio.on('exportProgress', (event) => events.push(event));
+    const dir = path.join(work, 'stories-dus');
+    const report = await studio.exportPlan({ exportId: 'test-export', plan, target: { dir } });
+    stop();
+    expect(report).toMatchObject({ exportId: 'test-export', numLayers: 8 });
+    expect(report.verify.ok).toBe(true);
+    expect(events.every((event) => event.exportId === 'test-export')).toBe(true);
+    expect(events.at(-1)?.phase).toBe('done');
+    expect((await studio.verifyExport({ dir })).ok).toBe(true);
+  });
+
+  it('refuses to export a plan with errors and names them', async () => {
+    const plan = { slices: [{ model: STORIES_260K, start: 3, end: 9 }] };
+    const failure = await studio.exportPlan({ exportId: 'bad-plan', plan, target: { dir: path.join(work, 'never') } }).catch((error: unknown) => error);
+    expect(isStudioError(failure) && failure.code).toBe('InvalidPlan');
+    expect((failure as Error).message).toMatch(/past the model's 5 layers|outside|ends past/);
+    expect(await readdir(work)).not.toContain('never');
+  });
+
+  it('cancels a running export and leaves nothing at the target', async () => {
+    const big = path.join(work, 'big');
+    await buildFixtureCheckpoint({ dir: big, layers: 16, hidden: 512, intermediate: 1536, shards: 4 });
+    const plan = await studio.buildPlan({ recipe: { kind: 'dus', model: big, drop: 4 } });
+    const dir = path.join(work, 'cancelled');
+    const stop = studio.on('exportProgress', (event) => {
+      if (event.phase === 'copying' && event.doneBytes > 0) void studio.cancelExport({ exportId: 'to-cancel' });
+    });
+    const failure = await studio.exportPlan({ exportId: 'to-cancel', plan, target: { dir } }).catch((error: unknown) => error);
+    stop();
+    expect(isStudioError(failure) && failure.code).toBe('Cancelled');
+    expect((await readdir(work)).filter((name) => name.includes('cancelled'))).toEqual([]);
+  });
+
+  it('lists folders for the file browser, marking models, safetensors files and YAML plans', async () => {
+    const dir = path.join(work, 'browse');
+    await mkdir(dir);
+    await buildFixtureCheckpoint({ dir: path.join(dir, 'a-model'), layers: 2 });
+    await mkdir(path.join(dir, 'plain'));
+    await writeFile(path.join(dir, 'plan.yml'), 'slices: []\n');
+    await writeFile(path.join(dir, '.hidden'), '');
+    const listing = await listDirectory(dir);
+    expect(listing.parent).toBe(work);
+    expect(listing.entries.map((entry) => [entry.name, entry.kind])).toEqual([
+      ['a-model', 'checkpoint'],
+      ['plain', 'directory'],
+      ['plan.yml', 'yaml'],
+    ]);
+    const failure = await listDirectory(path.join(dir, 'nope')).catch((error: unknown) => error);
+    expect(isStudioError(failure) && failure.code).toBe('NotFound');
+  });
+});
