@@ -1,0 +1,142 @@
+import type { StudioHost } from '../../../electron/api/studio-api.js';
+import type { ExportPhase, ExportProgress, ExportReport, LayerPlan } from '../../../electron/api/types.js';
+import { StudioError } from '../../../electron/api/errors.js';
+import { describeError } from '../studio-client.js';
+import { parseByteSize } from '../format/human-units.js';
+
+export interface ExportSessionOptions {
+  /** Milliseconds clock (tests pass a fake one). */
+  now?: () => number;
+  /** Window over which the speed is measured, in milliseconds. */
+  speedWindowMs?: number;
+}
+
+interface Sample {
+  at: number;
+  bytes: number;
+}
+
+/** A random export id; getRandomValues works in insecure contexts where randomUUID does not. */
+function newExportId(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return `export-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
+}
+
+/**
+ * One export at a time: the form (target folder, shard size, replace), the progress as it streams
+ * in (bytes, speed over the last seconds, time left), cancel, and the final report with its verify result.
+ */
+export class ExportSession {
+  dir = $state('');
+  shardSize = $state('5GB');
+  replace = $state(false);
+
+  exportId = $state<string | null>(null);
+  phase = $state<ExportPhase | 'idle'>('idle');
+  doneBytes = $state(0);
+  totalBytes = $state(0);
+  file = $state<string | null>(null);
+  /** Bytes per second over the last few seconds; 0 until two samples exist. */
+  bytesPerSecond = $state(0);
+  report = $state.raw<ExportReport | null>(null);
+  error = $state<string | null>(null);
+  errorCode = $state<string | null>(null);
+
+  shardSizeBytes = $derived(parseByteSize(this.shardSize));
+  running = $derived(this.exportId !== null && !['idle', 'done', 'failed', 'cancelled'].includes(this.phase));
+  /** Seconds left at the current speed, or null when unknown. */
+  secondsLeft = $derived(
+    this.bytesPerSecond > 0 && this.totalBytes > 0 ? Math.max(0, (this.totalBytes - this.doneBytes) / this.bytesPerSecond) : null,
+  );
+  fraction = $derived(this.totalBytes > 0 ? Math.min(1, this.doneBytes / this.totalBytes) : 0);
+
+  #host: StudioHost;
+  #now: () => number;
+  #windowMs: number;
+  #samples: Sample[] = [];
+  #unsubscribe: () => void;
+
+  constructor(host: StudioHost, options: ExportSessionOptions = {}) {
+    this.#host = host;
+    this.#now = options.now ?? (() => performance.now());
+    this.#windowMs = options.speedWindowMs ?? 3000;
+    this.#unsubscribe = host.on('exportProgress', (progress) => this.#receive(progress));
+  }
+
+  /** Why the form cannot start, in words, or null when it can. */
+  get formProblem(): string | null {
+    if (this.dir.trim() === '') return 'Choose a target folder.';
+    if (this.shardSizeBytes === null) return 'Shard size: a size such as 5GB, 500MB or 2GiB.';
+    return null;
+  }
+
+  /** Runs the export to the end (done, failed or cancelled); progress arrives meanwhile as events. */
+  async start(plan: LayerPlan): Promise<void> {
+    if (this.running || this.formProblem !== null) return;
+    const exportId = newExportId();
+    this.exportId = exportId;
+    this.phase = 'preparing';
+    this.doneBytes = 0;
+    this.totalBytes = 0;
+    this.file = null;
+    this.bytesPerSecond = 0;
+    this.report = null;
+    this.error = null;
+    this.errorCode = null;
+    this.#samples = [];
+    try {
+      const report = await this.#host.exportPlan({
+        exportId,
+        plan,
+        target: { dir: this.dir.trim(), shardSize: this.shardSizeBytes!, replace: this.replace },
+      });
+      if (this.exportId !== exportId) return;
+      this.report = report;
+      this.doneBytes = report.totalBytes;
+      this.totalBytes = report.totalBytes;
+      this.bytesPerSecond = report.bytesPerSecond;
+      this.phase = report.verify.ok ? 'done' : 'failed';
+      if (!report.verify.ok) {
+        this.error = 'The export was written but does not verify against its sources.';
+        this.errorCode = 'VerifyFailed';
+      }
+    } catch (error) {
+      if (this.exportId !== exportId) return;
+      const cancelled = error instanceof StudioError && error.code === 'Cancelled';
+      this.phase = cancelled ? 'cancelled' : 'failed';
+      this.error = cancelled ? null : describeError(error);
+      this.errorCode = error instanceof StudioError ? error.code : null;
+    }
+  }
+
+  /** Asks the engine to stop; the export call then ends with Cancelled and nothing stays at the target. */
+  async cancel(): Promise<void> {
+    if (!this.running || this.exportId === null) return;
+    try {
+      await this.#host.cancelExport({ exportId: this.exportId });
+    } catch (error) {
+      this.error = describeError(error);
+    }
+  }
+
+  dispose(): void {
+    this.#unsubscribe();
+  }
+
+  #receive(progress: ExportProgress): void {
+    if (progress.exportId !== this.exportId) return;
+    // The final report decides done/failed; a late event must not undo it.
+    if (this.phase === 'done' || this.phase === 'failed' || this.phase === 'cancelled') return;
+    this.phase = progress.phase;
+    this.doneBytes = progress.doneBytes;
+    this.totalBytes = progress.totalBytes;
+    this.file = progress.file ?? null;
+    const at = this.#now();
+    this.#samples.push({ at, bytes: progress.doneBytes });
+    while (this.#samples.length > 2 && at - this.#samples[0]!.at > this.#windowMs) this.#samples.shift();
+    const first = this.#samples[0]!;
+    const elapsed = (at - first.at) / 1000;
+    this.bytesPerSecond = elapsed > 0 ? Math.max(0, (progress.doneBytes - first.bytes) / elapsed) : 0;
+  }
+}

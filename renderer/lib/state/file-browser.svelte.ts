@@ -1,0 +1,45 @@
+import type { StudioHost } from '../../../electron/api/studio-api.js';
+import type { DirectoryListing } from '../../../electron/api/types.js';
+import { describeError } from '../studio-client.js';
+
+/** The parent folder of a path, for either separator; the path itself at a root. */
+export function parentFolder(path: string): string {
+  const trimmed = path.replace(/[\\/]+$/, '');
+  const cut = Math.max(trimmed.lastIndexOf('/'), trimmed.lastIndexOf('\\'));
+  if (cut < 0) return path;
+  if (cut === 0) return trimmed.slice(0, 1);
+  const parent = trimmed.slice(0, cut);
+  return /^[A-Za-z]:$/.test(parent) ? `${parent}\\` : parent;
+}
+
+/**
+ * The in-app file browser over the API's `browse` (the server's disk in serve mode, restricted to
+ * its roots). Later answers for folders the user has already left are dropped.
+ */
+export class FileBrowserState {
+  listing = $state.raw<DirectoryListing | null>(null);
+  loading = $state(false);
+  error = $state<string | null>(null);
+  #host: StudioHost;
+  #request = 0;
+
+  constructor(host: StudioHost) {
+    this.#host = host;
+  }
+
+  async go(dir: string): Promise<void> {
+    const request = ++this.#request;
+    this.loading = true;
+    try {
+      const listing = await this.#host.browse({ dir });
+      if (request !== this.#request) return;
+      this.listing = listing;
+      this.error = null;
+    } catch (error) {
+      if (request !== this.#request) return;
+      this.error = describeError(error);
+    } finally {
+      if (request === this.#request) this.loading = false;
+    }
+  }
+}

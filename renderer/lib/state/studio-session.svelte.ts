@@ -1,0 +1,208 @@
+import { getContext, setContext } from 'svelte';
+import type { StudioHost } from '../../../electron/api/studio-api.js';
+import type { AppInfo, CheckpointSummary, MenuCommand } from '../../../electron/api/types.js';
+import { describeError, type DesktopActions } from '../studio-client.js';
+import { defaultDrop } from '../plan/recipes.js';
+import { seamJump, sourceNormProfile, typicalStep, type SourceNormProfile } from '../stats/layer-norms.js';
+import { CheckpointsState } from './checkpoints.svelte.js';
+import { ExportSession } from './export-session.svelte.js';
+import { NoticesState } from './notices.svelte.js';
+import { PlanSession } from './plan-session.svelte.js';
+import { ViewState } from './view-state.svelte.js';
+
+/** Checkpoints at or under this size get full statistics on open; larger ones wait for the button. */
+export const AUTO_STATS_BYTES = 64 * 1024 * 1024;
+/** Above this size "Compute statistics" first takes a sampled estimate. */
+export const SAMPLED_STATS_BYTES = 2 * 1000 ** 3;
+
+export interface StudioSessionOptions {
+  hostKind?: 'electron' | 'browser';
+  /** Native dialogs and the file manager (desktop only). */
+  desktop?: DesktopActions | null;
+  planDebounceMs?: number;
+  /** Milliseconds clock for export speed (tests pass a fake one). */
+  clock?: () => number;
+}
+
+/** Everything one window edits, created by the root component and handed down by context. */
+export class StudioSession {
+  readonly host: StudioHost;
+  readonly hostKind: 'electron' | 'browser';
+  readonly desktop: DesktopActions | null;
+  readonly checkpoints: CheckpointsState;
+  readonly plan: PlanSession;
+  readonly exporter: ExportSession;
+  readonly view = new ViewState();
+  readonly notices = new NoticesState();
+  appInfo = $state.raw<AppInfo | null>(null);
+  starting = $state(false);
+  #unsubscribeMenu: () => void;
+  /** Norm profiles of the open checkpoints that have statistics, rebuilt as statistics stream in. */
+  profiles = $derived(this.#profiles());
+  /** Relative norm jump across the splice handles' seam (source layer A − 1 → B); null before statistics. */
+  seamJump = $derived(this.#seamJump());
+  /** The same measure between neighbouring layers of copy A's source, for scale. */
+  typicalStep = $derived(this.#typicalStep());
+  // A string, so dragging a handle (a new splice object per frame) does not recompute typicalStep.
+  #spliceModel = $derived(this.#currentSpliceModel());
+
+  constructor(host: StudioHost, options: StudioSessionOptions = {}) {
+    this.host = host;
+    this.hostKind = options.hostKind ?? 'browser';
+    this.desktop = options.desktop ?? null;
+    this.#unsubscribeMenu = host.on('menu', (command) => void this.#onMenu(command));
+    this.checkpoints = new CheckpointsState(host);
+    this.plan = new PlanSession(host, {
+      checkpointOf: (id) => this.checkpoints.byId(id),
+      ...(options.planDebounceMs === undefined ? {} : { debounceMs: options.planDebounceMs }),
+    });
+    this.exporter = new ExportSession(host, options.clock ? { now: options.clock } : {});
+  }
+
+  /** First run: the app's info, then the bundled demo (stories260K) with a default DUS plan and its statistics. */
+  async start(): Promise<void> {
+    this.starting = true;
+    try {
+      this.appInfo = await this.host.appInfo();
+      await this.openPath(this.appInfo.demoPath);
+    } catch (error) {
+      this.notices.push(describeError(error));
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  /** Opens a checkpoint; the first one gets a DUS plan at once, small ones get statistics at once. */
+  async openPath(path: string): Promise<CheckpointSummary | null> {
+    const summary = await this.checkpoints.open(path);
+    if (!summary) {
+      this.notices.push(this.checkpoints.lastError ?? `Could not open ${path}.`);
+      return null;
+    }
+    if (this.plan.plan.slices.length === 0) {
+      await this.plan.applyRecipe({ kind: 'dus', model: summary.id, drop: defaultDrop(summary.numLayers) });
+    }
+    if (summary.totalBytes <= AUTO_STATS_BYTES) void this.computeStats(summary.id);
+    return summary;
+  }
+
+  /** Sampled first for big checkpoints (seconds instead of minutes), exact otherwise. */
+  async computeStats(checkpointId: string, options: { exact?: boolean } = {}): Promise<void> {
+    const summary = this.checkpoints.byId(checkpointId);
+    if (!summary) return;
+    const sampled = !options.exact && summary.totalBytes > SAMPLED_STATS_BYTES;
+    await this.checkpoints.computeStats(checkpointId, { sampled });
+    const error = this.checkpoints.statsStatus[checkpointId]?.error;
+    if (error) this.notices.push(`Statistics for ${summary.name}: ${error}`);
+  }
+
+  async closeCheckpoint(id: string): Promise<void> {
+    await this.checkpoints.close(id);
+  }
+
+  /** Exports the current plan once the engine has confirmed it has no errors. */
+  async exportPlan(): Promise<void> {
+    await this.plan.whenSettled();
+    if (!this.plan.canExport) {
+      this.notices.push('The plan has errors; see Problems.');
+      return;
+    }
+    await this.exporter.start(this.plan.plan);
+  }
+
+  /** Open…: the native dialog in the desktop app, the in-app browser otherwise. */
+  async requestOpen(): Promise<void> {
+    if (!this.desktop) {
+      this.view.openFileBrowser('open');
+      return;
+    }
+    try {
+      for (const path of await this.desktop.openDialog()) await this.openChosen(path);
+    } catch (error) {
+      this.notices.push(describeError(error));
+    }
+  }
+
+  /** Opens a path a user chose; YAML plans are read through the YAML tab, which takes their text. */
+  async openChosen(path: string): Promise<void> {
+    if (/\.ya?ml$/i.test(path)) {
+      this.notices.push(`${path}: paste a mergekit plan into the YAML tab to load it.`, 'info');
+      this.view.showTab('yaml');
+      return;
+    }
+    await this.openPath(path);
+  }
+
+  /** Choose… for the export folder: native chooser in the desktop app, the in-app browser otherwise. */
+  async chooseExportFolder(): Promise<void> {
+    if (!this.desktop) {
+      this.view.openFileBrowser('export-target');
+      return;
+    }
+    try {
+      const folder = await this.desktop.chooseFolder();
+      if (folder !== null) this.exporter.dir = folder;
+    } catch (error) {
+      this.notices.push(describeError(error));
+    }
+  }
+
+  async #onMenu(command: MenuCommand): Promise<void> {
+    if (command.action === 'export') {
+      this.view.showTab('export');
+      return;
+    }
+    if (command.path !== undefined) await this.openChosen(command.path);
+    else await this.requestOpen();
+  }
+
+  #currentSpliceModel(): string | null {
+    return this.plan.splice?.a.model ?? null;
+  }
+
+  #typicalStep(): number | null {
+    const model = this.#spliceModel;
+    return model === null ? null : typicalStep(this.profiles.get(model) ?? null, this.view.metric);
+  }
+
+  #seamJump(): number | null {
+    const splice = this.plan.splice;
+    if (!splice) return null;
+    return seamJump(
+      { profile: this.profiles.get(splice.a.model) ?? null, layer: splice.a.layer - 1 },
+      { profile: this.profiles.get(splice.b.model) ?? null, layer: splice.b.layer },
+      this.view.metric,
+    );
+  }
+
+  #profiles(): Map<string, SourceNormProfile> {
+    const profiles = new Map<string, SourceNormProfile>();
+    for (const summary of this.checkpoints.list) {
+      const profile = sourceNormProfile(summary, this.checkpoints.stats[summary.id]);
+      if (profile) profiles.set(summary.id, profile);
+    }
+    return profiles;
+  }
+
+  dispose(): void {
+    this.#unsubscribeMenu();
+    this.plan.dispose();
+    this.checkpoints.dispose();
+    this.exporter.dispose();
+  }
+}
+
+const STUDIO_SESSION = Symbol('dus-studio-session');
+
+/** The context key, for tests that render one component with a session of their own. */
+export const STUDIO_SESSION_KEY: symbol = STUDIO_SESSION;
+
+export function provideStudioSession(session: StudioSession): StudioSession {
+  return setContext(STUDIO_SESSION, session);
+}
+
+export function useStudioSession(): StudioSession {
+  const session = getContext<StudioSession | undefined>(STUDIO_SESSION);
+  if (!session) throw new Error('useStudioSession: no StudioSession in context (render inside App or pass one in tests).');
+  return session;
+}

@@ -1,0 +1,603 @@
+import { LineCounter, parseDocument, stringify, isMap, isSeq, type Node as YamlNode } from 'yaml';
+import { StudioError } from '../../electron/api/errors.js';
+import type { StudioHost } from '../../electron/api/studio-api.js';
+import type {
+  AppInfo,
+  CheckpointSummary,
+  DirectoryEntry,
+  DirectoryListing,
+  Dtype,
+  ExportProgress,
+  ExportReport,
+  ExportRequest,
+  LayerInfo,
+  LayerPlan,
+  OutputLayer,
+  PlanProblem,
+  PlanRecipe,
+  PlanSlice,
+  ResolvedPlan,
+  Seam,
+  StatsReport,
+  StudioEventName,
+  StudioEvents,
+  TensorInfo,
+  TensorKind,
+  TensorStats,
+} from '../../electron/api/types.js';
+
+/**
+ * A stand-in for the engine, for renderer tests and for looking at the built page: Llama-shaped
+ * checkpoint summaries built in memory (the 5-layer stories260K and an 80-layer Llama-2-70B),
+ * statistics with depth profiles like a trained model's, a small resolvePlan, mergekit YAML both
+ * ways, a controllable export and a folder tree to browse.
+ */
+
+export interface LlamaShape {
+  folder: string;
+  numLayers: number;
+  hidden: number;
+  intermediate: number;
+  vocab: number;
+  heads: number;
+  kvHeads: number;
+  dtype: 'F32' | 'BF16' | 'F16';
+  tied: boolean;
+}
+
+export const STORIES_PATH = '/models/stories260K';
+export const LLAMA_X_PATH = '/models/Xwin-LM-70B';
+export const LLAMA_E_PATH = '/models/Euryale-70B';
+
+export const STORIES_SHAPE: LlamaShape = {
+  folder: STORIES_PATH,
+  numLayers: 5,
+  hidden: 64,
+  intermediate: 172,
+  vocab: 512,
+  heads: 8,
+  kvHeads: 4,
+  dtype: 'F32',
+  tied: true,
+};
+
+export function llama70bShape(folder: string): LlamaShape {
+  return { folder, numLayers: 80, hidden: 8192, intermediate: 28672, vocab: 32000, heads: 64, kvHeads: 8, dtype: 'BF16', tied: false };
+}
+
+const DTYPE_BYTES: Record<'F32' | 'BF16' | 'F16', number> = { F32: 4, BF16: 2, F16: 2 };
+
+/** The tensors of one Llama decoder layer, in Hugging Face names, with their kinds and shapes. */
+function layerTensors(shape: LlamaShape): { local: string; kind: TensorKind; dims: number[] }[] {
+  const headDim = shape.hidden / shape.heads;
+  const kvDim = headDim * shape.kvHeads;
+  return [
+    { local: 'input_layernorm.weight', kind: 'input_norm', dims: [shape.hidden] },
+    { local: 'post_attention_layernorm.weight', kind: 'post_attention_norm', dims: [shape.hidden] },
+    { local: 'self_attn.q_proj.weight', kind: 'q', dims: [shape.hidden, shape.hidden] },
+    { local: 'self_attn.k_proj.weight', kind: 'k', dims: [kvDim, shape.hidden] },
+    { local: 'self_attn.v_proj.weight', kind: 'v', dims: [kvDim, shape.hidden] },
+    { local: 'self_attn.o_proj.weight', kind: 'o', dims: [shape.hidden, shape.hidden] },
+    { local: 'mlp.gate_proj.weight', kind: 'gate', dims: [shape.intermediate, shape.hidden] },
+    { local: 'mlp.down_proj.weight', kind: 'down', dims: [shape.hidden, shape.intermediate] },
+    { local: 'mlp.up_proj.weight', kind: 'up', dims: [shape.intermediate, shape.hidden] },
+  ];
+}
+
+/** A full CheckpointSummary for a Llama folder, with byte offsets laid out as one file would hold them. */
+export function llamaCheckpoint(shape: LlamaShape): CheckpointSummary {
+  const file = `${shape.folder}/model.safetensors`;
+  const elementBytes = DTYPE_BYTES[shape.dtype];
+  const tensors: TensorInfo[] = [];
+  let offset = 8 + 4096;
+  function add(name: string, layer: number | null, localName: string, kind: TensorKind, dims: number[]): void {
+    const elements = dims.reduce((product, dim) => product * dim, 1);
+    const bytes = elements * elementBytes;
+    tensors.push({ name, dtype: shape.dtype as Dtype, shape: dims, elements, file, offset, bytes, layer, localName, kind });
+    offset += bytes;
+  }
+  add('model.embed_tokens.weight', null, 'model.embed_tokens.weight', 'embed', [shape.vocab, shape.hidden]);
+  add('model.norm.weight', null, 'model.norm.weight', 'final_norm', [shape.hidden]);
+  if (!shape.tied) add('lm_head.weight', null, 'lm_head.weight', 'head', [shape.vocab, shape.hidden]);
+  const layers: LayerInfo[] = [];
+  for (let layer = 0; layer < shape.numLayers; layer++) {
+    const before = tensors.length;
+    for (const tensor of layerTensors(shape)) add(`model.layers.${layer}.${tensor.local}`, layer, tensor.local, tensor.kind, tensor.dims);
+    const own = tensors.slice(before);
+    layers.push({
+      index: layer,
+      parameters: own.reduce((sum, tensor) => sum + tensor.elements, 0),
+      bytes: own.reduce((sum, tensor) => sum + tensor.bytes, 0),
+      tensorNames: own.map((tensor) => tensor.localName).sort(),
+      isMtp: false,
+    });
+  }
+  const parameters = tensors.reduce((sum, tensor) => sum + tensor.elements, 0);
+  const totalBytes = tensors.reduce((sum, tensor) => sum + tensor.bytes, 0);
+  const name = shape.folder.split('/').at(-1)!;
+  return {
+    id: shape.folder,
+    name,
+    folder: shape.folder,
+    format: 'safetensors',
+    architecture: 'LlamaForCausalLM',
+    modelType: 'llama',
+    family: 'llama',
+    layerPrefix: 'model.layers.',
+    layerCountKey: 'num_hidden_layers',
+    numLayers: shape.numLayers,
+    configNumLayers: shape.numLayers,
+    hiddenSize: shape.hidden,
+    intermediateSize: shape.intermediate,
+    vocabSize: shape.vocab,
+    numAttentionHeads: shape.heads,
+    numKeyValueHeads: shape.kvHeads,
+    parameters,
+    totalBytes,
+    diskBytes: offset,
+    dtypes: { [shape.dtype]: parameters },
+    tiedEmbeddings: shape.tied,
+    layers,
+    mtpLayers: [],
+    tensors,
+    shards: [{ file, bytes: offset, dataStart: 8 + 4096, tensorCount: tensors.length }],
+    config: { architectures: ['LlamaForCausalLM'], model_type: 'llama', num_hidden_layers: shape.numLayers, hidden_size: shape.hidden },
+    sideFiles: ['tokenizer.model', 'tokenizer_config.json'],
+    warnings: [],
+  };
+}
+
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let value = state;
+    value = Math.imul(value ^ (value >>> 15), value | 1);
+    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
+    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function hash(text: string): number {
+  let value = 2166136261;
+  for (let index = 0; index < text.length; index++) value = Math.imul(value ^ text.charCodeAt(index), 16777619);
+  return value >>> 0;
+}
+
+/** RMS by kind at depth 0 and its growth to the last layer: trained Llamas' output projections and norms grow with depth. */
+const PROFILE: Record<string, { base: number; growth: number }> = {
+  input_norm: { base: 0.25, growth: 1.6 },
+  post_attention_norm: { base: 0.2, growth: 2.2 },
+  q: { base: 0.028, growth: -0.35 },
+  k: { base: 0.034, growth: -0.3 },
+  v: { base: 0.012, growth: 0.9 },
+  o: { base: 0.01, growth: 1.3 },
+  gate: { base: 0.021, growth: 0.25 },
+  up: { base: 0.018, growth: 0.35 },
+  down: { base: 0.017, growth: 0.7 },
+  embed: { base: 0.02, growth: 0 },
+  final_norm: { base: 1.8, growth: 0 },
+  head: { base: 0.02, growth: 0 },
+};
+
+/** Statistics for every tensor, deterministic per checkpoint, with a smooth depth profile plus noise. */
+export function syntheticStats(summary: CheckpointSummary): TensorStats[] {
+  const random = seededRandom(hash(summary.id));
+  return summary.tensors.map((tensor) => {
+    const profile = PROFILE[tensor.kind] ?? { base: 0.02, growth: 0 };
+    const depth = tensor.layer === null ? 0 : tensor.layer / Math.max(1, summary.numLayers - 1);
+    const rms = profile.base * (1 + profile.growth * depth) * (1 + 0.06 * (random() - 0.5));
+    return {
+      name: tensor.name,
+      elements: tensor.elements,
+      l2: rms * Math.sqrt(tensor.elements),
+      rms,
+      mean: rms * 0.01 * (random() - 0.5),
+      maxAbs: rms * (6 + 4 * random()),
+      nanCount: 0,
+      infCount: 0,
+      sampled: false,
+    };
+  });
+}
+
+export interface RecordedCall {
+  method: string;
+  payload: unknown;
+}
+
+export interface FakeStudioOptions {
+  /** Paths openCheckpoint accepts; the defaults are stories260K and two 80-layer Llamas. */
+  checkpoints?: CheckpointSummary[];
+  /** Delay between statsProgress events, in ms (0 = next macrotask). */
+  statsStepMs?: number;
+  host?: AppInfo['host'];
+}
+
+interface PendingExport {
+  request: ExportRequest;
+  resolve: (report: ExportReport) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface FakeStudio extends StudioHost {
+  calls: RecordedCall[];
+  /** Calls of one method, in order. */
+  callsOf(method: string): RecordedCall[];
+  emit<E extends StudioEventName>(event: E, payload: StudioEvents[E]): void;
+  /** While held, resolvePlan answers only when released (tests of coalescing). */
+  holdResolves(): () => void;
+  /** The export in progress, if any. */
+  pendingExport(): ExportRequest | null;
+  /** Sends an exportProgress event for the running export. */
+  progressExport(progress: Omit<ExportProgress, 'exportId'>): void;
+  /** Ends the running export with a report (verify ok unless told otherwise). */
+  finishExport(options?: { verifyOk?: boolean }): ExportReport;
+  listenerCount(): number;
+}
+
+export function defaultCheckpoints(): CheckpointSummary[] {
+  return [llamaCheckpoint(STORIES_SHAPE), llamaCheckpoint(llama70bShape(LLAMA_X_PATH)), llamaCheckpoint(llama70bShape(LLAMA_E_PATH))];
+}
+
+/** Goliath-120B's slices (DESIGN.md §2): X[0,16) E[8,24) X[17,32) … X[65,80) → 137 layers. */
+export function goliathPlan(x = LLAMA_X_PATH, e = LLAMA_E_PATH): LayerPlan {
+  const ranges: [string, number, number][] = [
+    [x, 0, 16],
+    [e, 8, 24],
+    [x, 17, 32],
+    [e, 25, 40],
+    [x, 33, 48],
+    [e, 41, 56],
+    [x, 49, 64],
+    [e, 57, 72],
+    [x, 65, 80],
+  ];
+  return { slices: ranges.map(([model, start, end]) => ({ model, start, end })) };
+}
+
+export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
+  const known = new Map((options.checkpoints ?? defaultCheckpoints()).map((summary) => [summary.id, summary]));
+  const open = new Map<string, CheckpointSummary>();
+  const listeners = new Map<StudioEventName, Set<(payload: never) => void>>();
+  const calls: RecordedCall[] = [];
+  let held: Promise<void> | null = null;
+  let pending: PendingExport | null = null;
+
+  function record(method: string, payload: unknown): void {
+    calls.push({ method, payload: structuredClone(payload) });
+  }
+
+  function emit<E extends StudioEventName>(event: E, payload: StudioEvents[E]): void {
+    for (const listener of [...(listeners.get(event) ?? [])]) (listener as (payload: StudioEvents[E]) => void)(structuredClone(payload));
+  }
+
+  function summaryFor(path: string): CheckpointSummary {
+    const summary = known.get(path.replace(/\/+$/, ''));
+    if (!summary) throw new StudioError('NotFound', 'No model folder or .safetensors file here.', { path });
+    return summary;
+  }
+
+  function resolve(plan: LayerPlan): ResolvedPlan {
+    const problems: PlanProblem[] = [];
+    const layers: OutputLayer[] = [];
+    const uses = new Map<string, number>();
+    plan.slices.forEach((slice, index) => {
+      const summary = open.get(slice.model) ?? known.get(slice.model);
+      if (!summary) {
+        problems.push({ severity: 'error', code: 'ModelNotOpen', message: `Slice ${index + 1}: ${slice.model} is not a checkpoint.`, slice: index, model: slice.model });
+        return;
+      }
+      if (!open.has(slice.model)) open.set(slice.model, summary);
+      if (slice.end <= slice.start) {
+        problems.push({ severity: 'error', code: 'EmptySlice', message: `Slice ${index + 1} has no layers: [${slice.start}, ${slice.end}).`, slice: index });
+        return;
+      }
+      if (slice.start < 0 || slice.end > summary.numLayers) {
+        problems.push({
+          severity: 'error',
+          code: 'RangeOutsideModel',
+          message: `Slice ${index + 1}: [${slice.start}, ${slice.end}) is outside ${summary.name}'s ${summary.numLayers} layers.`,
+          slice: index,
+          model: slice.model,
+        });
+        return;
+      }
+      for (let layer = slice.start; layer < slice.end; layer++) {
+        const key = `${slice.model}:${layer}`;
+        const repeat = uses.get(key) ?? 0;
+        uses.set(key, repeat + 1);
+        layers.push({ index: layers.length, model: slice.model, sourceLayer: layer, slice: index, scale: slice.scale ?? [], repeat });
+      }
+    });
+    const hiddenSizes = new Set(plan.slices.map((slice) => known.get(slice.model)?.hiddenSize).filter((size) => size !== undefined));
+    if (hiddenSizes.size > 1) problems.push({ severity: 'error', code: 'HiddenSizeMismatch', message: 'The sources have different hidden sizes.' });
+    if (plan.slices.length === 0) problems.push({ severity: 'error', code: 'EmptyPlan', message: 'The plan has no slices.' });
+    const seams: Seam[] = [];
+    for (let index = 1; index < layers.length; index++) {
+      const before = layers[index - 1]!;
+      const after = layers[index]!;
+      if (before.model !== after.model || after.sourceLayer !== before.sourceLayer + 1) {
+        seams.push({ afterOutputLayer: before.index, from: { model: before.model, layer: before.sourceLayer }, to: { model: after.model, layer: after.sourceLayer } });
+      }
+    }
+    const first = known.get(plan.slices[0]?.model ?? '');
+    const last = known.get(plan.slices.at(-1)?.model ?? '');
+    let parameters = 0;
+    let totalBytes = 0;
+    for (const layer of layers) {
+      const info = known.get(layer.model)!.layers[layer.sourceLayer]!;
+      parameters += info.parameters;
+      totalBytes += info.bytes;
+    }
+    for (const tensor of first?.tensors ?? []) {
+      if (tensor.kind === 'embed') {
+        parameters += tensor.elements;
+        totalBytes += tensor.bytes;
+      }
+    }
+    for (const tensor of last?.tensors ?? []) {
+      if (tensor.kind === 'final_norm' || tensor.kind === 'head') {
+        parameters += tensor.elements;
+        totalBytes += tensor.bytes;
+      }
+    }
+    return {
+      plan,
+      layers,
+      numLayers: layers.length,
+      parameters,
+      totalBytes,
+      embeddingsFrom: first?.id ?? null,
+      headFrom: last?.id ?? null,
+      seams,
+      problems,
+      ok: !problems.some((problem) => problem.severity === 'error'),
+    };
+  }
+
+  function buildPlan(recipe: PlanRecipe): LayerPlan {
+    if (recipe.kind !== 'interleave') {
+      const n = summaryFor(recipe.model).numLayers;
+      switch (recipe.kind) {
+        case 'dus':
+          return { slices: [{ model: recipe.model, start: 0, end: n - recipe.drop }, { model: recipe.model, start: recipe.drop, end: n }] };
+        case 'splice':
+          return { slices: [{ model: recipe.model, start: 0, end: recipe.a }, { model: recipe.model, start: recipe.b, end: n }] };
+        case 'stack':
+          return { slices: Array.from({ length: recipe.times }, () => ({ model: recipe.model, start: 0, end: n })) };
+        case 'llama-pro': {
+          const slices: PlanSlice[] = [];
+          for (let start = 0; start < n; start += recipe.every) {
+            const end = Math.min(n, start + recipe.every);
+            slices.push({ model: recipe.model, start, end });
+            if (end - start === recipe.every) {
+              slices.push({ model: recipe.model, start: end - 1, end, scale: [{ filter: 'o_proj', value: 0 }, { filter: 'down_proj', value: 0 }, { value: 1 }] });
+            }
+          }
+          return { slices };
+        }
+      }
+    }
+    const n = Math.min(...recipe.models.map((model) => summaryFor(model).numLayers));
+    const step = Math.max(1, recipe.window - recipe.overlap);
+    const slices: PlanSlice[] = [];
+    for (let start = 0, index = 0; start < n; start += step, index++) {
+      slices.push({ model: recipe.models[index % recipe.models.length]!, start, end: Math.min(n, start + recipe.window) });
+      if (start + recipe.window >= n) break;
+    }
+    return { slices };
+  }
+
+  function toYaml(plan: LayerPlan): string {
+    const document: Record<string, unknown> = {
+      slices: plan.slices.map((slice) => ({
+        sources: [
+          {
+            model: slice.model,
+            layer_range: [slice.start, slice.end],
+            ...(slice.scale ? { parameters: { scale: slice.scale.map((rule) => (rule.filter === undefined ? { value: rule.value } : { filter: rule.filter, value: rule.value })) } } : {}),
+          },
+        ],
+      })),
+      merge_method: 'passthrough',
+      dtype: plan.dtype ?? 'float32',
+    };
+    return stringify(document, { flow: false }).replace(/layer_range:\n\s+- (\d+)\n\s+- (\d+)/g, 'layer_range: [$1, $2]');
+  }
+
+  function fromYaml(text: string): { plan: LayerPlan | null; problems: PlanProblem[] } {
+    const lineCounter = new LineCounter();
+    const document = parseDocument(text, { lineCounter, prettyErrors: false });
+    const lineOf = (node: YamlNode | null | undefined): number | undefined => (node?.range ? lineCounter.linePos(node.range[0]).line : undefined);
+    if (document.errors.length > 0) {
+      const error = document.errors[0]!;
+      const line = lineCounter.linePos(error.pos[0]).line;
+      return { plan: null, problems: [{ severity: 'error', code: 'InvalidYaml', message: error.message.split('\n')[0]!, ...(line === undefined ? {} : { line }) }] };
+    }
+    const problems: PlanProblem[] = [];
+    const root = document.contents;
+    if (!isMap(root)) return { plan: null, problems: [{ severity: 'error', code: 'InvalidYaml', message: 'Expected a mapping with `slices`.', line: 1 }] };
+    const values = root.toJSON() as Record<string, unknown>;
+    const method = values['merge_method'];
+    if (method !== undefined && method !== 'passthrough') {
+      problems.push({ severity: 'error', code: 'UnsupportedMergeOption', message: `merge_method ${String(method)} is not passthrough.`, line: lineOf(root.get('merge_method', true) as YamlNode) ?? 1 });
+    }
+    const slicesNode = root.get('slices', true);
+    if (!isSeq(slicesNode)) return { plan: null, problems: [...problems, { severity: 'error', code: 'InvalidYaml', message: '`slices` must be a list.', line: lineOf(slicesNode as YamlNode) ?? 1 }] };
+    const slices: PlanSlice[] = [];
+    slicesNode.items.forEach((item, index) => {
+      const source = isMap(item) ? (item.get('sources', true) as YamlNode | undefined) : undefined;
+      const first = isSeq(source) ? source.items[0] : undefined;
+      if (!isMap(first)) {
+        problems.push({ severity: 'error', code: 'InvalidYaml', message: `Slice ${index + 1} needs one source.`, slice: index, line: lineOf(item as YamlNode) ?? 1 });
+        return;
+      }
+      const model = first.get('model');
+      const rangeNode = first.get('layer_range', true);
+      const range = isSeq(rangeNode) ? rangeNode.toJSON() : null;
+      if (typeof model !== 'string' || !Array.isArray(range) || range.length !== 2 || !range.every((value) => Number.isInteger(value))) {
+        problems.push({
+          severity: 'error',
+          code: 'InvalidYaml',
+          message: `Slice ${index + 1}: layer_range must be two whole numbers [start, end).`,
+          slice: index,
+          line: lineOf((rangeNode as YamlNode) ?? (first as YamlNode)) ?? 1,
+        });
+        return;
+      }
+      const scale = (first.toJSON() as { parameters?: { scale?: { filter?: string; value: number }[] } }).parameters?.scale;
+      slices.push({ model, start: range[0] as number, end: range[1] as number, ...(scale ? { scale } : {}) });
+    });
+    const dtype = values['dtype'];
+    return {
+      plan: problems.some((problem) => problem.severity === 'error') ? null : { slices, ...(typeof dtype === 'string' ? { dtype } : {}) },
+      problems,
+    };
+  }
+
+  const tree: Record<string, DirectoryEntry[]> = {
+    '/models': [
+      { name: 'Euryale-70B', path: LLAMA_E_PATH, kind: 'checkpoint' },
+      { name: 'stories260K', path: STORIES_PATH, kind: 'checkpoint' },
+      { name: 'Xwin-LM-70B', path: LLAMA_X_PATH, kind: 'checkpoint' },
+      { name: 'exports', path: '/models/exports', kind: 'directory' },
+      { name: 'goliath.yaml', path: '/models/goliath.yaml', kind: 'yaml' },
+      { name: 'README.md', path: '/models/README.md', kind: 'file' },
+    ],
+    '/models/exports': [],
+  };
+
+  const host: FakeStudio = {
+    calls,
+    callsOf: (method) => calls.filter((call) => call.method === method),
+    emit,
+    holdResolves() {
+      let release!: () => void;
+      held = new Promise((resolve) => (release = resolve));
+      return () => {
+        held = null;
+        release();
+      };
+    },
+    pendingExport: () => pending?.request ?? null,
+    progressExport(progress) {
+      if (!pending) throw new Error('no export is running');
+      emit('exportProgress', { exportId: pending.request.exportId, ...progress });
+    },
+    finishExport({ verifyOk = true } = {}) {
+      if (!pending) throw new Error('no export is running');
+      const resolved = resolve(pending.request.plan);
+      const report: ExportReport = {
+        exportId: pending.request.exportId,
+        dir: pending.request.target.dir,
+        files: ['config.json', 'model.safetensors', 'tokenizer.model', 'tokenizer_config.json'],
+        tensorCount: resolved.layers.length * 9 + 2,
+        numLayers: resolved.numLayers,
+        totalBytes: resolved.totalBytes,
+        seconds: 2.5,
+        bytesPerSecond: resolved.totalBytes / 2.5,
+        warnings: [],
+        verify: {
+          dir: pending.request.target.dir,
+          ok: verifyOk,
+          checkedTensors: resolved.layers.length * 9 + 2,
+          checkedBytes: resolved.totalBytes,
+          problems: verifyOk ? [] : [{ code: 'TensorMismatch', message: 'model.layers.3.mlp.down_proj.weight differs from its source.', tensor: 'model.layers.3.mlp.down_proj.weight' }],
+        },
+      };
+      const finished = pending;
+      pending = null;
+      finished.resolve(report);
+      return report;
+    },
+    listenerCount: () => [...listeners.values()].reduce((sum, set) => sum + set.size, 0),
+
+    async appInfo() {
+      record('appInfo', null);
+      return { version: '0.1.0', host: options.host ?? 'serve', demoPath: STORIES_PATH, roots: ['/models'] };
+    },
+    async openCheckpoint({ path }) {
+      record('openCheckpoint', { path });
+      const summary = summaryFor(path);
+      open.set(summary.id, summary);
+      return structuredClone(summary);
+    },
+    async listCheckpoints() {
+      record('listCheckpoints', null);
+      return [...open.values()];
+    },
+    async closeCheckpoint({ id }) {
+      record('closeCheckpoint', { id });
+      open.delete(id);
+    },
+    async computeStats({ checkpointId, sampled }) {
+      record('computeStats', { checkpointId, sampled });
+      const summary = open.get(checkpointId);
+      if (!summary) throw new StudioError('NotFound', 'Open the checkpoint first.', { path: checkpointId });
+      const stats = syntheticStats(summary).map((tensor) => ({ ...tensor, sampled: sampled ?? false }));
+      const started = performance.now();
+      const groups: (number | null)[] = [...summary.layers.map((layer) => layer.index), null];
+      for (const [done, layer] of groups.entries()) {
+        await new Promise((resolve) => setTimeout(resolve, options.statsStepMs ?? 0));
+        const names = new Set(summary.tensors.filter((tensor) => tensor.layer === layer).map((tensor) => tensor.name));
+        emit('statsProgress', { checkpointId, done: done + 1, total: groups.length, layer, tensors: stats.filter((tensor) => names.has(tensor.name)), sampled: sampled ?? false });
+      }
+      const report: StatsReport = { checkpointId, tensors: stats, skipped: [], sampled: sampled ?? false, seconds: (performance.now() - started) / 1000 };
+      return report;
+    },
+    async buildPlan({ recipe }) {
+      record('buildPlan', { recipe });
+      return buildPlan(recipe);
+    },
+    async resolvePlan({ plan }) {
+      record('resolvePlan', { plan });
+      if (held) await held;
+      return resolve(structuredClone(plan));
+    },
+    async planFromYaml({ text }) {
+      record('planFromYaml', { text });
+      return fromYaml(text);
+    },
+    async planToYaml({ plan }) {
+      record('planToYaml', { plan });
+      return { text: toYaml(plan) };
+    },
+    exportPlan(request) {
+      record('exportPlan', request);
+      if (pending) return Promise.reject(new StudioError('ExportFailed', 'Another export is running.'));
+      const resolved = resolve(request.plan);
+      if (!resolved.ok) return Promise.reject(new StudioError('InvalidPlan', 'The plan has errors.'));
+      return new Promise<ExportReport>((resolveExport, reject) => {
+        pending = { request, resolve: resolveExport, reject };
+      });
+    },
+    async cancelExport({ exportId }) {
+      record('cancelExport', { exportId });
+      if (!pending || pending.request.exportId !== exportId) return;
+      const cancelled = pending;
+      pending = null;
+      emit('exportProgress', { exportId, phase: 'cancelled', doneBytes: 0, totalBytes: 0 });
+      cancelled.reject(new StudioError('Cancelled', 'The export was cancelled.'));
+    },
+    async verifyExport({ dir }) {
+      record('verifyExport', { dir });
+      return { dir, ok: true, checkedTensors: 0, checkedBytes: 0, problems: [] };
+    },
+    async browse({ dir }) {
+      record('browse', { dir });
+      const clean = dir.replace(/\/+$/, '') || '/';
+      const entries = tree[clean];
+      if (!entries) throw new StudioError('OutsideRoots', 'This folder is outside the folders the server may open.', { path: dir });
+      const listing: DirectoryListing = { dir: clean, parent: clean === '/models' ? null : '/models', entries };
+      return structuredClone(listing);
+    },
+    on(event, listener) {
+      const set = listeners.get(event) ?? new Set();
+      listeners.set(event, set);
+      set.add(listener as (payload: never) => void);
+      return () => set.delete(listener as (payload: never) => void);
+    },
+  };
+  return host;
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { CheckpointsState, SOURCE_COLOURS } from '../../../../renderer/lib/state/checkpoints.svelte.js';
+import { createFakeStudio, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
+
+describe('CheckpointsState', () => {
+  it('replaces a checkpoint statistics record per streamed layer, then with the final report', async () => {
+    const host = createFakeStudio({ statsStepMs: 1 });
+    const checkpoints = new CheckpointsState(host);
+    await checkpoints.open(STORIES_PATH);
+    const records: object[] = [];
+    const off = host.on('statsProgress', () => records.push(checkpoints.stats[STORIES_PATH]!));
+    const running = checkpoints.computeStats(STORIES_PATH);
+    expect(checkpoints.statsStatus[STORIES_PATH]?.running).toBe(true);
+    await running;
+    off();
+    // One event per layer plus one for the embeddings and final norm.
+    expect(records).toHaveLength(6);
+    expect(new Set(records).size).toBe(6);
+    expect(Object.keys(records[0]!).every((name) => name.startsWith('model.layers.0.'))).toBe(true);
+    const final = checkpoints.stats[STORIES_PATH]!;
+    expect(Object.keys(final)).toHaveLength(47);
+    expect(checkpoints.statsStatus[STORIES_PATH]).toMatchObject({ running: false, done: 6, total: 6, sampled: false });
+  });
+
+  it('records why a checkpoint did not open and keeps a colour per source', async () => {
+    const host = createFakeStudio();
+    const checkpoints = new CheckpointsState(host);
+    expect(await checkpoints.open('/models/missing')).toBeNull();
+    expect(checkpoints.lastError).toBe('/models/missing: No model folder or .safetensors file here.');
+    await checkpoints.open(STORIES_PATH);
+    await checkpoints.open(LLAMA_X_PATH);
+    expect(checkpoints.colourOf(STORIES_PATH)).toBe(SOURCE_COLOURS[0]);
+    expect(checkpoints.colourOf(LLAMA_X_PATH)).toBe(SOURCE_COLOURS[1]);
+    await checkpoints.close(STORIES_PATH);
+    expect(checkpoints.list.map((checkpoint) => checkpoint.id)).toEqual([LLAMA_X_PATH]);
+    expect(checkpoints.colourOf(LLAMA_X_PATH)).toBe(SOURCE_COLOURS[1]);
+  });
+
+  it('stops listening to statistics events once disposed', () => {
+    const host = createFakeStudio();
+    const checkpoints = new CheckpointsState(host);
+    expect(host.listenerCount()).toBe(1);
+    checkpoints.dispose();
+    expect(host.listenerCount()).toBe(0);
+  });
+});

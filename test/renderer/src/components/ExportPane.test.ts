@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { fireEvent, waitFor } from '@testing-library/svelte';
+import ExportPane from '../../../../renderer/src/components/ExportPane.svelte';
+import { renderWithSession, startedSession } from '../../studio-fixture.js';
+
+/** A clock the test moves by hand, in milliseconds. */
+function manualClock() {
+  let now = 0;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+async function startExport() {
+  const clock = manualClock();
+  const started = await startedSession({ waitForStats: false, session: { clock: clock.now } });
+  const view = renderWithSession(ExportPane, started.session);
+  await fireEvent.input(view.getByTestId('export-target'), { target: { value: '/models/exports/stories-dus' } });
+  await fireEvent.input(view.getByTestId('export-shard-size'), { target: { value: '500MB' } });
+  await fireEvent.click(view.getByTestId('export-replace'));
+  await fireEvent.click(view.getByTestId('export-start'));
+  await waitFor(() => expect(started.host.pendingExport()).not.toBeNull());
+  return { ...started, ...view, clock };
+}
+
+describe('ExportPane', () => {
+  it('starts an export with the typed folder, shard size and replace choice', async () => {
+    const { host, session } = await startExport();
+    const request = host.pendingExport()!;
+    expect(request.target).toEqual({ dir: '/models/exports/stories-dus', shardSize: 500_000_000, replace: true });
+    expect(request.plan).toEqual(session.plan.plan);
+  });
+
+  it('shows bytes, speed and time left as progress streams in', async () => {
+    const { host, getByTestId, clock } = await startExport();
+    const total = 4_000_000_000;
+    host.progressExport({ phase: 'copying', doneBytes: 0, totalBytes: total, file: 'model-00001-of-00008.safetensors' });
+    clock.advance(1000);
+    host.progressExport({ phase: 'copying', doneBytes: 1_000_000_000, totalBytes: total, file: 'model-00002-of-00008.safetensors' });
+    await waitFor(() => expect(getByTestId('export-progress').getAttribute('aria-valuenow')).toBe('25'));
+    const text = getByTestId('export-progress').parentElement!.textContent!;
+    expect(text).toContain('1.0 GB of 4.0 GB');
+    expect(text).toContain('1.0 GB/s');
+    expect(text).toContain('3 s left');
+    expect(text).toContain('model-00002-of-00008.safetensors');
+  });
+
+  it('cancels a running export and says nothing was left behind', async () => {
+    const { host, getByTestId, queryByTestId, getByText } = await startExport();
+    host.progressExport({ phase: 'copying', doneBytes: 10, totalBytes: 100 });
+    await fireEvent.click(getByTestId('export-cancel'));
+    await waitFor(() => expect(host.callsOf('cancelExport')).toHaveLength(1));
+    await waitFor(() => expect(getByText(/Export cancelled/)).toBeTruthy());
+    expect(queryByTestId('export-cancel')).toBeNull();
+    expect(queryByTestId('export-result')).toBeNull();
+    expect((getByTestId('export-start') as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it('ends with the verify result and the folder path', async () => {
+    const { host, getByTestId } = await startExport();
+    const report = host.finishExport();
+    await waitFor(() => expect(getByTestId('export-result')).toBeTruthy());
+    expect(getByTestId('verify-status').textContent).toContain(`Verified: ${report.verify.checkedTensors} tensors`);
+    expect(getByTestId('export-path').textContent).toBe('/models/exports/stories-dus');
+  });
+
+  it('reports a failed verification', async () => {
+    const { host, getByTestId } = await startExport();
+    host.finishExport({ verifyOk: false });
+    await waitFor(() => expect(getByTestId('verify-status').textContent).toContain('Verify failed: 1 problem'));
+  });
+
+  it('refuses to start with a shard size it cannot read', async () => {
+    const { session } = await startedSession({ waitForStats: false });
+    const { getByTestId, getByText } = renderWithSession(ExportPane, session);
+    await fireEvent.input(getByTestId('export-target'), { target: { value: '/tmp/out' } });
+    await fireEvent.input(getByTestId('export-shard-size'), { target: { value: 'five gigs' } });
+    expect((getByTestId('export-start') as HTMLButtonElement).disabled).toBe(true);
+    expect(getByText(/Shard size: a size such as 5GB/)).toBeTruthy();
+  });
+});
