@@ -118,6 +118,7 @@ export const payloadSchemas = {
   buildPlan: z.strictObject({ recipe: planRecipeSchema }),
   resolvePlan: z.strictObject({ plan: layerPlanSchema }),
   planFromYaml: z.strictObject({ text: yamlText, baseDir: pathString.optional() }),
+  loadPlanFile: z.strictObject({ path: pathString }),
   planToYaml: z.strictObject({ plan: layerPlanSchema }),
   exportPlan: exportRequestSchema,
   cancelExport: z.strictObject({ exportId: exportIdSchema }),

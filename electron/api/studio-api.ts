@@ -5,6 +5,7 @@ import type {
   ExportReport,
   ExportRequest,
   LayerPlan,
+  PlanFile,
   PlanRecipe,
   ResolvedPlan,
   StatsReport,
@@ -36,6 +37,8 @@ export interface StudioApi {
   resolvePlan(request: { plan: LayerPlan }): Promise<ResolvedPlan>;
   /** Reads mergekit passthrough YAML; model paths are relative to `baseDir` when given. */
   planFromYaml(request: { text: string; baseDir?: string }): Promise<YamlImport>;
+  /** Reads a mergekit passthrough YAML file (at most 1 MB); model paths are relative to its folder. */
+  loadPlanFile(request: { path: string }): Promise<PlanFile>;
   /** Writes a plan as mergekit passthrough YAML. */
   planToYaml(request: { plan: LayerPlan }): Promise<{ text: string }>;
   /** Exports a plan to a Hugging Face folder; streams `exportProgress`; verifies at the end. */
@@ -60,6 +63,7 @@ export const STUDIO_METHODS = [
   'buildPlan',
   'resolvePlan',
   'planFromYaml',
+  'loadPlanFile',
   'planToYaml',
   'exportPlan',
   'cancelExport',

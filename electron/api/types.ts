@@ -274,6 +274,12 @@ export interface YamlImport {
   problems: PlanProblem[];
 }
 
+/** A mergekit YAML file read from disk; its model paths are resolved against the file's folder. */
+export interface PlanFile extends YamlImport {
+  path: string;
+  text: string;
+}
+
 export interface ExportTarget {
   dir: string;
   /** Largest shard in bytes; default 5 GB (5,000,000,000). */

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import packageJson from '../../package.json' with { type: 'json' };
 import { StudioError, isStudioError } from '../api/errors.js';
@@ -13,11 +13,13 @@ import type {
   DirectoryListing,
   ExportReport,
   LayerPlan,
+  PlanFile,
   PlanProblem,
   ResolvedPlan,
   StatsReport,
 } from '../api/types.js';
 import { openCheckpoint } from './checkpoint/open-checkpoint.js';
+import { fileSystemError } from './formats/file-errors.js';
 import { INDEX_FILE_NAME } from './formats/safetensors-index.js';
 import { exportPlan } from './export/export-plan.js';
 import { verifyExport } from './export/verify-export.js';
@@ -146,6 +148,10 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
       return parseMergekitYaml(text, baseDir === undefined ? {} : { baseDir });
     },
 
+    async loadPlanFile({ path: filePath }) {
+      return readPlanFile(path.resolve(filePath));
+    },
+
     async planToYaml({ plan }) {
       return { text: emitMergekitYaml(plan) };
     },
@@ -205,6 +211,30 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     },
   };
   return api;
+}
+
+/** Largest YAML plan file read: plans are a few KB; this bound keeps a wrong pick from filling memory. */
+export const MAX_PLAN_FILE_BYTES = 1_000_000;
+
+/** Reads a mergekit YAML plan from disk, its model paths resolved against the file's folder. */
+export async function readPlanFile(filePath: string): Promise<PlanFile> {
+  let info;
+  try {
+    info = await stat(filePath);
+  } catch (error) {
+    throw fileSystemError(error, filePath, 'YAML file');
+  }
+  if (!info.isFile()) throw new StudioError('InvalidYaml', `${path.basename(filePath)}: not a file`, { path: filePath });
+  if (info.size > MAX_PLAN_FILE_BYTES) {
+    throw new StudioError('InvalidYaml', `${path.basename(filePath)}: ${info.size.toLocaleString('en-US')} bytes is too large for a plan (at most 1 MB)`, {
+      path: filePath,
+    });
+  }
+  const text = await readFile(filePath, 'utf8').catch((error: unknown) => {
+    throw fileSystemError(error, filePath, 'YAML file');
+  });
+  const imported = parseMergekitYaml(text, { baseDir: path.dirname(filePath), fileName: path.basename(filePath) });
+  return { path: filePath, text, ...imported };
 }
 
 /** Lists a folder for the in-app browser, marking model folders, safetensors files and YAML plans. */

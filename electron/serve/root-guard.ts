@@ -161,6 +161,10 @@ export function restrictToRoots(api: StudioHost, roots: string[]): StudioHost {
       // YAML names models by paths of its own: check what they resolved to before the client sees them.
       return imported.plan === null ? imported : { ...imported, plan: await guardPlan(imported.plan) };
     },
+    async loadPlanFile(request) {
+      const imported = await api.loadPlanFile({ ...request, path: await inside(request.path, 'YAML file') });
+      return imported.plan === null ? imported : { ...imported, plan: await guardPlan(imported.plan) };
+    },
     async planToYaml(request) {
       return api.planToYaml({ ...request, plan: await guardPlan(request.plan) });
     },

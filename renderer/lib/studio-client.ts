@@ -160,6 +160,7 @@ export function createStudioHost(transport: Transport): StudioHost {
     buildPlan: call('buildPlan'),
     resolvePlan: call('resolvePlan'),
     planFromYaml: call('planFromYaml'),
+    loadPlanFile: call('loadPlanFile'),
     planToYaml: call('planToYaml'),
     exportPlan: call('exportPlan'),
     cancelExport: call('cancelExport'),

@@ -58,6 +58,10 @@ const invalidPayloads: { [M in StudioMethod]: [payload: unknown, field: string][
     [{ text: 'é'.repeat(MAX_YAML_BYTES / 2 + 1) }, 'text'],
     [{ text: 'a: 1', baseDir: '' }, 'baseDir'],
   ],
+  loadPlanFile: [
+    [{}, 'path'],
+    [{ path: '/plans/a.yml', text: 'x' }, 'text'],
+  ],
   planToYaml: [[{ plan: { slices: 'all' } }, 'plan.slices']],
   exportPlan: [
     [{ exportId: '../etc', plan, target: { dir: '/out' } }, 'exportId'],

@@ -105,6 +105,26 @@ describe('studio engine', () => {
     expect((await readdir(work)).filter((name) => name.includes('cancelled'))).toEqual([]);
   });
 
+  it('reads a YAML plan file with model paths relative to its folder', async () => {
+    const dir = path.join(work, 'plans');
+    await mkdir(dir);
+    await buildFixtureCheckpoint({ dir: path.join(dir, 'base'), layers: 4 });
+    const text = 'slices:\n  - sources:\n      - model: base\n        layer_range: [0, 3]\n  - sources:\n      - model: base\n        layer_range: [1, 4]\nmerge_method: passthrough\n';
+    await writeFile(path.join(dir, 'dus.yml'), text);
+    const loaded = await studio.loadPlanFile({ path: path.join(dir, 'dus.yml') });
+    expect(loaded.text).toBe(text);
+    expect(loaded.plan?.slices.map((slice) => [slice.model, slice.start, slice.end])).toEqual([
+      [path.join(dir, 'base'), 0, 3],
+      [path.join(dir, 'base'), 1, 4],
+    ]);
+
+    await writeFile(path.join(dir, 'huge.yml'), 'x'.repeat(1_000_001));
+    const tooBig = await studio.loadPlanFile({ path: path.join(dir, 'huge.yml') }).catch((error: unknown) => error);
+    expect(isStudioError(tooBig) && tooBig.code).toBe('InvalidYaml');
+    const missing = await studio.loadPlanFile({ path: path.join(dir, 'none.yml') }).catch((error: unknown) => error);
+    expect(isStudioError(missing) && missing.code).toBe('NotFound');
+  });
+
   it('lists folders for the file browser, marking models, safetensors files and YAML plans', async () => {
     const dir = path.join(work, 'browse');
     await mkdir(dir);

@@ -77,6 +77,7 @@ const validPayloads: Record<StudioMethod, unknown> = {
   buildPlan: { recipe: { kind: 'dus', model, drop: 1 } },
   resolvePlan: { plan },
   planFromYaml: { text: 'slices: []\n', baseDir: '/models' },
+  loadPlanFile: { path: '/models/plan.yml' },
   planToYaml: { plan },
   exportPlan: { exportId: 'export-1', plan, target: { dir: '/exports/out' } },
   cancelExport: { exportId: 'export-1' },

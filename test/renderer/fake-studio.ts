@@ -212,6 +212,8 @@ export interface FakeStudioOptions {
   /** Delay between statsProgress events, in ms (0 = next macrotask). */
   statsStepMs?: number;
   host?: AppInfo['host'];
+  /** YAML plan files loadPlanFile can read, by path. */
+  planFiles?: Record<string, string>;
 }
 
 interface PendingExport {
@@ -263,6 +265,7 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
   const calls: RecordedCall[] = [];
   let held: Promise<void> | null = null;
   let pending: PendingExport | null = null;
+  const planFiles = new Map(Object.entries(options.planFiles ?? {}));
 
   function record(method: string, payload: unknown): void {
     calls.push({ method, payload: structuredClone(payload) });
@@ -558,6 +561,12 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
     async planFromYaml({ text }) {
       record('planFromYaml', { text });
       return fromYaml(text);
+    },
+    async loadPlanFile({ path }) {
+      record('loadPlanFile', { path });
+      const text = planFiles.get(path);
+      if (text === undefined) throw new StudioError('NotFound', `${path}: the YAML file does not exist`, { path });
+      return { path, text, ...fromYaml(text) };
     },
     async planToYaml({ plan }) {
       record('planToYaml', { plan });

@@ -139,6 +139,7 @@ function defaultAnswers(): { [M in StudioMethod]: Answer<M> } {
     buildPlan: (payload) => samplePlan('model' in payload.recipe ? payload.recipe.model : payload.recipe.models[0]),
     resolvePlan: (payload) => sampleResolved(payload.plan),
     planFromYaml: { plan: samplePlan(), problems: [] },
+    loadPlanFile: (payload) => ({ path: payload.path, text: 'merge_method: passthrough\n', plan: samplePlan(), problems: [] }),
     planToYaml: { text: 'merge_method: passthrough\n' },
     exportPlan: (payload) => ({ ...sampleExportReport(payload.target.dir), exportId: payload.exportId }),
     cancelExport: undefined,

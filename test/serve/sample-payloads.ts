@@ -20,6 +20,7 @@ export function validPayloads(root = '/models'): { [M in StudioMethod]: StudioPa
     buildPlan: { recipe: { kind: 'dus', model, drop: 1 } },
     resolvePlan: { plan },
     planFromYaml: { text: 'merge_method: passthrough\n', baseDir: root },
+    loadPlanFile: { path: `${root}/plan.yml` },
     planToYaml: { plan },
     exportPlan: { exportId: 'export-1', plan, target: { dir: `${root}/out`, shardSize: 5_000_000_000, replace: true } },
     cancelExport: { exportId: 'export-1' },

@@ -1,5 +1,5 @@
 import type { StudioHost } from '../../../electron/api/studio-api.js';
-import type { CheckpointSummary, LayerPlan, PlanProblem, PlanRecipe, PlanSlice, ResolvedPlan, ScaleRule } from '../../../electron/api/types.js';
+import type { CheckpointSummary, LayerPlan, PlanProblem, PlanRecipe, PlanSlice, ResolvedPlan, ScaleRule, YamlImport } from '../../../electron/api/types.js';
 import { StudioError } from '../../../electron/api/errors.js';
 import { describeError } from '../studio-client.js';
 import { estimatePlanSize, expandPlan, findSeams, type PlanSizeEstimate } from '../plan/output-stack.js';
@@ -252,8 +252,17 @@ export class PlanSession {
    * problems (with YAML line numbers) stay listed either way. Returns whether the plan was taken.
    */
   async setYaml(text: string): Promise<boolean> {
+    return this.#takeYaml(() => this.#host.planFromYaml({ text }));
+  }
+
+  /** Reads a mergekit YAML file from disk (model paths relative to its folder) and takes its plan. */
+  async loadYamlFile(path: string): Promise<boolean> {
+    return this.#takeYaml(() => this.#host.loadPlanFile({ path }));
+  }
+
+  async #takeYaml(read: () => Promise<YamlImport>): Promise<boolean> {
     try {
-      const result = await this.#host.planFromYaml({ text });
+      const result = await read();
       const errors = result.problems.some((problem) => problem.severity === 'error');
       if (result.plan && !errors) {
         this.boundary = 0;

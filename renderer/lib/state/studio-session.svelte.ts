@@ -123,10 +123,11 @@ export class StudioSession {
     }
   }
 
-  /** Opens a path a user chose; YAML plans are read through the YAML tab, which takes their text. */
+  /** Opens a path a user chose: a checkpoint, or a mergekit YAML plan (shown in the YAML tab). */
   async openChosen(path: string): Promise<void> {
     if (/\.ya?ml$/i.test(path)) {
-      this.notices.push(`${path}: paste a mergekit plan into the YAML tab to load it.`, 'info');
+      const taken = await this.plan.loadYamlFile(path);
+      if (!taken) this.notices.push(`${path}: the plan was not loaded; see the YAML tab.`);
       this.view.showTab('yaml');
       return;
     }

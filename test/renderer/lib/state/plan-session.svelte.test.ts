@@ -4,8 +4,8 @@ import { PlanSession } from '../../../../renderer/lib/state/plan-session.svelte.
 import { IDENTITY_SCALE } from '../../../../renderer/lib/plan/recipes.js';
 import { createFakeStudio, goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
 
-async function sessionWith(paths: string[] = [STORIES_PATH]) {
-  const host = createFakeStudio();
+async function sessionWith(paths: string[] = [STORIES_PATH], planFiles: Record<string, string> = {}) {
+  const host = createFakeStudio({ planFiles });
   const checkpoints = new CheckpointsState(host);
   for (const path of paths) await checkpoints.open(path);
   const plan = new PlanSession(host, { checkpointOf: (id) => checkpoints.byId(id), debounceMs: 0 });
@@ -178,6 +178,18 @@ describe('PlanSession', () => {
     expect(ranges(plan)).toBe('[0,3) [1,5)');
     expect(plan.yamlProblems[0]).toMatchObject({ severity: 'error', line: 4 });
     expect(plan.hasErrors).toBe(true);
+  });
+
+  it('loads a YAML plan file picked in Open… and reports a missing one as a YAML problem', async () => {
+    const yaml = `slices:\n  - sources:\n      - model: ${STORIES_PATH}\n        layer_range: [0, 4]\n  - sources:\n      - model: ${STORIES_PATH}\n        layer_range: [2, 5]\nmerge_method: passthrough\n`;
+    const { host, plan } = await sessionWith([STORIES_PATH], { '/plans/solar.yml': yaml });
+    expect(await plan.loadYamlFile('/plans/solar.yml')).toBe(true);
+    expect(ranges(plan)).toBe('[0,4) [2,5)');
+    expect(host.callsOf('loadPlanFile')).toEqual([{ method: 'loadPlanFile', payload: { path: '/plans/solar.yml' } }]);
+
+    expect(await plan.loadYamlFile('/plans/missing.yml')).toBe(false);
+    expect(ranges(plan)).toBe('[0,4) [2,5)');
+    expect(plan.yamlProblems[0]).toMatchObject({ severity: 'error', code: 'NotFound' });
   });
 
   it('does not allow export while the engine reports an error for the current plan', async () => {
