@@ -104,7 +104,9 @@ async function runPlan(api: StudioHost, io: CliIo, plan: LayerPlan, args: Export
       ...(args.replace ? { replace: true } : {}),
     },
   });
-  for (const warning of report.warnings) io.stderr.write(`warning: ${oneLine(warning)}\n`);
+  // The plan's own warnings were printed above; the export adds its own (config, tokenizer, …).
+  const printed = new Set(resolved.problems.map((problem) => problem.message));
+  for (const warning of report.warnings) if (!printed.has(warning)) io.stderr.write(`warning: ${oneLine(warning)}\n`);
   io.stdout.write(exportSummaryText(report));
   if (!report.verify.ok) {
     io.stdout.write(verifyReportText(report.verify));
