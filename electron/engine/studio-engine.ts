@@ -11,6 +11,7 @@ import type {
   CheckpointSummary,
   DirectoryEntry,
   DirectoryListing,
+  ExportProgress,
   ExportReport,
   LayerPlan,
   PlanFile,
@@ -160,7 +161,7 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
       if (exports.has(exportId)) throw new StudioError('InvalidRequest', `an export with id ${exportId} is already running`);
       const controller = new AbortController();
       exports.set(exportId, controller);
-      let lastProgress = { doneBytes: 0, totalBytes: 0 };
+      let lastProgress: Omit<ExportProgress, 'exportId'> = { phase: 'preparing', doneBytes: 0, totalBytes: 0 };
       try {
         const { resolved, sources } = await resolveWithSources(plan);
         if (!resolved.ok) {
@@ -181,7 +182,7 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
         return { exportId, ...report };
       } catch (error) {
         const phase = isStudioError(error) && error.code === 'Cancelled' ? 'cancelled' : 'failed';
-        emit('exportProgress', { exportId, phase, ...lastProgress });
+        emit('exportProgress', { exportId, ...lastProgress, phase });
         throw error;
       } finally {
         exports.delete(exportId);

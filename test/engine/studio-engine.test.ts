@@ -99,9 +99,13 @@ describe('studio engine', () => {
     const stop = studio.on('exportProgress', (event) => {
       if (event.phase === 'copying' && event.doneBytes > 0) void studio.cancelExport({ exportId: 'to-cancel' });
     });
+    const phases: string[] = [];
+    const watch = studio.on('exportProgress', (event) => phases.push(event.phase));
     const failure = await studio.exportPlan({ exportId: 'to-cancel', plan, target: { dir } }).catch((error: unknown) => error);
     stop();
+    watch();
     expect(isStudioError(failure) && failure.code).toBe('Cancelled');
+    expect(phases.at(-1)).toBe('cancelled');
     expect((await readdir(work)).filter((name) => name.includes('cancelled'))).toEqual([]);
   });
 

@@ -11,7 +11,7 @@ import { copyRanges } from '../native.js';
 import { resolvePlan } from '../plan/layer-plan.js';
 import { emitMergekitYaml } from '../plan/mergekit-yaml.js';
 import { exportConfigFor } from './config-remap.js';
-import { commitExportTarget, discardExportTarget, exportFileError, prepareExportTarget, type PreparedTarget } from './export-target.js';
+import { commitExportTarget, discardExportTarget, errorAtTarget, exportFileError, prepareExportTarget, type PreparedTarget } from './export-target.js';
 import { buildModelCard } from './model-card.js';
 import { planOutputTensors, type OutputTensor } from './output-tensors.js';
 import { planShards, type PlannedShard } from './shard-plan.js';
@@ -37,10 +37,17 @@ export interface ExportPlanRequest {
   verify?: boolean;
 }
 
-/** One source file's size and mtime as the export saw it before the first copy. */
+/**
+ * One source file as the export saw it before the first copy. Size and mtime miss a file replaced
+ * by a rename over it that kept both (`rsync -a` does exactly that): the inode catches that, and
+ * ctime (which no one can set back) an in-place rewrite whose mtime was restored.
+ */
 interface SourceFileState {
   size: number;
   mtimeMs: number;
+  ctimeMs: number;
+  dev: number;
+  ino: number;
 }
 
 function throwIfCancelled(signal: AbortSignal | undefined): void {
@@ -58,9 +65,10 @@ function refuseUnresolvablePlan(resolved: ResolvedPlan): void {
  * Exports a plan to a Hugging Face folder: safetensors shards (copied by the kernel where it can,
  * never holding a tensor in memory), the index, config.json remapped for the new stack, the first
  * source's tokenizer and generation files, a model card and the plan as mergekit YAML. Everything
- * is written into a temporary folder beside the target and renamed into place at the end, so the
- * target never holds a half-written export; on failure or cancellation nothing is left behind.
- * Sources are only read.
+ * is written into a temporary folder beside the target, verified there, and renamed into place at
+ * the end, so the target never holds a half-written export; on failure or cancellation (also while
+ * verifying) nothing is left behind. Sources are only read; a source that changes while the export
+ * runs fails it with SourceChanged instead of mixing two versions.
  */
 export async function exportPlan(request: ExportPlanRequest): Promise<Omit<ExportReport, 'exportId'>> {
   const started = performance.now();
@@ -82,6 +90,8 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
 
   const prepared = await prepareExportTarget(request.target, sources);
   const files: string[] = [];
+  let seconds: number;
+  let verify: VerifyReport;
   try {
     const sourceStates = await snapshotSources(tensors, sources);
     let doneBytes = 0;
@@ -116,26 +126,35 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
     await writeDurably(path.join(prepared.tempDir, MODEL_CARD_FILE_NAME), card);
     files.push(MODEL_CARD_FILE_NAME, PLAN_FILE_NAME);
     throwIfCancelled(signal);
+    await checkSourcesUnchanged(sourceStates);
+    seconds = (performance.now() - started) / 1000;
+
+    // Verified before the rename: a cancel while verifying still leaves nothing behind, and the
+    // target path only ever holds an export that was checked.
+    if (request.verify === false) {
+      verify = { dir: prepared.dir, ok: true, checkedTensors: 0, checkedBytes: 0, problems: [] };
+      warnings.push('the export was not verified');
+    } else {
+      report({ phase: 'verifying', doneBytes: 0, totalBytes });
+      verify = await verifyExport(prepared.tempDir, {
+        sources,
+        mtp: plan.mtp ?? 'move',
+        signal,
+        onProgress: (checked) => report({ phase: 'verifying', doneBytes: checked, totalBytes }),
+      });
+      throwIfCancelled(signal);
+      // A source that changed during the copy or the comparison explains any difference found.
+      await checkSourcesUnchanged(sourceStates);
+      verify = { ...verify, dir: prepared.dir };
+    }
     await commitExportTarget(prepared);
   } catch (error) {
-    await discardExportTarget(prepared);
-    throw exportFileError(error, prepared.tempDir);
+    // Best effort: a folder that cannot be removed (the disk went read-only) keeps its temporary
+    // name, which the next export to this place removes; the error the user sees is the first one.
+    await discardExportTarget(prepared).catch(() => undefined);
+    throw errorAtTarget(exportFileError(error, prepared.tempDir), prepared);
   }
-  const seconds = (performance.now() - started) / 1000;
 
-  let verify: VerifyReport;
-  if (request.verify === false) {
-    verify = { dir: prepared.dir, ok: true, checkedTensors: 0, checkedBytes: 0, problems: [] };
-    warnings.push('the export was not verified');
-  } else {
-    report({ phase: 'verifying', doneBytes: 0, totalBytes });
-    verify = await verifyExport(prepared.dir, {
-      sources,
-      mtp: plan.mtp ?? 'move',
-      signal,
-      onProgress: (checked) => report({ phase: 'verifying', doneBytes: checked, totalBytes }),
-    });
-  }
   return {
     dir: prepared.dir,
     files,
@@ -211,7 +230,7 @@ async function snapshotSources(tensors: readonly OutputTensor[], sources: Readon
 async function sourceFileState(file: string): Promise<SourceFileState> {
   try {
     const info = await stat(file);
-    return { size: info.size, mtimeMs: info.mtimeMs };
+    return { size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, dev: info.dev, ino: info.ino };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw sourceChanged(file);
     throw error;
@@ -225,7 +244,19 @@ function sourceChanged(file: string): StudioError {
 async function checkSourceUnchanged(file: string, states: ReadonlyMap<string, SourceFileState>): Promise<void> {
   const before = states.get(file);
   const now = await sourceFileState(file);
-  if (before === undefined || before.size !== now.size || before.mtimeMs !== now.mtimeMs) throw sourceChanged(file);
+  const same =
+    before !== undefined &&
+    before.size === now.size &&
+    before.mtimeMs === now.mtimeMs &&
+    before.ctimeMs === now.ctimeMs &&
+    before.dev === now.dev &&
+    before.ino === now.ino;
+  if (!same) throw sourceChanged(file);
+}
+
+/** Every source file still as the snapshot saw it, so every copied byte came from that version. */
+async function checkSourcesUnchanged(states: ReadonlyMap<string, SourceFileState>): Promise<void> {
+  for (const file of states.keys()) await checkSourceUnchanged(file, states);
 }
 
 interface CopyRange {
@@ -286,10 +317,10 @@ async function writeShard(
   const shardPath = path.join(prepared.tempDir, shard.file);
   const dataStart = layout.header.byteLength;
   const targetOffsets = new Map(layout.tensors.map((entry) => [entry.name, dataStart + entry.begin]));
-  const handle = await open(shardPath, 'wx');
+  const handle = await writingTo(shardPath, open(shardPath, 'wx'));
   try {
-    await writeAll(handle, layout.header);
-    await handle.truncate(dataStart + layout.dataBytes);
+    await writingTo(shardPath, writeAll(handle, layout.header));
+    await writingTo(shardPath, handle.truncate(dataStart + layout.dataBytes));
 
     const plainBySource = new Map<string, CopyRange[]>();
     const transformed: OutputTensor[] = [];
@@ -311,6 +342,9 @@ async function writeShard(
         const { bytes } = await copyRanges(sourceFile, shardPath, batch);
         onBytes(bytes);
       }
+      // copyRanges opens the source by path on every call: a file replaced between two calls is
+      // caught here, at the latest before the shard is finished.
+      await checkSourceUnchanged(sourceFile, sourceStates);
     }
 
     const sourceHandles = new Map<string, FileHandle>();
@@ -327,7 +361,7 @@ async function writeShard(
         let written = 0;
         for await (const chunk of transformedChunks(tensor, source)) {
           throwIfCancelled(signal);
-          await writeAllAt(handle, chunk.bytes, start + chunk.offset);
+          await writingTo(shardPath, writeAllAt(handle, chunk.bytes, start + chunk.offset));
           written += chunk.bytes.byteLength;
           onBytes(chunk.bytes.byteLength);
         }
@@ -338,9 +372,18 @@ async function writeShard(
     } finally {
       await Promise.all([...sourceHandles.values()].map((source) => source.close()));
     }
-    await handle.sync();
+    await writingTo(shardPath, handle.sync());
   } finally {
     await handle.close();
+  }
+}
+
+/** Node's FileHandle errors carry no path: an export error names the file that was being written. */
+async function writingTo<T>(filePath: string, operation: Promise<T>): Promise<T> {
+  try {
+    return await operation;
+  } catch (error) {
+    throw exportFileError(error, filePath);
   }
 }
 
@@ -354,10 +397,10 @@ async function writeAllAt(handle: FileHandle, data: Uint8Array, position: number
 
 /** Writes a small text file and flushes it to disk before the export is renamed into place. */
 async function writeDurably(filePath: string, text: string): Promise<void> {
-  const handle = await open(filePath, 'wx');
+  const handle = await writingTo(filePath, open(filePath, 'wx'));
   try {
-    await writeAll(handle, Buffer.from(text, 'utf8'));
-    await handle.sync();
+    await writingTo(filePath, writeAll(handle, Buffer.from(text, 'utf8')));
+    await writingTo(filePath, handle.sync());
   } finally {
     await handle.close();
   }
@@ -367,9 +410,9 @@ async function writeDurably(filePath: string, text: string): Promise<void> {
 async function copySideFile(source: string, target: string): Promise<void> {
   await mkdir(path.dirname(target), { recursive: true });
   await copyFile(source, target, fsConstants.COPYFILE_EXCL);
-  const handle = await open(target, 'r+');
+  const handle = await writingTo(target, open(target, 'r+'));
   try {
-    await handle.sync();
+    await writingTo(target, handle.sync());
   } finally {
     await handle.close();
   }

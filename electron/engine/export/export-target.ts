@@ -52,11 +52,16 @@ function processIsAlive(pid: number): boolean {
   }
 }
 
-/** A file-system failure while writing an export, as a StudioError that names the path. */
+/**
+ * A file-system failure while writing an export, as a StudioError that names the path. A full or
+ * read-only disk is the destination's problem: for two-path calls (copyFile, rename) Node puts the
+ * source in `path` and the destination in `dest`, so those name `dest`.
+ */
 export function exportFileError(error: unknown, fallbackPath: string): StudioError {
   if (isStudioError(error)) return error;
-  const errno = error as NodeJS.ErrnoException | null;
-  const filePath = typeof errno?.path === 'string' ? errno.path : fallbackPath;
+  const errno = error as (NodeJS.ErrnoException & { dest?: unknown }) | null;
+  const destinationFault = errno?.code === 'ENOSPC' || errno?.code === 'EDQUOT' || errno?.code === 'EROFS';
+  const filePath = destinationFault && typeof errno.dest === 'string' ? errno.dest : typeof errno?.path === 'string' ? errno.path : fallbackPath;
   switch (errno?.code) {
     case 'ENOSPC':
     case 'EDQUOT':
@@ -70,6 +75,18 @@ export function exportFileError(error: unknown, fallbackPath: string): StudioErr
       return new StudioError('ExportFailed', `the export failed at ${filePath}: ${reason}`, { path: filePath, cause: error });
     }
   }
+}
+
+/**
+ * The error as the user should read it: the temporary folder is the exporter's business (and gone
+ * once the export failed), so a path inside it is named by where the file was going.
+ */
+export function errorAtTarget(error: StudioError, prepared: PreparedTarget): StudioError {
+  const inTemp = (text: string): boolean => text === prepared.tempDir || text.startsWith(`${prepared.tempDir}${path.sep}`);
+  if (error.path === undefined || !inTemp(error.path)) return error;
+  const targetPath = prepared.dir + error.path.slice(prepared.tempDir.length);
+  const message = error.message.split(prepared.tempDir).join(prepared.dir);
+  return new StudioError(error.code, message, { path: targetPath, detail: error.detail, cause: error });
 }
 
 /** The real path `target` would have: the real path of its nearest existing ancestor plus the rest. */
@@ -153,12 +170,13 @@ export async function prepareExportTarget(target: ExportTarget, sources: Readonl
   }
   await removeLeftovers(parent, path.basename(dir));
   const tempDir = path.join(parent, leftoverName(path.basename(dir), TEMP_MARKER));
+  const prepared = { dir, parent, tempDir, replace };
   try {
     await mkdir(tempDir);
   } catch (error) {
-    throw exportFileError(error, tempDir);
+    throw errorAtTarget(exportFileError(error, tempDir), prepared);
   }
-  return { dir, parent, tempDir, replace };
+  return prepared;
 }
 
 /** Removes temporary and set-aside folders for `targetName` whose exporting process is gone. */

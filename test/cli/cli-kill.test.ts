@@ -1,0 +1,262 @@
+/**
+ * The bundled CLI stopped in the middle of an export: SIGKILL at seeded random moments (nothing of
+ * the exporter runs after it), and Ctrl-C (SIGINT, which the CLI turns into a cancel).
+ *
+ * After a SIGKILL the target must be absent or a complete export that verifies (with --replace: the
+ * old export or the new one); anything else in the folder must be a temporary folder named for the
+ * killed process, which the next export to the same place removes; the source files keep their bytes.
+ * After Ctrl-C the CLI exits 130 and leaves nothing.
+ *
+ * The kill moments: half the trials kill at a random time after the process starts (startup,
+ * planning, copying, verifying, renaming alike), half at a random point of the copy window measured
+ * on an uninterrupted run, counted from when the temporary folder appears, so that the test never
+ * depends on luck to strike mid-copy. Both reach a little past the measured end; a run that
+ * finished before its kill must have finished properly.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, readdirSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CheckpointSummary } from '../../electron/api/types.js';
+import { openCheckpoint } from '../../electron/engine/checkpoint/open-checkpoint.js';
+import { exportPlan } from '../../electron/engine/export/export-plan.js';
+import { isExportTempName, parseExportTempName } from '../../electron/engine/export/export-target.js';
+import { verifyExport } from '../../electron/engine/export/verify-export.js';
+import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
+import { dusPlan, sourceMap } from '../engine/export/export-fixtures.js';
+
+const repository = path.resolve(import.meta.dirname, '../..');
+const nativeBinary = path.join(repository, 'native', 'build', 'Release', 'dus_native.node');
+
+/** Seed of the kill schedule; a failure message names it with the trial. */
+const SEED = 0x5eed_d05;
+const TRIALS = 12;
+/** The CLI's plan keeps 12 of 8 layers twice over (drop 2); the follow-up export keeps 4 (drop 6): the layer count tells them apart. */
+const CLI_DROP = 2;
+const CLI_LAYERS = 12;
+const FOLLOW_UP_DROP = 6;
+const FOLLOW_UP_LAYERS = 4;
+const POLL_MS = 2;
+/** Kill moments reach a little past the measured end, so that some land around the final rename. */
+const OVERSHOOT = 1.15;
+
+let tempDir: string;
+let cliPath: string;
+let source: CheckpointSummary;
+let sourceDigests: Map<string, string>;
+
+/** mulberry32: a small seeded generator, so a failing schedule can be replayed. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function digestFolder(dir: string): Promise<Map<string, string>> {
+  const digests = new Map<string, string>();
+  for (const name of (await readdir(dir)).sort()) digests.set(name, await sha256(path.join(dir, name)));
+  return digests;
+}
+
+beforeAll(async () => {
+  tempDir = await mkdtemp(path.join(os.tmpdir(), 'dus-'));
+  cliPath = path.join(tempDir, 'out', 'cli.js');
+  // Bundled as build/build.mjs bundles it, so the test runs the current sources.
+  await build({
+    absWorkingDir: repository,
+    entryPoints: [path.join(repository, 'electron/cli/cli.ts')],
+    outfile: cliPath,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['*.node'],
+    logLevel: 'silent',
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __dusCreateRequire } from 'node:module';\nconst require = __dusCreateRequire(import.meta.url);",
+    },
+  });
+  // 8 layers of about 22 MB (bf16, hidden 1024, intermediate 2816) in 4 files: 176 MB of source;
+  // the CLI's export writes 12 layers (264 MB) in 60 MB shards.
+  const folder = path.join(tempDir, 'model');
+  await buildFixtureCheckpoint({ dir: folder, layers: 8, hidden: 1024, intermediate: 2816, heads: 8, kvHeads: 2, shards: 4, sideFiles: true });
+  source = await openCheckpoint(folder);
+  sourceDigests = await digestFolder(folder);
+});
+
+afterAll(async () => {
+  await rm(tempDir, { recursive: true, force: true });
+});
+
+function spawnExport(target: string, replace: boolean): ChildProcess {
+  const args = [cliPath, 'dus', source.folder, '--drop', String(CLI_DROP), '--out', target, '--shard-size', '60MB', ...(replace ? ['--replace'] : [])];
+  return spawn(process.execPath, args, { env: { ...process.env, DUS_NATIVE_PATH: nativeBinary }, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+function exited(child: ChildProcess): Promise<Exit> {
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal, stderr }));
+  });
+}
+
+/** Polls `parent` until `found` holds for its names (and those inside a temporary folder); resolves to the ms waited, or null when the process ended first. */
+async function waitForNames(parent: string, child: ChildProcess, found: (names: string[], inTemp: string[]) => boolean): Promise<number | null> {
+  const started = performance.now();
+  while (child.exitCode === null && child.signalCode === null) {
+    const names = readdirSync(parent);
+    const temp = names.find((name) => parseExportTempName(name)?.kind === 'export');
+    let inTemp: string[] = [];
+    try {
+      inTemp = temp === undefined ? [] : readdirSync(path.join(parent, temp));
+    } catch {
+      // Renamed into place between the two reads.
+    }
+    if (found(names, inTemp)) return performance.now() - started;
+    await sleep(POLL_MS);
+  }
+  return null;
+}
+
+/** Layer count of a verified export at `dir`. */
+async function verifiedLayers(dir: string): Promise<number> {
+  const report = await verifyExport(dir, { sources: sourceMap(source) });
+  expect(report.problems, `${dir} verifies`).toEqual([]);
+  const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as { num_hidden_layers: number };
+  return config.num_hidden_layers;
+}
+
+/** The export a later run makes to the same place; it must clear what a killed one left. */
+async function followUpExport(target: string): Promise<void> {
+  const report = await exportPlan({ plan: dusPlan(source, FOLLOW_UP_DROP), target: { dir: target, replace: true }, sources: sourceMap(source) });
+  expect(report.verify.ok).toBe(true);
+}
+
+describe('the CLI killed during an export', () => {
+  it(`leaves an absent or complete target, recognisable leftovers that the next export removes, and unchanged sources (${TRIALS} seeded trials)`, async () => {
+    // One uninterrupted run: it must succeed, and it gives the time scale of the kill schedule.
+    const measureParent = await mkdtemp(path.join(tempDir, 'measure-'));
+    const measured = spawnExport(path.join(measureParent, 'out'), false);
+    const measuredExit = exited(measured);
+    const started = performance.now();
+    const tempAfter = await waitForNames(measureParent, measured, (names) => names.some(isExportTempName));
+    const targetAfter = await waitForNames(measureParent, measured, (names) => names.includes('out'));
+    const clean = await measuredExit;
+    const total = performance.now() - started;
+    expect(clean, clean.stderr).toMatchObject({ code: 0 });
+    expect({ tempAfter, targetAfter }, 'the uninterrupted run was seen writing its temporary folder, then the target').toEqual({
+      tempAfter: expect.any(Number),
+      targetAfter: expect.any(Number),
+    });
+    expect(await verifiedLayers(path.join(measureParent, 'out'))).toBe(CLI_LAYERS);
+    await rm(measureParent, { recursive: true, force: true });
+    // From the temporary folder's appearance to the target's: copying, verifying, renaming.
+    const copyWindow = targetAfter as number;
+
+    const random = seededRandom(SEED);
+    const outcomes: Array<{ trial: number; killedAt: string; replace: boolean; target: 'absent' | 'old' | 'new'; leftovers: string[] }> = [];
+    for (let trial = 0; trial < TRIALS; trial += 1) {
+      const replace = trial % 4 >= 2;
+      const fromTempFolder = trial % 2 === 1;
+      const context = `seed ${SEED}, trial ${trial}`;
+      const parent = await mkdtemp(path.join(tempDir, `trial-${trial}-`));
+      const target = path.join(parent, 'out');
+      if (replace) await followUpExport(target);
+
+      const child = spawnExport(target, replace);
+      const exit = exited(child);
+      let killedAt: string;
+      if (fromTempFolder) {
+        const delay = Math.round(random() * copyWindow * OVERSHOOT);
+        await waitForNames(parent, child, (names) => names.some((name) => parseExportTempName(name)?.kind === 'export'));
+        await sleep(delay);
+        killedAt = `${delay} ms after the temporary folder appeared`;
+      } else {
+        const delay = Math.round(random() * total * OVERSHOOT);
+        await sleep(delay);
+        killedAt = `${delay} ms after start`;
+      }
+      child.kill('SIGKILL');
+      const { code, signal, stderr } = await exit;
+
+      const names = await readdir(parent);
+      const leftovers = names.filter((name) => name !== 'out');
+      for (const name of leftovers) {
+        expect(isExportTempName(name), `${context}: ${name} is a recognisable temporary name`).toBe(true);
+        expect(parseExportTempName(name), `${context}: ${name}`).toMatchObject({ targetName: 'out', pid: child.pid });
+      }
+      let outcome: 'absent' | 'old' | 'new' = 'absent';
+      if (names.includes('out')) {
+        const layers = await verifiedLayers(target);
+        expect([CLI_LAYERS, ...(replace ? [FOLLOW_UP_LAYERS] : [])], `${context}: the target is a whole export`).toContain(layers);
+        outcome = layers === CLI_LAYERS ? 'new' : 'old';
+      }
+      if (signal === null) {
+        // It finished before the kill: then it must have finished properly.
+        expect({ code, outcome, leftovers }, `${context}: ${stderr}`).toEqual({ code: 0, outcome: 'new', leftovers: [] });
+      }
+      for (const shard of source.shards) {
+        const info = await stat(shard.file);
+        expect({ size: info.size, mtimeMs: info.mtimeMs }, `${context}: ${shard.file}`).toEqual({ size: shard.bytes, mtimeMs: shard.mtimeMs });
+      }
+
+      await followUpExport(target);
+      expect(await readdir(parent), `${context}: the next export removed the leftovers`).toEqual(['out']);
+      outcomes.push({ trial, killedAt, replace, target: outcome, leftovers });
+      await rm(parent, { recursive: true, force: true });
+    }
+
+    const count = (target: string): number => outcomes.filter((outcome) => outcome.target === target).length;
+    console.info(
+      `cli-kill (seed ${SEED}; uninterrupted run ${Math.round(total)} ms, copy window ${Math.round(copyWindow)} ms): ${count('absent')} absent, ${count('new')} complete new, ${count('old')} old kept; ` +
+        `${outcomes.filter((outcome) => outcome.leftovers.length > 0).length} left a temporary folder\n` +
+        outcomes.map((outcome) => `  trial ${outcome.trial}${outcome.replace ? ' (replace)' : ''}: killed ${outcome.killedAt} → ${outcome.target} [${outcome.leftovers.join(', ')}]`).join('\n'),
+    );
+    expect(outcomes).toHaveLength(TRIALS);
+    // The kills timed from the temporary folder land while it exists; the trials must include such kills.
+    expect(outcomes.filter((outcome) => outcome.leftovers.length > 0).length).toBeGreaterThan(0);
+    expect(await digestFolder(source.folder)).toEqual(sourceDigests);
+  }, 120_000);
+});
+
+describe('Ctrl-C in the CLI during an export', () => {
+  it.each([
+    { moment: 'while copying the first shard', ready: (inTemp: string[]) => inTemp.some((name) => name.startsWith('model-')) },
+    { moment: 'once every file is written, as verification begins', ready: (inTemp: string[]) => inTemp.includes('README.md') },
+  ])('exits 130 and leaves neither target nor temporary folder when interrupted $moment', async ({ ready }) => {
+    const parent = await mkdtemp(path.join(tempDir, 'interrupt-'));
+    const child = spawnExport(path.join(parent, 'out'), false);
+    const exit = exited(child);
+    const waited = await waitForNames(parent, child, (_names, inTemp) => ready(inTemp));
+    expect(waited, 'the export reached the moment before it ended').not.toBeNull();
+    child.kill('SIGINT');
+    const { code, stderr } = await exit;
+    expect(code, stderr).toBe(130);
+    expect(stderr).toContain('export cancelled; nothing was left');
+    expect(await readdir(parent)).toEqual([]);
+  });
+});
