@@ -164,8 +164,11 @@ export function stackGeometry(input: StackGeometryInput): StackGeometry {
   const sideWidth = (count: number) => (count === 0 ? 0 : GUTTER + count * columnWidth + (count - 1) * COLUMN_GAP);
   const fixed = sideWidth(left.length) + sideWidth(right.length) + columnWidth;
   const linkZones = (left.length > 0 ? 1 : 0) + (right.length > 0 ? 1 : 0);
-  const linkWidth = Math.max(60, Math.min(MAX_LINK_WIDTH, linkZones === 0 ? 0 : (input.width - fixed) / linkZones));
-  const used = fixed + linkZones * linkWidth + (right.length > 0 ? 0 : 8);
+  // Without right-hand sources the output column keeps 8 px clear of the edge; the links must leave it
+  // room, or the picture overflows its box by those 8 px and the output column is cut at the edge.
+  const rightPadding = right.length > 0 ? 0 : 8;
+  const linkWidth = Math.max(60, Math.min(MAX_LINK_WIDTH, linkZones === 0 ? 0 : (input.width - fixed - rightPadding) / linkZones));
+  const used = fixed + linkZones * linkWidth + rightPadding;
   const margin = Math.max(0, Math.floor((input.width - used) / 2));
 
   const columns: ColumnGeometry[] = [];
