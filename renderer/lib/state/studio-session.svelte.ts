@@ -59,12 +59,17 @@ export class StudioSession {
     this.exporter = new ExportSession(host, options.clock ? { now: options.clock } : {});
   }
 
-  /** First run: the app's info, then the bundled demo (stories260K) with a default DUS plan and its statistics. */
+  /**
+   * First run: the app's info, then what the host already has open (`serve --open PATH`), or else
+   * the bundled demo (stories260K), with a default DUS plan and statistics.
+   */
   async start(): Promise<void> {
     this.starting = true;
     try {
       this.appInfo = await this.host.appInfo();
-      await this.openPath(this.appInfo.demoPath);
+      const alreadyOpen = await this.host.listCheckpoints();
+      const paths = alreadyOpen.length > 0 ? alreadyOpen.map((summary) => summary.id) : [this.appInfo.demoPath];
+      for (const path of paths) await this.openPath(path);
     } catch (error) {
       this.notices.push(describeError(error));
     } finally {
