@@ -30,7 +30,7 @@ describe('DUS panel', () => {
   it('opens the demo model with a default DUS plan that drops one layer of five', async () => {
     const { host, getAllByTestId, getByTestId } = await startApp();
     expect(host.calls.slice(0, 3).map((call) => call.method)).toEqual(['appInfo', 'listCheckpoints', 'openCheckpoint']);
-    expect(host.calls[1]!.payload).toEqual({ path: STORIES_PATH });
+    expect(host.calls[2]!.payload).toEqual({ path: STORIES_PATH });
     expect(getAllByTestId('checkpoint-card')).toHaveLength(1);
     expect(getByTestId('checkpoint-parameters').textContent).toBe('260 K');
     expect(sliceRanges(getAllByTestId('slice-row'))).toEqual(['[0,4)', '[1,5)']);
