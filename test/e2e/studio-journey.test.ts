@@ -103,7 +103,7 @@ describe.skipIf(e2eSkipRequested())('DUS Studio in Chromium against serve mode',
     demoLayers = (JSON.parse(await readFile(path.join(DEMO_PATH, 'config.json'), 'utf8')) as { num_hidden_layers: number }).num_hidden_layers;
     server = await startServeProcess({
       repoRoot: REPO_ROOT,
-      args: ['--port', '0', '--open', DEMO_PATH, '--open', fixtureDir, '--root', tempDir],
+      args: ['--port', '0', '--open', DEMO_PATH, '--root', tempDir],
     });
     browser = await launchChromium();
     context = await browser.newContext({ viewport: VIEWPORT, colorScheme: 'light' });
