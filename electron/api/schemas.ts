@@ -9,7 +9,7 @@
 import * as z from 'zod';
 import { StudioError } from './errors.js';
 import { STUDIO_METHODS, type StudioMethod, type StudioPayload } from './studio-api.js';
-import type { ExportRequest, ExportTarget, LayerPlan, PlanRecipe, PlanSlice, ScaleRule } from './types.js';
+import { TENSOR_KINDS, type ExportRequest, type ExportTarget, type LayerPlan, type PlanRecipe, type PlanSlice, type ScaleRule } from './types.js';
 
 /** Longest path accepted (Linux PATH_MAX is 4096 bytes; Windows long paths are shorter in characters). */
 export const MAX_PATH_LENGTH = 4096;
@@ -89,6 +89,7 @@ export const exportTargetSchema = z.strictObject({
   // z.int() is a safe integer in zod 4: bytes beyond 2^53 would lose precision.
   shardSize: z.int().positive().optional(),
   replace: z.boolean().optional(),
+  verify: z.boolean().optional(),
 });
 
 export const exportIdSchema = z
@@ -115,6 +116,12 @@ export const payloadSchemas = {
   listCheckpoints: noPayload,
   closeCheckpoint: z.strictObject({ id: pathString }),
   computeStats: z.strictObject({ checkpointId: pathString, sampled: z.boolean().optional() }),
+  layerSimilarity: z.strictObject({
+    checkpointA: pathString,
+    checkpointB: pathString.optional(),
+    kind: z.enum(TENSOR_KINDS),
+    sampled: z.boolean().optional(),
+  }),
   buildPlan: z.strictObject({ recipe: planRecipeSchema }),
   resolvePlan: z.strictObject({ plan: layerPlanSchema }),
   planFromYaml: z.strictObject({ text: yamlText, baseDir: pathString.optional() }),

@@ -8,9 +8,11 @@ import type {
   PlanFile,
   PlanRecipe,
   ResolvedPlan,
+  SimilarityMatrix,
   StatsReport,
   StudioEventName,
   StudioEvents,
+  TensorKind,
   VerifyReport,
   YamlImport,
 } from './types.js';
@@ -31,6 +33,12 @@ export interface StudioApi {
   closeCheckpoint(request: { id: string }): Promise<void>;
   /** Per-tensor statistics; streams `statsProgress` per layer. `sampled` gives a quick estimate first. */
   computeStats(request: { checkpointId: string; sampled?: boolean }): Promise<StatsReport>;
+  /**
+   * Cosine similarity of one tensor kind between every layer of `checkpointA` and every layer of
+   * `checkpointB` (default: A itself); both must be open and hold the kind in the same shape.
+   * Streams `similarityProgress` per row. `sampled` defaults to true above 1 GB of tensors.
+   */
+  layerSimilarity(request: { checkpointA: string; checkpointB?: string; kind: TensorKind; sampled?: boolean }): Promise<SimilarityMatrix>;
   /** Builds a plan from a recipe (SOLAR DUS, splice points, LLaMA-Pro, stacking, interleave). */
   buildPlan(request: { recipe: PlanRecipe }): Promise<LayerPlan>;
   /** Resolves a plan into its output stack, sizes, seams and validation problems. Opens sources it needs. */
@@ -60,6 +68,7 @@ export const STUDIO_METHODS = [
   'listCheckpoints',
   'closeCheckpoint',
   'computeStats',
+  'layerSimilarity',
   'buildPlan',
   'resolvePlan',
   'planFromYaml',

@@ -35,29 +35,33 @@ export type Dtype = keyof typeof DTYPE_BITS;
 export const STATS_DTYPES = ['F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2'] as const;
 export type StatsDtype = (typeof STATS_DTYPES)[number];
 
+/** Every tensor kind, as a list for schemas and pickers (the union below is read from it). */
+export const TENSOR_KINDS = [
+  'q',
+  'k',
+  'v',
+  'o',
+  'qkv',
+  'gate',
+  'up',
+  'gate_up',
+  'down',
+  'input_norm',
+  'post_attention_norm',
+  'norm',
+  'router',
+  'expert',
+  'embed',
+  'final_norm',
+  'head',
+  'other',
+] as const;
+
 /**
  * What a tensor is, for charts: attention and MLP projections, norms, and the non-layer tensors.
  * Unrecognised names are 'other'.
  */
-export type TensorKind =
-  | 'q'
-  | 'k'
-  | 'v'
-  | 'o'
-  | 'qkv'
-  | 'gate'
-  | 'up'
-  | 'gate_up'
-  | 'down'
-  | 'input_norm'
-  | 'post_attention_norm'
-  | 'norm'
-  | 'router'
-  | 'expert'
-  | 'embed'
-  | 'final_norm'
-  | 'head'
-  | 'other';
+export type TensorKind = (typeof TENSOR_KINDS)[number];
 
 export interface TensorInfo {
   /** Full name as on disk (`model.layers.3.self_attn.q_proj.weight`). */
@@ -185,6 +189,44 @@ export interface StatsProgress {
   sampled: boolean;
 }
 
+/**
+ * Layer × layer cosine similarity of one tensor kind between two checkpoints (or one checkpoint and
+ * itself). A layer's tensors of the kind (a weight and its bias, say) count as one long vector:
+ * cos = Σab / (√Σa² · √Σb²), with each sum accumulated in f64.
+ */
+export interface SimilarityMatrix {
+  /** Checkpoint ids: rows are layers of A, columns layers of B (the same id when B = A). */
+  checkpointA: string;
+  checkpointB: string;
+  kind: TensorKind;
+  /** A's text layers. */
+  rows: number;
+  /** B's text layers. */
+  cols: number;
+  /**
+   * values[i][j]: cosine similarity in [−1, 1] of layer i of A and layer j of B; null where either
+   * layer lacks the kind, holds it in another shape, in a dtype without float values, or all zeros.
+   */
+  values: (number | null)[][];
+  /** True when the figures are estimates from a sample of each tensor's elements. */
+  sampled: boolean;
+  seconds: number;
+}
+
+/** Streamed while a similarity matrix is computed: one event per finished row (layer of A). */
+export interface SimilarityProgress {
+  checkpointA: string;
+  checkpointB: string;
+  kind: TensorKind;
+  /** Rows finished so far, and of how many. */
+  done: number;
+  total: number;
+  /** The row that finished, and its values (as in SimilarityMatrix.values[row]). */
+  row: number;
+  values: (number | null)[];
+  sampled: boolean;
+}
+
 /** mergekit's `scale` parameter entry: the first rule whose filter is a substring of the tensor name applies; a rule without filter matches all. */
 export interface ScaleRule {
   filter?: string;
@@ -286,6 +328,8 @@ export interface ExportTarget {
   shardSize?: number;
   /** Replace an existing non-empty target. */
   replace?: boolean;
+  /** Re-read the export against its sources before it is renamed into place (default true). */
+  verify?: boolean;
 }
 
 export interface ExportRequest {
@@ -332,7 +376,8 @@ export interface ExportReport {
   seconds: number;
   bytesPerSecond: number;
   warnings: string[];
-  verify: VerifyReport;
+  /** The verify result, or null when the export was asked to skip verification. */
+  verify: VerifyReport | null;
 }
 
 export interface DirectoryEntry {
@@ -360,6 +405,7 @@ export interface AppInfo {
 export interface StudioEvents {
   exportProgress: ExportProgress;
   statsProgress: StatsProgress;
+  similarityProgress: SimilarityProgress;
   /**
    * Desktop only, sent by the main process's menu (never by the engine): `export` opens the export
    * tab; `open` without `path` runs the renderer's own Open… flow, with `path` opens that path

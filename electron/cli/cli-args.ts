@@ -27,6 +27,8 @@ const EXPORT_OPTIONS_HELP = `export options:
   --out DIR            folder to write (required unless --dry-run)
   --shard-size SIZE    largest shard: 5GB (default), 500MB, 1.5GiB or a byte count
   --replace            replace a non-empty --out folder
+  --skip-verify        do not re-read the export against its sources (faster; verify later
+                       with dus-studio verify DIR)
   --dry-run            print the resolved plan and its mergekit YAML; write nothing`;
 
 const DTYPE_HELP = '  --dtype NAME         convert weights: bfloat16, float16 or float32 (default: keep)';
@@ -34,10 +36,10 @@ const DTYPE_HELP = '  --dtype NAME         convert weights: bfloat16, float16 or
 /** One-line usage per command, printed after a usage error. */
 export const COMMAND_USAGE: Readonly<Record<CommandName, string>> = {
   inspect: 'dus-studio inspect PATH [--json] [--stats]',
-  dus: 'dus-studio dus MODEL (--drop M | --splice A:B) --out DIR [--shard-size 5GB] [--replace] [--dtype bfloat16] [--dry-run]',
-  'llama-pro': 'dus-studio llama-pro MODEL --every K --out DIR [--shard-size 5GB] [--replace] [--dtype bfloat16] [--dry-run]',
-  stack: 'dus-studio stack MODEL --times G --out DIR [--shard-size 5GB] [--replace] [--dtype bfloat16] [--dry-run]',
-  merge: 'dus-studio merge CONFIG.yml --out DIR [--shard-size 5GB] [--replace] [--dry-run]',
+  dus: 'dus-studio dus MODEL (--drop M | --splice A:B) --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
+  'llama-pro': 'dus-studio llama-pro MODEL --every K --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
+  stack: 'dus-studio stack MODEL --times G --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
+  merge: 'dus-studio merge CONFIG.yml --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dry-run]',
   verify: 'dus-studio verify DIR [--json]',
   serve: 'dus-studio serve [--port N] [--host 127.0.0.1] [--open PATH]... [--root DIR]...',
 };
@@ -127,6 +129,7 @@ export interface ExportArgs {
   out: string | null;
   shardSize: number | null;
   replace: boolean;
+  verify: boolean;
   dryRun: boolean;
 }
 
@@ -183,6 +186,7 @@ const EXPORT_OPTIONS = {
   out: { type: 'string' },
   'shard-size': { type: 'string' },
   replace: { type: 'boolean' },
+  'skip-verify': { type: 'boolean' },
   'dry-run': { type: 'boolean' },
 } as const satisfies OptionsConfig;
 
@@ -227,7 +231,10 @@ function onePositional(command: CommandName, positionals: string[], what: string
   return positionals[0] as string;
 }
 
-function exportArgs(command: CommandName, values: { out?: string; 'shard-size'?: string; replace?: boolean; 'dry-run'?: boolean }): ExportArgs {
+function exportArgs(
+  command: CommandName,
+  values: { out?: string; 'shard-size'?: string; replace?: boolean; 'skip-verify'?: boolean; 'dry-run'?: boolean },
+): ExportArgs {
   const dryRun = values['dry-run'] ?? false;
   if (values.out === undefined && !dryRun) throw new UsageError('missing --out DIR', command);
   if (values.out === '') throw new UsageError('--out needs a folder', command);
@@ -239,7 +246,7 @@ function exportArgs(command: CommandName, values: { out?: string; 'shard-size'?:
       throw new UsageError(`--shard-size: ${(error as Error).message}`, command);
     }
   }
-  return { out: values.out ?? null, shardSize, replace: values.replace ?? false, dryRun };
+  return { out: values.out ?? null, shardSize, replace: values.replace ?? false, verify: !(values['skip-verify'] ?? false), dryRun };
 }
 
 function parseSplice(text: string): { a: number; b: number } {

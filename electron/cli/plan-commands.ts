@@ -102,13 +102,14 @@ async function runPlan(api: StudioHost, io: CliIo, plan: LayerPlan, args: Export
       dir: path.resolve(cwdOf(io), args.out),
       ...(args.shardSize === null ? {} : { shardSize: args.shardSize }),
       ...(args.replace ? { replace: true } : {}),
+      ...(args.verify ? {} : { verify: false }),
     },
   });
   // The plan's own warnings were printed above; the export adds its own (config, tokenizer, …).
   const printed = new Set(resolved.problems.map((problem) => problem.message));
   for (const warning of report.warnings) if (!printed.has(warning)) io.stderr.write(`warning: ${oneLine(warning)}\n`);
   io.stdout.write(exportSummaryText(report));
-  if (!report.verify.ok) {
+  if (report.verify !== null && !report.verify.ok) {
     io.stdout.write(verifyReportText(report.verify));
     io.stderr.write(`error: ${report.dir}: the export failed verification (${report.verify.problems.length} problems)\n`);
     return 1;

@@ -59,7 +59,7 @@ export function oneLine(text: string): string {
 export function exportSummaryText(report: ExportReport): string {
   const lines = [
     `wrote ${report.files.length} file${report.files.length === 1 ? '' : 's'} to ${report.dir}: ${report.numLayers} layers, ${formatCount(report.tensorCount)} tensors, ${formatBytes(report.totalBytes)} (${formatCount(report.totalBytes)} bytes) in ${formatSeconds(report.seconds)} (${formatRate(report.bytesPerSecond)})`,
-    verifyLine(report.verify),
+    report.verify === null ? `verify: skipped (check later with: dus-studio verify ${report.dir})` : verifyLine(report.verify),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { StudioError, type ErrorCode } from '../api/errors.js';
 import { STATS_DTYPES, type StatsDtype, type TensorStats } from '../api/types.js';
 import { bytesPerElement } from './stats/float-codec.js';
+import { DOT_SAMPLE_BLOCK_ELEMENTS, type DotSums } from './stats/reference-dot-products.js';
 import { statsFromSums } from './stats/reference-stats.js';
 
 export interface StatsRange {
@@ -45,6 +46,36 @@ export interface CompareRange {
   length: number;
 }
 
+/** One side of a dot-product pair: a whole float tensor in a file. */
+export interface DotRange {
+  file: string;
+  offset: number;
+  bytes: number;
+  dtype: StatsDtype;
+}
+
+/** Two tensors of the same element count (dtypes may differ; files may too). `name` labels errors. */
+export interface DotPair {
+  name: string;
+  a: DotRange;
+  b: DotRange;
+}
+
+export interface DotOptions {
+  /** Threads to spread the work over; default: the CPUs this process may use. */
+  threads?: number;
+  /**
+   * Read only every k-th block of DOT_SAMPLE_BLOCK_ELEMENTS elements of each pair (k ≥ 1): a quick
+   * estimate, marked `sampled`. Both sides read the same elements.
+   */
+  sampleBlocks?: number;
+}
+
+/** The sums of one pair (see reference-dot-products.ts), with the pair's name. */
+export interface DotProducts extends DotSums {
+  name: string;
+}
+
 /** The addon's own interface (see native/src/addon.cc); bump both sides together. */
 export interface NativeBinding {
   interfaceVersion: number;
@@ -58,6 +89,24 @@ export interface NativeBinding {
   ): Promise<Float64Array>;
   copyRanges(source: string, target: string, ranges: readonly CopyRange[], options: { forceFallback?: boolean }): Promise<CopyResult>;
   compareRanges(fileA: string, fileB: string, ranges: readonly CompareRange[]): Promise<number[]>;
+  /** Numbers per pair in tensorDotProducts' result. */
+  dotFields: number;
+  /** Elements per sampling block of tensorDotProducts. */
+  dotSampleBlockElements: number;
+  /** Pairs name their files by index into `files`. */
+  tensorDotProducts(
+    files: readonly string[],
+    pairs: readonly { a: NativeDotSide; b: NativeDotSide }[],
+    options: { threads?: number; sampleBlocks?: number },
+  ): Promise<Float64Array>;
+}
+
+/** A dot-product side as it crosses into C++: the file as an index. */
+export interface NativeDotSide {
+  file: number;
+  offset: number;
+  bytes: number;
+  dtype: string;
 }
 
 /** What a native rejection carries (native/src/promise-worker.cc). */
@@ -70,7 +119,7 @@ interface NativeFailure {
   errno?: unknown;
 }
 
-const INTERFACE_VERSION = 1;
+const INTERFACE_VERSION = 2;
 const BINARY_PATH = path.join('native', 'build', 'Release', 'dus_native.node');
 const BUILD_HINT = 'run npm run build:native';
 
@@ -186,7 +235,7 @@ function checkCount(value: unknown, what: string): void {
   }
 }
 
-type Operation = 'stats' | 'copy' | 'compare';
+type Operation = 'stats' | 'copy' | 'compare' | 'dot';
 
 /** A StudioError for a native rejection; `label` names the range in the message when known. */
 function fromNative(error: unknown, operation: Operation, defaultPath: string, label?: (index: number) => string): StudioError {
@@ -326,4 +375,91 @@ export async function compareRanges(fileA: string, fileB: string, ranges: readon
   } catch (error) {
     throw fromNative(error, 'compare', fileA);
   }
+}
+
+function checkDotRange(range: DotRange, what: string): void {
+  if (typeof range !== 'object' || range === null) throw new StudioError('InvalidRequest', `${what} must be a tensor range`);
+  checkPath(range.file, `the file of ${what}`);
+  checkSpan(range.offset, range.bytes, what, range.file);
+  if (!(STATS_DTYPES as readonly string[]).includes(range.dtype)) {
+    throw new StudioError('UnsupportedDtype', `${what} has dtype ${String(range.dtype)}, which has no dot products`, { path: range.file });
+  }
+  if (range.bytes % bytesPerElement(range.dtype) !== 0) {
+    throw new StudioError('TensorInvalidInfo', `${what} has ${range.bytes} bytes, not a whole number of ${range.dtype} elements`, {
+      path: range.file,
+    });
+  }
+}
+
+/**
+ * Σa·b, Σa² and Σb² (f64) of many pairs of equally long float tensors, each side in any file and
+ * any stats dtype, on `options.threads` threads from read-only mappings. Every range is checked
+ * against its file's real size first (InvalidOffset past the end). Sums do not depend on the thread
+ * count. Feed them to `cosineFromSums`.
+ */
+export async function tensorDotProducts(pairs: readonly DotPair[], options: DotOptions = {}): Promise<DotProducts[]> {
+  if (!Array.isArray(pairs)) throw new StudioError('InvalidRequest', 'pairs must be an array');
+  const files: string[] = [];
+  const fileIndex = new Map<string, number>();
+  const indexOf = (file: string): number => {
+    let index = fileIndex.get(file);
+    if (index === undefined) {
+      index = files.length;
+      files.push(file);
+      fileIndex.set(file, index);
+    }
+    return index;
+  };
+  const nativePairs = pairs.map((pair) => {
+    if (typeof pair !== 'object' || pair === null) throw new StudioError('InvalidRequest', 'each pair must be an object');
+    const label = `pair ${String(pair.name)}`;
+    checkDotRange(pair.a, `${label} side a`);
+    checkDotRange(pair.b, `${label} side b`);
+    const elementsA = pair.a.bytes / bytesPerElement(pair.a.dtype);
+    const elementsB = pair.b.bytes / bytesPerElement(pair.b.dtype);
+    if (elementsA !== elementsB) {
+      throw new StudioError(
+        'InvalidRequest',
+        `${label}: side a has ${elementsA} elements and side b ${elementsB}; dot products need equally long tensors`,
+        { path: pair.a.file },
+      );
+    }
+    const side = (range: DotRange): NativeDotSide => ({ file: indexOf(range.file), offset: range.offset, bytes: range.bytes, dtype: range.dtype });
+    return { a: side(pair.a), b: side(pair.b) };
+  });
+  checkCount(options.threads, 'threads');
+  checkCount(options.sampleBlocks, 'sampleBlocks');
+  const native = binding();
+  if (native.dotSampleBlockElements !== DOT_SAMPLE_BLOCK_ELEMENTS) {
+    throw new StudioError(
+      'Internal',
+      `the native addon samples blocks of ${native.dotSampleBlockElements} elements, the reference ${DOT_SAMPLE_BLOCK_ELEMENTS}; please report this`,
+    );
+  }
+  const nativeOptions: DotOptions = {};
+  if (options.threads !== undefined) nativeOptions.threads = options.threads;
+  if (options.sampleBlocks !== undefined) nativeOptions.sampleBlocks = options.sampleBlocks;
+  let rows: Float64Array;
+  try {
+    rows = await native.tensorDotProducts(files, nativePairs, nativeOptions);
+  } catch (error) {
+    throw fromNative(error, 'dot', files[0] ?? '', (index) => `pair ${pairs[index]?.name ?? index}`);
+  }
+  const fields = native.dotFields;
+  if (rows.length !== pairs.length * fields) {
+    throw new StudioError('Internal', `the native addon returned ${rows.length} numbers for ${pairs.length} pairs; please report this`);
+  }
+  return pairs.map((pair, index) => {
+    const at = index * fields;
+    return {
+      name: pair.name,
+      elements: rows[at]!,
+      dot: rows[at + 1]!,
+      squaresA: rows[at + 2]!,
+      squaresB: rows[at + 3]!,
+      nonFiniteA: rows[at + 4]!,
+      nonFiniteB: rows[at + 5]!,
+      sampled: rows[at + 6] === 1,
+    };
+  });
 }

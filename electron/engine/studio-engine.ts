@@ -17,6 +17,7 @@ import type {
   PlanFile,
   PlanProblem,
   ResolvedPlan,
+  SimilarityMatrix,
   StatsReport,
 } from '../api/types.js';
 import { openCheckpoint } from './checkpoint/open-checkpoint.js';
@@ -28,6 +29,7 @@ import { planModels, resolvePlan } from './plan/layer-plan.js';
 import { buildPlanFromRecipe } from './plan/plan-recipes.js';
 import { emitMergekitYaml, parseMergekitYaml } from './plan/mergekit-yaml.js';
 import { computeCheckpointStats } from './stats/checkpoint-stats.js';
+import { layerSimilarity } from './stats/layer-similarity.js';
 
 export interface StudioEngineOptions {
   host: AppInfo['host'];
@@ -46,6 +48,8 @@ type Listener<E extends StudioEventName> = (payload: StudioEvents[E]) => void;
 export function createStudioEngine(options: StudioEngineOptions): StudioHost {
   const checkpoints = new Map<string, CheckpointSummary>();
   const exports = new Map<string, AbortController>();
+  /** Similarity matrices being computed, by request: asking again for one joins it instead of reading everything twice. */
+  const similarities = new Map<string, Promise<SimilarityMatrix>>();
   const listeners = new Map<StudioEventName, Set<Listener<StudioEventName>>>();
 
   function emit<E extends StudioEventName>(event: E, payload: StudioEvents[E]): void {
@@ -132,6 +136,21 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
       });
     },
 
+    async layerSimilarity({ checkpointA, checkpointB, kind, sampled }): Promise<SimilarityMatrix> {
+      const a = checkpointById(checkpointA);
+      const b = checkpointB === undefined ? a : checkpointById(checkpointB);
+      const key = JSON.stringify([a.id, b.id, kind, sampled ?? null]);
+      let running = similarities.get(key);
+      if (!running) {
+        running = layerSimilarity(a, b, kind, {
+          ...(sampled === undefined ? {} : { sampled }),
+          onRow: (progress) => emit('similarityProgress', progress),
+        }).finally(() => similarities.delete(key));
+        similarities.set(key, running);
+      }
+      return structuredClone(await running);
+    },
+
     async buildPlan({ recipe }) {
       const models = recipe.kind === 'interleave' ? recipe.models : [recipe.model];
       const sources = new Map<string, CheckpointSummary>();
@@ -173,6 +192,7 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
           target,
           sources,
           signal: controller.signal,
+          verify: target.verify ?? true,
           onProgress: (progress) => {
             lastProgress = progress;
             emit('exportProgress', { exportId, ...progress });

@@ -28,7 +28,7 @@ export interface BinderOptions {
 }
 
 /** Engine events that reach the renderer. `menu` is not here: the main process sends it itself. */
-export const FORWARDED_EVENTS = ['exportProgress', 'statsProgress'] as const satisfies readonly StudioEventName[];
+export const FORWARDED_EVENTS = ['exportProgress', 'statsProgress', 'similarityProgress'] as const satisfies readonly StudioEventName[];
 
 // Type-level check: every engine event is forwarded; an event added to StudioEvents must be listed.
 type UnforwardedEvents = Exclude<StudioEventName, (typeof FORWARDED_EVENTS)[number] | 'menu'>;

@@ -18,7 +18,7 @@ import type { StudioEventName } from '../api/types.js';
 import { serveStaticFile } from './static-files.js';
 
 /** Every event the host emits; the type-level check below keeps it in step with StudioEvents. */
-export const STUDIO_EVENT_NAMES = ['exportProgress', 'statsProgress', 'menu'] as const satisfies readonly StudioEventName[];
+export const STUDIO_EVENT_NAMES = ['exportProgress', 'statsProgress', 'similarityProgress', 'menu'] as const satisfies readonly StudioEventName[];
 type UnlistedEvents = Exclude<StudioEventName, (typeof STUDIO_EVENT_NAMES)[number]>;
 const everyEventListed: [UnlistedEvents] extends [never] ? true : UnlistedEvents = true;
 void everyEventListed;

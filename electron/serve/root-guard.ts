@@ -149,6 +149,11 @@ export function restrictToRoots(api: StudioHost, roots: string[]): StudioHost {
     async computeStats(request) {
       return api.computeStats({ ...request, checkpointId: await inside(request.checkpointId, 'checkpoint') });
     },
+    async layerSimilarity(request) {
+      const checkpointA = await inside(request.checkpointA, 'checkpoint');
+      if (request.checkpointB === undefined) return api.layerSimilarity({ ...request, checkpointA });
+      return api.layerSimilarity({ ...request, checkpointA, checkpointB: await inside(request.checkpointB, 'checkpoint') });
+    },
     async buildPlan(request) {
       return api.buildPlan({ ...request, recipe: await guardRecipe(request.recipe) });
     },

@@ -5,6 +5,7 @@
 #include "addon-state.h"
 #include "compare-ranges.h"
 #include "copy-ranges.h"
+#include "tensor-dot-products.h"
 #include "tensor-stats.h"
 
 namespace dus {
@@ -12,7 +13,7 @@ namespace dus {
 namespace {
 
 // Bumped whenever the JS-visible interface changes, so native.ts can refuse a stale build.
-constexpr int kInterfaceVersion = 1;
+constexpr int kInterfaceVersion = 2;
 
 }  // namespace
 
@@ -35,6 +36,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tensorStats", Napi::Function::New(env, TensorStats, "tensorStats"));
   exports.Set("copyRanges", Napi::Function::New(env, CopyRanges, "copyRanges"));
   exports.Set("compareRanges", Napi::Function::New(env, CompareRanges, "compareRanges"));
+  exports.Set("dotFields", Napi::Number::New(env, kDotFields));
+  exports.Set("dotSampleBlockElements", Napi::Number::New(env, static_cast<double>(kDotSampleBlockElements)));
+  exports.Set("tensorDotProducts", Napi::Function::New(env, TensorDotProducts, "tensorDotProducts"));
   return exports;
 }
 

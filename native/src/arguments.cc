@@ -1,8 +1,10 @@
 #include "arguments.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "native-error.h"
+#include "thread-pool.h"
 
 namespace dus {
 
@@ -49,6 +51,22 @@ Napi::Object ReadOptions(const Napi::Env& env, const Napi::Value& value) {
   if (value.IsUndefined() || value.IsNull()) return Napi::Object::New(env);
   if (!value.IsObject()) throw NativeError(codes::kInvalidArgument, "options must be an object");
   return value.As<Napi::Object>();
+}
+
+unsigned ReadThreads(const Napi::Object& options, unsigned fallback) {
+  Napi::Value value = options.Get("threads");
+  if (value.IsUndefined()) return fallback;
+  const uint64_t wanted = ReadSafeInteger(value, "options.threads");
+  if (wanted < 1) throw NativeError(codes::kInvalidArgument, "options.threads must be at least 1");
+  return static_cast<unsigned>(std::min<uint64_t>(wanted, ThreadPool::kMaxThreads + 1));
+}
+
+uint64_t ReadSampleBlocks(const Napi::Object& options) {
+  Napi::Value value = options.Get("sampleBlocks");
+  if (value.IsUndefined()) return 1;
+  const uint64_t every = ReadSafeInteger(value, "options.sampleBlocks");
+  if (every < 1) throw NativeError(codes::kInvalidArgument, "options.sampleBlocks must be at least 1");
+  return every;
 }
 
 }  // namespace dus

@@ -18,5 +18,9 @@ uint64_t ReadIntegerField(const Napi::Object& object, const char* key, size_t in
 Napi::Array ReadArray(const Napi::Value& value, const char* what);
 // An options object (undefined or null read as empty).
 Napi::Object ReadOptions(const Napi::Env& env, const Napi::Value& value);
+// options.threads (≥ 1, capped at what the pool can run), or `fallback` when absent.
+unsigned ReadThreads(const Napi::Object& options, unsigned fallback);
+// options.sampleBlocks (≥ 1; 1 = read everything), or 1 when absent.
+uint64_t ReadSampleBlocks(const Napi::Object& options);
 
 }  // namespace dus

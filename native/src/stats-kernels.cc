@@ -176,7 +176,29 @@ StatsPartial Accumulate(const uint8_t* data, size_t bytes) {
   return result;
 }
 
+template <typename Decoder>
+uint64_t DecodeInto(const uint8_t* data, size_t count, float* out) {
+  uint64_t nonFinite = 0;
+  for (size_t index = 0; index < count; ++index) {
+    const Decoded element = Decoder::Decode(data, index);
+    out[index] = element.value;
+    nonFinite += element.nonFinite ? 1 : 0;
+  }
+  return nonFinite;
+}
+
 }  // namespace
+
+uint64_t DecodeFloats(StatsDtype dtype, const uint8_t* data, size_t count, float* out) {
+  switch (dtype) {
+    case StatsDtype::kF32: return DecodeInto<F32Decoder>(data, count, out);
+    case StatsDtype::kF16: return DecodeInto<F16Decoder>(data, count, out);
+    case StatsDtype::kBF16: return DecodeInto<BF16Decoder>(data, count, out);
+    case StatsDtype::kF8E4M3: return DecodeInto<F8E4M3Decoder>(data, count, out);
+    case StatsDtype::kF8E5M2: return DecodeInto<F8E5M2Decoder>(data, count, out);
+  }
+  return 0;
+}
 
 StatsPartial AccumulateChunk(StatsDtype dtype, const uint8_t* data, size_t bytes) {
   switch (dtype) {

@@ -30,4 +30,8 @@ StatsPartial AccumulateChunk(StatsDtype dtype, const uint8_t* data, size_t bytes
 // Adds `next` to `into` (the order of calls fixes the rounding of the sums).
 void CombinePartial(StatsPartial& into, const StatsPartial& next);
 
+// Widens `count` elements at `data` to float (exact for every stats dtype), writing NaN and ±Inf
+// as 0, and returns how many were NaN or ±Inf. The dot-product kernels share these decoders.
+uint64_t DecodeFloats(StatsDtype dtype, const uint8_t* data, size_t count, float* out);
+
 }  // namespace dus

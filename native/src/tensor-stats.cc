@@ -182,19 +182,8 @@ Napi::Value TensorStats(const Napi::CallbackInfo& info) {
       ranges.push_back(range);
     }
 
-    unsigned threads = state.defaultThreads;
-    Napi::Value threadsValue = options.Get("threads");
-    if (!threadsValue.IsUndefined()) {
-      const uint64_t wanted = ReadSafeInteger(threadsValue, "options.threads");
-      if (wanted < 1) throw NativeError(codes::kInvalidArgument, "options.threads must be at least 1");
-      threads = static_cast<unsigned>(std::min<uint64_t>(wanted, ThreadPool::kMaxThreads + 1));
-    }
-    uint64_t sampleEvery = 1;
-    Napi::Value sampleValue = options.Get("sampleBlocks");
-    if (!sampleValue.IsUndefined()) {
-      sampleEvery = ReadSafeInteger(sampleValue, "options.sampleBlocks");
-      if (sampleEvery < 1) throw NativeError(codes::kInvalidArgument, "options.sampleBlocks must be at least 1");
-    }
+    const unsigned threads = ReadThreads(options, state.defaultThreads);
+    const uint64_t sampleEvery = ReadSampleBlocks(options);
 
     auto* worker = new TensorStatsWorker(env, state, std::move(file), std::move(ranges), threads, sampleEvery);
     Napi::Value promise = worker->Promise();

@@ -49,7 +49,7 @@ interface Transport {
 }
 
 /** Events the server streams; `menu` comes only from the desktop app's main process. */
-const EVENT_NAMES: readonly StudioEventName[] = ['exportProgress', 'statsProgress'];
+const EVENT_NAMES: readonly StudioEventName[] = ['exportProgress', 'statsProgress', 'similarityProgress'];
 const TOKEN_KEY = 'dus-studio-token';
 
 function unwrap(envelope: unknown, method: string): unknown {
@@ -157,6 +157,7 @@ export function createStudioHost(transport: Transport): StudioHost {
     listCheckpoints: () => transport.call('listCheckpoints', null) as Promise<StudioResult<'listCheckpoints'>>,
     closeCheckpoint: call('closeCheckpoint'),
     computeStats: call('computeStats'),
+    layerSimilarity: call('layerSimilarity'),
     buildPlan: call('buildPlan'),
     resolvePlan: call('resolvePlan'),
     planFromYaml: call('planFromYaml'),

@@ -36,6 +36,14 @@ const invalidPayloads: { [M in StudioMethod]: [payload: unknown, field: string][
     [{ checkpointId: model, sampled: 'yes' }, 'sampled'],
     [{ checkpointId: model, fast: true }, 'fast'],
   ],
+  layerSimilarity: [
+    [{ kind: 'q' }, 'checkpointA'],
+    [{ checkpointA: model, kind: 'attention' }, 'kind'],
+    [{ checkpointA: model }, 'kind'],
+    [{ checkpointA: model, checkpointB: '', kind: 'q' }, 'checkpointB'],
+    [{ checkpointA: model, kind: 'q', sampled: 1 }, 'sampled'],
+    [{ checkpointA: model, kind: 'q', rows: 4 }, 'rows'],
+  ],
   buildPlan: [
     [{ recipe: { kind: 'dus', model, drop: -1 } }, 'recipe.drop'],
     [{ recipe: { kind: 'dus', model, drop: 1.5 } }, 'recipe.drop'],

@@ -43,7 +43,7 @@ describe('parseCommandLine', () => {
       model: 'models/base',
       recipe: { kind: 'dus', drop: 8 },
       dtype: 'bfloat16',
-      export: { out: 'out/solar', shardSize: 2_000_000_000, replace: true, dryRun: false },
+      export: { out: 'out/solar', shardSize: 2_000_000_000, replace: true, verify: true, dryRun: false },
     });
   });
 
@@ -53,8 +53,12 @@ describe('parseCommandLine', () => {
     expect(parseCommandLine(['stack', 'm', '--times', '3', '--out=o'])).toMatchObject({ command: 'stack', recipe: { kind: 'stack', times: 3 }, export: { out: 'o' } });
   });
 
+  it('turns --skip-verify into an export without verification', () => {
+    expect(parseCommandLine(['dus', 'm', '--drop', '2', '--out', 'o', '--skip-verify'])).toMatchObject({ export: { verify: false } });
+  });
+
   it('lets --dry-run go without --out', () => {
-    expect(parseCommandLine(['merge', 'c.yml', '--dry-run'])).toEqual({ kind: 'merge', config: 'c.yml', export: { out: null, shardSize: null, replace: false, dryRun: true } });
+    expect(parseCommandLine(['merge', 'c.yml', '--dry-run'])).toEqual({ kind: 'merge', config: 'c.yml', export: { out: null, shardSize: null, replace: false, verify: true, dryRun: true } });
   });
 
   it('reads serve with repeated --open and --root', () => {

@@ -11,12 +11,16 @@ import {
   copyRanges,
   nativeAvailable,
   nativeBinaryCandidates,
+  tensorDotProducts,
   tensorStats,
   uncheckedNativeBinding,
   type CopyRange,
+  type DotPair,
+  type DotProducts,
   type StatsRange,
 } from '../../electron/engine/native.js';
 import { bytesPerElement, decodeToFloat64, encodeFromFloat64 } from '../../electron/engine/stats/float-codec.js';
+import { cosineFromSums, DOT_SAMPLE_BLOCK_ELEMENTS, referenceDotProducts } from '../../electron/engine/stats/reference-dot-products.js';
 import { referenceTensorStats } from '../../electron/engine/stats/reference-stats.js';
 
 const MODEL_FILE = path.resolve(import.meta.dirname, '../../../shared/models/stories260K/model.safetensors');
@@ -528,5 +532,242 @@ describe('compareRanges', () => {
     await writeFile(small, new Uint8Array(10));
     const error = await rejection(compareRanges(fileA, small, [{ aOffset: 0, bOffset: 5, length: 6 }]));
     expect(error).toMatchObject({ code: 'InvalidOffset', path: small });
+  });
+});
+
+describe('tensorDotProducts', () => {
+  beforeAll(async () => {
+    // 64 zero bytes: sixteen F32 zeros, the file the argument checks aim at.
+    await writeFile(path.join(dir, 'dot-short.bin'), new Uint8Array(64));
+  });
+
+  /** One tensor of `elements` values of `dtype` in a file written by the test. */
+  interface Placed {
+    file: string;
+    offset: number;
+    bytes: Uint8Array;
+    dtype: StatsDtype;
+  }
+
+  /** Random bit patterns (every special value first), `elements` long, for each dtype, at unaligned offsets in one file. */
+  async function randomTensors(fileName: string, elements: number, seed: number): Promise<Map<StatsDtype, Placed>> {
+    const file = path.join(dir, fileName);
+    const parts: Uint8Array[] = [new Uint8Array([0x5a, 0x5a, 0x5a])];
+    let offset = 3;
+    const placed = new Map<StatsDtype, Placed>();
+    DTYPES.forEach((dtype, order) => {
+      const size = bytesPerElement(dtype);
+      const bytes = randomBytes(elements * size, seed + order);
+      bytes.set(specialBytes(dtype).subarray(0, Math.floor(specialBytes(dtype).length / size) * size));
+      placed.set(dtype, { file, offset, bytes, dtype });
+      parts.push(bytes);
+      offset += bytes.length;
+    });
+    await writeFile(file, Buffer.concat(parts));
+    return placed;
+  }
+
+  function pairOf(name: string, a: Placed, b: Placed): DotPair {
+    return {
+      name,
+      a: { file: a.file, offset: a.offset, bytes: a.bytes.length, dtype: a.dtype },
+      b: { file: b.file, offset: b.offset, bytes: b.bytes.length, dtype: b.dtype },
+    };
+  }
+
+  /** Σ|a·b| over the finite element pairs: the scale of the rounding any summation order may make. */
+  function absoluteDot(a: Placed, b: Placed, sampleBlocks = 1): number {
+    const valuesA = decodeToFloat64(a.bytes, a.dtype);
+    const valuesB = decodeToFloat64(b.bytes, b.dtype);
+    let total = 0;
+    valuesA.forEach((x, index) => {
+      if (sampleBlocks > 1 && Math.floor(index / DOT_SAMPLE_BLOCK_ELEMENTS) % sampleBlocks !== 0) return;
+      const y = valuesB[index]!;
+      if (Number.isFinite(x) && Number.isFinite(y)) total += Math.abs(x * y);
+    });
+    return total;
+  }
+
+  /** Counts exactly; sums within the worst case of two summation orders, (n − 1)·2^-53 of the sum of magnitudes each. */
+  function expectMatchesReference(actual: DotProducts, a: Placed, b: Placed, sampleBlocks = 1): void {
+    const expected = referenceDotProducts(a.bytes, a.dtype, b.bytes, b.dtype, { sampleBlocks });
+    expect({ ...actual, name: '', dot: 0, squaresA: 0, squaresB: 0 }).toEqual({ ...expected, name: '', dot: 0, squaresA: 0, squaresB: 0 });
+    const tolerance = Math.max(1e-14, expected.elements * Number.EPSILON);
+    expect(Math.abs(actual.dot - expected.dot), actual.name).toBeLessThanOrEqual(tolerance * absoluteDot(a, b, sampleBlocks));
+    expect(Math.abs(actual.squaresA - expected.squaresA), actual.name).toBeLessThanOrEqual(tolerance * expected.squaresA);
+    expect(Math.abs(actual.squaresB - expected.squaresB), actual.name).toBeLessThanOrEqual(tolerance * expected.squaresB);
+  }
+
+  it('computes the same sums as the TypeScript reference for every pair of dtypes, across two files', async () => {
+    const inA = await randomTensors('dot-a.bin', 40_001, 300);
+    const inB = await randomTensors('dot-b.bin', 40_001, 400);
+    const pairs: DotPair[] = [];
+    const sides: [Placed, Placed][] = [];
+    for (const dtypeA of DTYPES) {
+      for (const dtypeB of DTYPES) {
+        pairs.push(pairOf(`${dtypeA}·${dtypeB}`, inA.get(dtypeA)!, inB.get(dtypeB)!));
+        sides.push([inA.get(dtypeA)!, inB.get(dtypeB)!]);
+      }
+    }
+    const results = await tensorDotProducts(pairs, { threads: 3 });
+    expect(results.map((result) => result.name)).toEqual(pairs.map((pair) => pair.name));
+    results.forEach((result, index) => {
+      expect(result.sampled).toBe(false);
+      expect(result.elements).toBe(40_001);
+      expectMatchesReference(result, ...sides[index]!);
+    });
+    // The special values lead each tensor, so every side met NaN (and, but for F8_E4M3, Inf).
+    expect(results.every((result) => result.nonFiniteA > 0 && result.nonFiniteB > 0)).toBe(true);
+  });
+
+  it('gives a correlated pair the cosine of the reference, over many chunks and on any thread count', async () => {
+    // 1.2 M elements: three 512 Ki-element chunks, the last one short; F32 against its BF16 rounding plus noise.
+    const count = 1_200_003;
+    const values = Array.from({ length: count }, (_, index) => Math.sin(index * 0.013) * 0.02 + Math.cos(index * 1.7) * 0.001);
+    const noisy = values.map((value, index) => value + Math.sin(index * 7.77) * 0.004);
+    const a: Placed = { file: path.join(dir, 'dot-smooth-a.bin'), offset: 0, bytes: encodeFromFloat64(values, 'F32'), dtype: 'F32' };
+    const bBytes = encodeFromFloat64(noisy, 'BF16');
+    const b: Placed = { file: path.join(dir, 'dot-smooth-b.bin'), offset: 1, bytes: bBytes, dtype: 'BF16' };
+    await writeFile(a.file, a.bytes);
+    await writeFile(b.file, Buffer.concat([new Uint8Array([7]), bBytes]));
+    const pair = pairOf('smooth', a, b);
+    const [one] = await tensorDotProducts([pair], { threads: 1 });
+    const [four] = await tensorDotProducts([pair], { threads: 4 });
+    expect(four).toEqual(one);
+    expectMatchesReference(one!, a, b);
+    const cosine = cosineFromSums(one!)!;
+    expect(cosine).toBeCloseTo(cosineFromSums(referenceDotProducts(a.bytes, 'F32', b.bytes, 'BF16'))!, 12);
+    expect(cosine).toBeGreaterThan(0.9);
+    expect(cosine).toBeLessThan(1);
+  });
+
+  it('finds exactly equal sums for a tensor against itself, so its cosine is 1', async () => {
+    const inA = await randomTensors('dot-self.bin', 70_000, 500);
+    const pairs = DTYPES.map((dtype) => pairOf(dtype, inA.get(dtype)!, inA.get(dtype)!));
+    for (const result of await tensorDotProducts(pairs)) {
+      expect(result.dot).toBe(result.squaresA);
+      expect(result.squaresB).toBe(result.squaresA);
+      expect(Math.abs(cosineFromSums(result)! - 1)).toBeLessThanOrEqual(2 * Number.EPSILON);
+    }
+  });
+
+  it('samples every k-th block of elements on both sides alike, and marks what it sampled', async () => {
+    const block = DOT_SAMPLE_BLOCK_ELEMENTS;
+    const count = 10 * block + 100;
+    const a: Placed = {
+      file: path.join(dir, 'dot-sampled.bin'),
+      offset: 0,
+      bytes: encodeFromFloat64(Array.from({ length: count }, (_, index) => Math.sin(index * 0.1)), 'F16'),
+      dtype: 'F16',
+    };
+    const bBytes = encodeFromFloat64(Array.from({ length: count }, (_, index) => Math.sin(index * 0.1 + (index > 4 * block ? 1 : 0))), 'F32');
+    const b: Placed = { file: a.file, offset: a.bytes.length, bytes: bBytes, dtype: 'F32' };
+    const small: Placed = { file: a.file, offset: a.bytes.length + bBytes.length, bytes: randomBytes(block - 2, 57).map((byte) => byte & 0x3f), dtype: 'F8_E4M3' };
+    await writeFile(a.file, Buffer.concat([a.bytes, bBytes, small.bytes]));
+    const [sampled, whole] = await tensorDotProducts([pairOf('big', a, b), pairOf('small', small, small)], { sampleBlocks: 4 });
+    // Blocks 0, 4 and 8 of the eleven (the last is the 100-element tail).
+    expect(sampled!.sampled).toBe(true);
+    expect(sampled!.elements).toBe(3 * block);
+    expectMatchesReference(sampled!, a, b, 4);
+    // A pair within one block is read whole, so it is not a sample.
+    expect(whole!.sampled).toBe(false);
+    expectMatchesReference(whole!, small, small);
+    const [full] = await tensorDotProducts([pairOf('big', a, b)], { sampleBlocks: 1 });
+    expect(full!.sampled).toBe(false);
+    expect(full!.elements).toBe(count);
+  });
+
+  it('answers zero-element pairs and an empty list with empty sums', async () => {
+    const file = path.join(dir, 'dot-short.bin');
+    const results = await tensorDotProducts([
+      { name: 'end', a: { file, offset: 4, bytes: 0, dtype: 'F32' }, b: { file, offset: 0, bytes: 0, dtype: 'BF16' } },
+    ]);
+    expect(results).toEqual([{ name: 'end', elements: 0, dot: 0, squaresA: 0, squaresB: 0, nonFiniteA: 0, nonFiniteB: 0, sampled: false }]);
+    expect(cosineFromSums(results[0]!)).toBeNull();
+    expect(await tensorDotProducts([])).toEqual([]);
+  });
+
+  it('rejects a side past the end of its file with InvalidOffset, naming the pair and that file', async () => {
+    const fine = path.join(dir, 'dot-short.bin');
+    const small = path.join(dir, 'dot-small.bin');
+    await writeFile(small, new Uint8Array(10));
+    const cases: DotPair[] = [
+      { name: 'overhang', a: { file: fine, offset: 0, bytes: 8, dtype: 'F32' }, b: { file: small, offset: 4, bytes: 8, dtype: 'F32' } },
+      { name: 'past', a: { file: fine, offset: 0, bytes: 0, dtype: 'F32' }, b: { file: small, offset: 11, bytes: 0, dtype: 'F16' } },
+      { name: 'far', a: { file: fine, offset: 0, bytes: 2 ** 51, dtype: 'F8_E5M2' }, b: { file: small, offset: 0, bytes: 2 ** 51, dtype: 'F8_E4M3' } },
+    ];
+    for (const pair of cases) {
+      const error = await rejection(tensorDotProducts([pairOf('ok', { file: fine, offset: 0, bytes: new Uint8Array(64), dtype: 'F32' }, { file: fine, offset: 0, bytes: new Uint8Array(64), dtype: 'F32' }), pair]));
+      expect(error, pair.name).toMatchObject({ code: 'InvalidOffset' });
+      expect(error.message).toContain(`pair ${pair.name}`);
+      expect(error.message).toContain('beyond the end');
+    }
+    const error = await rejection(tensorDotProducts([cases[0]!]));
+    expect(error).toMatchObject({ path: small, detail: { rangeIndex: 0, offset: 4 } });
+  });
+
+  it('refuses hostile arguments before they reach the addon', async () => {
+    const file = path.join(dir, 'dot-short.bin');
+    const side = { file, offset: 0, bytes: 8, dtype: 'F32' as StatsDtype };
+    const hostile: { pair: unknown; code: string }[] = [
+      { pair: { name: 'negative', a: { ...side, offset: -8 }, b: side }, code: 'InvalidOffset' },
+      { pair: { name: 'fraction', a: side, b: { ...side, bytes: 4.5 } }, code: 'InvalidOffset' },
+      { pair: { name: 'unsafe', a: side, b: { ...side, offset: Number.MAX_SAFE_INTEGER, bytes: 8 } }, code: 'InvalidOffset' },
+      { pair: { name: 'text', a: { ...side, offset: '0' }, b: side }, code: 'InvalidOffset' },
+      { pair: { name: 'int', a: { ...side, dtype: 'I32' }, b: side }, code: 'UnsupportedDtype' },
+      { pair: { name: 'odd', a: side, b: { ...side, bytes: 3, dtype: 'BF16' } }, code: 'TensorInvalidInfo' },
+      { pair: { name: 'lengths', a: side, b: { ...side, bytes: 8, dtype: 'BF16' } }, code: 'InvalidRequest' },
+      { pair: { name: 'relative', a: { ...side, file: 'short.bin' }, b: side }, code: 'InvalidRequest' },
+      { pair: { name: 'missing side', a: side }, code: 'InvalidRequest' },
+      { pair: null, code: 'InvalidRequest' },
+    ];
+    for (const { pair, code } of hostile) {
+      const error = await rejection(tensorDotProducts([pair as DotPair]));
+      expect(error.code, JSON.stringify(pair)).toBe(code);
+    }
+    const lengths = await rejection(tensorDotProducts([hostile[6]!.pair as DotPair]));
+    expect(lengths.message).toContain('pair lengths');
+    expect(lengths.message).toMatch(/2 elements and side b 4/);
+    expect((await rejection(tensorDotProducts('pairs' as unknown as DotPair[]))).code).toBe('InvalidRequest');
+    expect((await rejection(tensorDotProducts([], { threads: 0 }))).code).toBe('InvalidRequest');
+    expect((await rejection(tensorDotProducts([], { sampleBlocks: 1.5 }))).code).toBe('InvalidRequest');
+  });
+
+  it('has the addon itself reject hostile pairs by code, without crashing', async () => {
+    const native = uncheckedNativeBinding();
+    const file = path.join(dir, 'dot-short.bin');
+    const side = { file: 0, offset: 0, bytes: 8, dtype: 'F32' };
+    const codeOf = async (promise: Promise<unknown>): Promise<unknown> => (await rejection(promise)).code;
+    const dot = (pairs: unknown, files: unknown = [file], options: unknown = {}): Promise<unknown> =>
+      native.tensorDotProducts(files as never, pairs as never, options as never);
+    expect(await codeOf(dot([{ a: { ...side, file: 1 }, b: side }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([{ a: { ...side, file: -1 }, b: side }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([{ a: side, b: { ...side, offset: 2 ** 53 } }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([{ a: side, b: { ...side, bytes: Infinity } }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([{ a: side, b: { ...side, dtype: 'F64' } }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([{ a: side, b: { ...side, bytes: 3, dtype: 'F16' } }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([{ a: side, b: { ...side, dtype: 'BF16' } }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([{ a: side }]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([7]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot('pairs'))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([], 'files'))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([], ['relative.bin']))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([], [`${file}\0x`]))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([], [file], { threads: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(dot([], [file], { sampleBlocks: -2 }))).toBe('INVALID_ARGUMENT');
+    const beyond = await rejection(dot([{ a: side, b: side }, { a: side, b: { ...side, offset: Number.MAX_SAFE_INTEGER } }]));
+    expect(beyond).toMatchObject({ code: 'OUT_OF_BOUNDS', path: file, rangeIndex: 1, offset: Number.MAX_SAFE_INTEGER });
+    // Still alive and correct afterwards: 64 zero bytes are 16 zeros.
+    expect(Array.from(await native.tensorDotProducts([file], [{ a: { ...side, bytes: 64 }, b: { ...side, bytes: 64 } }], {}))).toEqual([16, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('reports a missing file as NotFound and a folder as InvalidRequest', async () => {
+    const present = path.join(dir, 'dot-short.bin');
+    const missing = path.join(dir, 'missing-dot.bin');
+    const pair = (file: string): DotPair => ({ name: 'w', a: { file: present, offset: 0, bytes: 4, dtype: 'F32' }, b: { file, offset: 0, bytes: 4, dtype: 'F32' } });
+    expect(await rejection(tensorDotProducts([pair(missing)]))).toMatchObject({ code: 'NotFound', path: missing });
+    const folder = path.join(dir, 'a-dot-folder');
+    await mkdir(folder, { recursive: true });
+    expect(await rejection(tensorDotProducts([pair(folder)]))).toMatchObject({ code: 'InvalidRequest', path: folder });
   });
 });

@@ -74,6 +74,7 @@ const validPayloads: Record<StudioMethod, unknown> = {
   listCheckpoints: null,
   closeCheckpoint: { id: model },
   computeStats: { checkpointId: model, sampled: true },
+  layerSimilarity: { checkpointA: model, checkpointB: '/models/other', kind: 'down', sampled: false },
   buildPlan: { recipe: { kind: 'dus', model, drop: 1 } },
   resolvePlan: { plan },
   planFromYaml: { text: 'slices: []\n', baseDir: '/models' },

@@ -18,6 +18,7 @@ import type {
   PlanSlice,
   ResolvedPlan,
   Seam,
+  SimilarityMatrix,
   StatsReport,
   StudioEventName,
   StudioEvents,
@@ -201,6 +202,21 @@ export function syntheticStats(summary: CheckpointSummary): TensorStats[] {
   });
 }
 
+/**
+ * A deterministic cosine for layer i of A against layer j of B: 1 for a layer against itself,
+ * falling off with the distance between layers (norm weights stay near 1, projections near 0), plus
+ * a little noise per checkpoint pair and kind, symmetric when A is B.
+ */
+export function syntheticSimilarity(a: CheckpointSummary, b: CheckpointSummary, kind: TensorKind, i: number, j: number): number {
+  if (a.id === b.id && i === j) return 1;
+  const [low, high] = a.id === b.id && j < i ? [j, i] : [i, j];
+  const noise = (hash(`${a.id}|${b.id}|${kind}|${low}|${high}`) / 4294967296 - 0.5) * 0.04;
+  const near = Math.exp(-Math.abs(i - j) / 3);
+  const isNorm = kind === 'input_norm' || kind === 'post_attention_norm';
+  const value = isNorm ? 0.9 + 0.09 * near + noise / 4 : 0.35 * near - 0.05 + noise;
+  return Math.max(-1, Math.min(1, value));
+}
+
 export interface RecordedCall {
   method: string;
   payload: unknown;
@@ -211,6 +227,8 @@ export interface FakeStudioOptions {
   checkpoints?: CheckpointSummary[];
   /** Delay between statsProgress events, in ms (0 = next macrotask). */
   statsStepMs?: number;
+  /** Delay between similarityProgress events (rows), in ms. */
+  similarityStepMs?: number;
   host?: AppInfo['host'];
   /** YAML plan files loadPlanFile can read, by path. */
   planFiles?: Record<string, string>;
@@ -548,6 +566,27 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
       }
       const report: StatsReport = { checkpointId, tensors: stats, skipped: [], sampled: sampled ?? false, seconds: (performance.now() - started) / 1000 };
       return report;
+    },
+    async layerSimilarity({ checkpointA, checkpointB, kind, sampled }) {
+      record('layerSimilarity', { checkpointA, checkpointB, kind, sampled });
+      const a = open.get(checkpointA);
+      const b = open.get(checkpointB ?? checkpointA);
+      if (!a || !b) throw new StudioError('NotFound', 'this checkpoint is not open', { path: a ? checkpointB : checkpointA });
+      const hasKind = (summary: CheckpointSummary) => summary.tensors.some((tensor) => tensor.layer !== null && tensor.kind === kind);
+      if (!hasKind(a) || !hasKind(b)) throw new StudioError('InvalidRequest', `${(hasKind(a) ? b : a).name} has no ${kind} tensors in its layers, so there is nothing to compare`);
+      if (a.hiddenSize !== b.hiddenSize || a.intermediateSize !== b.intermediateSize) {
+        throw new StudioError('InvalidRequest', `${a.name} and ${b.name} hold their ${kind} tensors in different shapes, so their layers cannot be compared`, { path: b.id });
+      }
+      const started = performance.now();
+      const isSampled = sampled ?? Math.max(a.totalBytes, b.totalBytes) > 1e9;
+      const values: (number | null)[][] = [];
+      for (let i = 0; i < a.numLayers; i++) {
+        await new Promise((resolve) => setTimeout(resolve, options.similarityStepMs ?? 0));
+        values.push(Array.from({ length: b.numLayers }, (_, j) => syntheticSimilarity(a, b, kind, i, j)));
+        emit('similarityProgress', { checkpointA: a.id, checkpointB: b.id, kind, done: i + 1, total: a.numLayers, row: i, values: values[i]!, sampled: isSampled });
+      }
+      const matrix: SimilarityMatrix = { checkpointA: a.id, checkpointB: b.id, kind, rows: a.numLayers, cols: b.numLayers, values, sampled: isSampled, seconds: (performance.now() - started) / 1000 };
+      return matrix;
     },
     async buildPlan({ recipe }) {
       record('buildPlan', { recipe });

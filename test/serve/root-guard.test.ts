@@ -177,6 +177,24 @@ describe('restrictToRoots', () => {
     expect(host.calls).toHaveLength(0);
   });
 
+  it('checks both checkpoints of a similarity request and hands the engine their normalised paths', async () => {
+    const model = path.join(root, 'model');
+    await guarded.layerSimilarity({ checkpointA: `${root}/exports/../model`, kind: 'q' });
+    await guarded.layerSimilarity({ checkpointA: model, checkpointB: `${model}/.`, kind: 'down', sampled: true });
+    expect(host.callsOf('layerSimilarity')).toEqual([
+      { checkpointA: model, kind: 'q' },
+      { checkpointA: model, checkpointB: model, kind: 'down', sampled: true },
+    ]);
+    for (const request of [
+      { checkpointA: path.join(outside, 'model'), kind: 'q' as const },
+      { checkpointA: model, checkpointB: path.join(outside, 'model'), kind: 'q' as const },
+      { checkpointA: model, checkpointB: path.join(root, 'link-out'), kind: 'q' as const },
+    ]) {
+      expect((await outsideRootsError(guarded.layerSimilarity(request))).code, JSON.stringify(request)).toBe('OutsideRoots');
+    }
+    expect(host.callsOf('layerSimilarity')).toHaveLength(2);
+  });
+
   it('checks the YAML base folder and the model paths the YAML resolved to', async () => {
     expect((await outsideRootsError(guarded.planFromYaml({ text: 'x', baseDir: outside }))).code).toBe('OutsideRoots');
     host.answer('planFromYaml', { plan: { slices: [{ model: path.join(root, 'model'), start: 0, end: 1 }] }, problems: [] });

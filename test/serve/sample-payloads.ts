@@ -17,6 +17,7 @@ export function validPayloads(root = '/models'): { [M in StudioMethod]: StudioPa
     listCheckpoints: undefined,
     closeCheckpoint: { id: model },
     computeStats: { checkpointId: model, sampled: true },
+    layerSimilarity: { checkpointA: model, checkpointB: `${root}/other`, kind: 'q', sampled: true },
     buildPlan: { recipe: { kind: 'dus', model, drop: 1 } },
     resolvePlan: { plan },
     planFromYaml: { text: 'merge_method: passthrough\n', baseDir: root },

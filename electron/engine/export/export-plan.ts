@@ -91,7 +91,7 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   const prepared = await prepareExportTarget(request.target, sources);
   const files: string[] = [];
   let seconds: number;
-  let verify: VerifyReport;
+  let verify: VerifyReport | null = null;
   try {
     const sourceStates = await snapshotSources(tensors, sources);
     let doneBytes = 0;
@@ -132,7 +132,6 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
     // Verified before the rename: a cancel while verifying still leaves nothing behind, and the
     // target path only ever holds an export that was checked.
     if (request.verify === false) {
-      verify = { dir: prepared.dir, ok: true, checkedTensors: 0, checkedBytes: 0, problems: [] };
       warnings.push('the export was not verified');
     } else {
       report({ phase: 'verifying', doneBytes: 0, totalBytes });

@@ -8,6 +8,7 @@ import { CheckpointsState } from './checkpoints.svelte.js';
 import { ExportSession } from './export-session.svelte.js';
 import { NoticesState } from './notices.svelte.js';
 import { PlanSession } from './plan-session.svelte.js';
+import { SimilarityState } from './similarity.svelte.js';
 import { ViewState } from './view-state.svelte.js';
 
 /** Checkpoints at or under this size get full statistics on open; larger ones wait for the button. */
@@ -32,6 +33,8 @@ export class StudioSession {
   readonly checkpoints: CheckpointsState;
   readonly plan: PlanSession;
   readonly exporter: ExportSession;
+  /** Layer × layer similarity matrices (the Similarity tab). */
+  readonly similarity: SimilarityState;
   readonly view = new ViewState();
   readonly notices = new NoticesState();
   appInfo = $state.raw<AppInfo | null>(null);
@@ -57,6 +60,7 @@ export class StudioSession {
       ...(options.planDebounceMs === undefined ? {} : { debounceMs: options.planDebounceMs }),
     });
     this.exporter = new ExportSession(host, options.clock ? { now: options.clock } : {});
+    this.similarity = new SimilarityState(host);
   }
 
   /**
@@ -103,6 +107,7 @@ export class StudioSession {
 
   async closeCheckpoint(id: string): Promise<void> {
     await this.checkpoints.close(id);
+    this.similarity.forget(id);
   }
 
   /** Exports the current plan once the engine has confirmed it has no errors. */
@@ -195,6 +200,7 @@ export class StudioSession {
     this.plan.dispose();
     this.checkpoints.dispose();
     this.exporter.dispose();
+    this.similarity.dispose();
   }
 }
 

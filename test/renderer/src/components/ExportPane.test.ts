@@ -58,7 +58,7 @@ describe('ExportPane', () => {
     const { host, getByTestId } = await startExport();
     const report = host.finishExport();
     await waitFor(() => expect(getByTestId('export-result')).toBeTruthy());
-    expect(getByTestId('verify-status').textContent).toContain(`Verified: ${report.verify.checkedTensors} tensors`);
+    expect(getByTestId('verify-status').textContent).toContain(`Verified: ${report.verify?.checkedTensors} tensors`);
     expect(getByTestId('export-path').textContent).toBe('/models/exports/stories-dus');
   });
 

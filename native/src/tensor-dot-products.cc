@@ -1,0 +1,283 @@
+// Dot products of many pairs of equally long float tensors, for layer × layer cosine similarity.
+// Each file is opened once and mapped read-only over the span its ranges cover; every range is
+// checked against the file's real size before anything is read. Work is cut into chunks at fixed
+// element offsets from each tensor's start and combined in chunk order, so results do not depend
+// on the thread count.
+#include "tensor-dot-products.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "addon-state.h"
+#include "arguments.h"
+#include "dot-kernels.h"
+#include "file-io.h"
+#include "promise-worker.h"
+
+namespace dus {
+
+namespace {
+
+// Work unit of a full pass, in elements (1 MiB of a 16-bit dtype).
+constexpr uint64_t kChunkElements = 1 << 19;
+// Consecutive small chunks are handed out together, about this many bytes (both sides) at once.
+constexpr uint64_t kTaskBytes = 1 << 20;
+
+struct DotSide {
+  size_t file;
+  uint64_t offset;
+  uint64_t bytes;
+  StatsDtype dtype;
+};
+
+struct DotRequest {
+  DotSide a;
+  DotSide b;
+  uint64_t elements;
+};
+
+struct DotChunk {
+  size_t pair;
+  uint64_t first;  // element index from the start of both tensors
+  uint64_t count;
+};
+
+// Where one file is mapped: the span [start, end) that its ranges cover.
+struct FileSpan {
+  uint64_t start = UINT64_MAX;
+  uint64_t end = 0;
+  std::unique_ptr<MappedRegion> region;
+};
+
+std::string PairLabel(size_t index, const char* side) {
+  return "pair " + std::to_string(index) + " " + side;
+}
+
+DotSide ReadSide(const Napi::Object& pair, const char* side, size_t index, size_t fileCount) {
+  Napi::Value value = pair.Get(side);
+  const std::string label = PairLabel(index, side);
+  if (!value.IsObject()) {
+    throw NativeError(codes::kInvalidArgument, label + " must be an object").WithRangeIndex(index);
+  }
+  Napi::Object object = value.As<Napi::Object>();
+  DotSide result{};
+  try {
+    const uint64_t file = ReadSafeInteger(object.Get("file"), (label + " file").c_str());
+    if (file >= fileCount) {
+      throw NativeError(codes::kInvalidArgument, label + " file must index the files array (" +
+                                                     std::to_string(fileCount) + " files)");
+    }
+    result.file = static_cast<size_t>(file);
+    result.offset = ReadSafeInteger(object.Get("offset"), (label + " offset").c_str());
+    result.bytes = ReadSafeInteger(object.Get("bytes"), (label + " bytes").c_str());
+  } catch (NativeError& error) {
+    error.WithRangeIndex(index);
+    throw;
+  }
+  Napi::Value dtype = object.Get("dtype");
+  if (!dtype.IsString() || !ParseStatsDtype(dtype.As<Napi::String>().Utf8Value(), &result.dtype)) {
+    throw NativeError(codes::kInvalidArgument, label + " dtype must be F32, F16, BF16, F8_E4M3 or F8_E5M2")
+        .WithRangeIndex(index);
+  }
+  if (result.bytes % ElementSize(result.dtype) != 0) {
+    throw NativeError(codes::kInvalidArgument,
+                      label + " has " + std::to_string(result.bytes) + " bytes, not a whole number of elements")
+        .WithRangeIndex(index);
+  }
+  return result;
+}
+
+class TensorDotProductsWorker : public PromiseWorker {
+ public:
+  TensorDotProductsWorker(Napi::Env env, AddonState& state, std::vector<std::string> files,
+                          std::vector<DotRequest> pairs, unsigned threads, uint64_t sampleEvery)
+      : PromiseWorker(env, "dus.tensorDotProducts"),
+        state_(state),
+        files_(std::move(files)),
+        pairs_(std::move(pairs)),
+        threads_(threads),
+        sampleEvery_(sampleEvery) {}
+
+ protected:
+  void Run() override {
+    results_.assign(pairs_.size(), DotPartial{});
+    sampled_.assign(pairs_.size(), false);
+
+    // Only files some pair reads are opened; each is sized once and every range checked against it.
+    std::vector<bool> used(files_.size(), false);
+    for (const DotRequest& pair : pairs_) {
+      used[pair.a.file] = true;
+      used[pair.b.file] = true;
+    }
+    std::vector<std::unique_ptr<FileDescriptor>> descriptors(files_.size());
+    std::vector<uint64_t> sizes(files_.size(), 0);
+    for (size_t file = 0; file < files_.size(); ++file) {
+      if (!used[file]) continue;
+      descriptors[file] = std::make_unique<FileDescriptor>(files_[file], O_RDONLY, "tensor file");
+      sizes[file] = descriptors[file]->RegularFileSize();
+    }
+    std::vector<FileSpan> spans(files_.size());
+    for (size_t index = 0; index < pairs_.size(); ++index) {
+      for (const DotSide* side : {&pairs_[index].a, &pairs_[index].b}) {
+        const std::string& path = files_[side->file];
+        const uint64_t size = sizes[side->file];
+        uint64_t end = 0;
+        if (AddOverflows(side->offset, side->bytes, &end) || end > size) {
+          throw NativeError(codes::kOutOfBounds,
+                            PairLabel(index, side == &pairs_[index].a ? "a" : "b") + " (offset " +
+                                std::to_string(side->offset) + ", " + std::to_string(side->bytes) +
+                                " bytes) lies beyond the end of " + path + " (" + std::to_string(size) + " bytes)",
+                            path)
+              .WithOffset(side->offset)
+              .WithRangeIndex(index);
+        }
+        if (side->bytes == 0) continue;
+        FileSpan& span = spans[side->file];
+        span.start = std::min(span.start, side->offset);
+        span.end = std::max(span.end, end);
+      }
+    }
+
+    const bool sampling = sampleEvery_ > 1;
+    const uint64_t step = sampling ? kDotSampleBlockElements : kChunkElements;
+    std::vector<DotChunk> chunks;
+    for (size_t index = 0; index < pairs_.size(); ++index) {
+      const uint64_t elements = pairs_[index].elements;
+      for (uint64_t first = 0, block = 0; first < elements; first += step, ++block) {
+        if (sampling && block % sampleEvery_ != 0) {
+          sampled_[index] = true;
+          continue;
+        }
+        chunks.push_back({index, first, std::min(step, elements - first)});
+      }
+    }
+    if (chunks.empty()) return;
+    // Chunk position first, pair second: pairs that share a tensor (a row of a similarity matrix
+    // shares side a) then read its chunk back to back, while it is still in cache. A pair's own
+    // chunks keep their order, which is what fixes the rounding.
+    std::stable_sort(chunks.begin(), chunks.end(),
+                     [](const DotChunk& left, const DotChunk& right) { return left.first < right.first; });
+
+    // Read-ahead is asked for exactly the bytes the chunks read, so a span that covers other
+    // tensors between the ranges costs address space only.
+    for (size_t file = 0; file < files_.size(); ++file) {
+      FileSpan& span = spans[file];
+      if (span.end == 0) continue;
+      span.region = std::make_unique<MappedRegion>(*descriptors[file], span.start, span.end - span.start,
+                                                   MappedRegion::Access::kSampled);
+    }
+    auto addressOf = [&](const DotSide& side, uint64_t first) -> const uint8_t* {
+      const FileSpan& span = spans[side.file];
+      return span.region->data() + (side.offset - span.start) + first * ElementSize(side.dtype);
+    };
+    for (const DotChunk& chunk : chunks) {
+      for (const DotSide* side : {&pairs_[chunk.pair].a, &pairs_[chunk.pair].b}) {
+        const FileSpan& span = spans[side->file];
+        const uint64_t size = ElementSize(side->dtype);
+        span.region->Prefetch(side->offset - span.start + chunk.first * size, chunk.count * size);
+      }
+    }
+
+    std::vector<size_t> taskStarts;
+    uint64_t taskBytes = kTaskBytes;
+    for (size_t index = 0; index < chunks.size(); ++index) {
+      if (taskBytes >= kTaskBytes) {
+        taskStarts.push_back(index);
+        taskBytes = 0;
+      }
+      const DotRequest& pair = pairs_[chunks[index].pair];
+      taskBytes += chunks[index].count * (ElementSize(pair.a.dtype) + ElementSize(pair.b.dtype));
+    }
+    taskStarts.push_back(chunks.size());
+
+    std::vector<DotPartial> partials(chunks.size());
+    state_.pool.ParallelFor(taskStarts.size() - 1, threads_, [&](size_t task) {
+      for (size_t index = taskStarts[task]; index < taskStarts[task + 1]; ++index) {
+        const DotChunk& chunk = chunks[index];
+        const DotRequest& pair = pairs_[chunk.pair];
+        partials[index] = AccumulateDot(pair.a.dtype, addressOf(pair.a, chunk.first), pair.b.dtype,
+                                        addressOf(pair.b, chunk.first), static_cast<size_t>(chunk.count));
+      }
+    });
+    for (size_t index = 0; index < chunks.size(); ++index) CombineDot(results_[chunks[index].pair], partials[index]);
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Float64Array out = Napi::Float64Array::New(env, results_.size() * kDotFields);
+    for (size_t index = 0; index < results_.size(); ++index) {
+      const DotPartial& sums = results_[index];
+      double* row = out.Data() + index * kDotFields;
+      row[0] = static_cast<double>(sums.elements);
+      row[1] = sums.dot;
+      row[2] = sums.squaresA;
+      row[3] = sums.squaresB;
+      row[4] = static_cast<double>(sums.nonFiniteA);
+      row[5] = static_cast<double>(sums.nonFiniteB);
+      row[6] = sampled_[index] ? 1 : 0;
+    }
+    return out;
+  }
+
+ private:
+  AddonState& state_;
+  std::vector<std::string> files_;
+  std::vector<DotRequest> pairs_;
+  unsigned threads_;
+  uint64_t sampleEvery_;
+  std::vector<DotPartial> results_;
+  std::vector<bool> sampled_;
+};
+
+}  // namespace
+
+Napi::Value TensorDotProducts(const Napi::CallbackInfo& info) {
+  return StartPromise(info, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    Napi::Env env = info.Env();
+    AddonState& state = StateOf(env);
+    Napi::Array fileArray = ReadArray(info[0], "files");
+    Napi::Array pairArray = ReadArray(info[1], "pairs");
+    Napi::Object options = ReadOptions(env, info[2]);
+
+    std::vector<std::string> files;
+    files.reserve(fileArray.Length());
+    for (uint32_t index = 0; index < fileArray.Length(); ++index) {
+      files.push_back(ReadPath(fileArray.Get(index), ("files[" + std::to_string(index) + "]").c_str()));
+    }
+    std::vector<DotRequest> pairs;
+    pairs.reserve(pairArray.Length());
+    for (uint32_t index = 0; index < pairArray.Length(); ++index) {
+      Napi::Value item = pairArray.Get(index);
+      if (!item.IsObject()) {
+        throw NativeError(codes::kInvalidArgument, "pair " + std::to_string(index) + " must be an object")
+            .WithRangeIndex(index);
+      }
+      Napi::Object object = item.As<Napi::Object>();
+      DotRequest pair{};
+      pair.a = ReadSide(object, "a", index, files.size());
+      pair.b = ReadSide(object, "b", index, files.size());
+      const uint64_t elementsA = pair.a.bytes / ElementSize(pair.a.dtype);
+      const uint64_t elementsB = pair.b.bytes / ElementSize(pair.b.dtype);
+      if (elementsA != elementsB) {
+        throw NativeError(codes::kInvalidArgument, "pair " + std::to_string(index) + " has " +
+                                                       std::to_string(elementsA) + " elements on side a and " +
+                                                       std::to_string(elementsB) + " on side b")
+            .WithRangeIndex(index);
+      }
+      pair.elements = elementsA;
+      pairs.push_back(pair);
+    }
+    const unsigned threads = ReadThreads(options, state.defaultThreads);
+    const uint64_t sampleEvery = ReadSampleBlocks(options);
+
+    auto* worker = new TensorDotProductsWorker(env, state, std::move(files), std::move(pairs), threads, sampleEvery);
+    Napi::Value promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+}  // namespace dus

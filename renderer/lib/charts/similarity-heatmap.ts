@@ -1,0 +1,191 @@
+import { interpolateRdBu, interpolateViridis, scaleBand, scaleDiverging, scaleSequential, ticks as numberTicks } from 'd3';
+
+/**
+ * Layer × layer cosine-similarity heatmap: rows are layers of source A, columns layers of source B.
+ * Projections of different layers are nearly orthogonal (cosines within ±0.3), norm weights nearly
+ * parallel (0.9 and up), so the colour scale spans the values present, not [−1, 1]: diverging around
+ * 0 (blue negative, red positive) when they straddle it, sequential (viridis) otherwise. Against
+ * itself the diagonal is 1 by definition and would flatten everything else, so it stays off the scale
+ * (drawn in the top colour).
+ */
+
+/** A row of values, or undefined while it is still being computed. */
+export type SimilarityRows = readonly (readonly (number | null)[] | undefined)[];
+
+export interface SimilarityColourScale {
+  kind: 'diverging' | 'sequential';
+  low: number;
+  high: number;
+  colour: (value: number) => string;
+  /** Gradient stops for the legend, offsets 0…1 from low to high. */
+  stops: { offset: number; colour: string }[];
+  ticks: number[];
+}
+
+export interface SimilarityCell {
+  key: string;
+  i: number;
+  j: number;
+  x: number;
+  y: number;
+  size: number;
+  /** undefined: not computed yet; null: no value (the layer lacks the kind, or a zero tensor). */
+  value: number | null | undefined;
+  fill: string;
+}
+
+export interface SimilarityGeometry {
+  width: number;
+  height: number;
+  left: number;
+  top: number;
+  /** Side of one cell in CSS pixels. */
+  cell: number;
+  cells: SimilarityCell[];
+  /** Column ticks (layers of B) along the bottom, row ticks (layers of A) along the left. */
+  xTicks: { key: string; j: number; x: number }[];
+  yTicks: { key: string; i: number; y: number }[];
+}
+
+/** Left: rotated axis title, tick labels, seam pointer; bottom: seam pointer, tick labels, axis title. */
+export const SIMILARITY_MARGIN = { left: 40, right: 8, top: 6, bottom: 36 } as const;
+/** Small enough that an 80-layer matrix fits the bottom panel at once (the keyboard reaches every cell); larger ones scroll. */
+export const SIMILARITY_MIN_CELL = 2;
+export const SIMILARITY_MAX_CELL = 44;
+export const SIMILARITY_PENDING = 'var(--surface-hover)';
+export const SIMILARITY_MISSING = 'var(--surface-sunken)';
+
+/** The colour scale over the values present (the diagonal excluded when `self`). */
+export function similarityColourScale(rows: SimilarityRows, self: boolean): SimilarityColourScale {
+  let low = Number.POSITIVE_INFINITY;
+  let high = Number.NEGATIVE_INFINITY;
+  rows.forEach((row, i) =>
+    row?.forEach((value, j) => {
+      if (value === null || (self && i === j)) return;
+      low = Math.min(low, value);
+      high = Math.max(high, value);
+    }),
+  );
+  if (!Number.isFinite(low)) {
+    low = -1;
+    high = 1;
+  }
+  if (low < 0 && high > 0) {
+    const reach = Math.max(-low, high);
+    // interpolateRdBu runs red → blue; reversed so that alike (positive) is warm.
+    const scale = scaleDiverging((t: number) => interpolateRdBu(1 - t))
+      .domain([-reach, 0, reach])
+      .clamp(true);
+    return finish('diverging', -reach, reach, (value) => scale(value));
+  }
+  if (high - low < 1e-9) {
+    // One value (or all equal): a band around it, so it gets the middle colour.
+    low -= 0.01;
+    high += 0.01;
+  }
+  const scale = scaleSequential(interpolateViridis).domain([low, high]).clamp(true);
+  return finish('sequential', low, high, (value) => scale(value));
+}
+
+function finish(kind: SimilarityColourScale['kind'], low: number, high: number, colour: (value: number) => string): SimilarityColourScale {
+  const stops = Array.from({ length: 11 }, (_, index) => ({ offset: index / 10, colour: colour(low + ((high - low) * index) / 10) }));
+  const ticks = numberTicks(low, high, 4).filter((tick) => tick >= low && tick <= high);
+  return { kind, low, high, colour, stops, ticks };
+}
+
+/** A tick every `step` layers, `step` a 1-2-5 number large enough for labels `spacing` px apart. */
+export function layerTickStep(cell: number, spacing: number): number {
+  const wanted = Math.max(1, spacing / Math.max(cell, 1e-9));
+  for (let power = 1; ; power *= 10) {
+    for (const factor of [1, 2, 5]) if (factor * power >= wanted) return factor * power;
+  }
+}
+
+/** Cell size and positions for `rows` × `cols` in a box of `width` × `height` CSS pixels. */
+export function similarityGeometry(
+  values: SimilarityRows,
+  rows: number,
+  cols: number,
+  width: number,
+  height: number,
+  scale: SimilarityColourScale,
+  self: boolean,
+): SimilarityGeometry {
+  const margin = SIMILARITY_MARGIN;
+  const fit = Math.min((width - margin.left - margin.right) / Math.max(cols, 1), (height - margin.top - margin.bottom) / Math.max(rows, 1));
+  const cell = Math.max(SIMILARITY_MIN_CELL, Math.min(SIMILARITY_MAX_CELL, Math.floor(fit)));
+  const x = scaleBand<number>()
+    .domain(Array.from({ length: cols }, (_, index) => index))
+    .range([margin.left, margin.left + cell * cols]);
+  const y = scaleBand<number>()
+    .domain(Array.from({ length: rows }, (_, index) => index))
+    .range([margin.top, margin.top + cell * rows]);
+  const cells: SimilarityCell[] = [];
+  for (let i = 0; i < rows; i += 1) {
+    const row = values[i];
+    for (let j = 0; j < cols; j += 1) {
+      const value = row === undefined ? undefined : (row[j] ?? null);
+      let fill = SIMILARITY_PENDING;
+      if (value === null) fill = SIMILARITY_MISSING;
+      else if (value !== undefined) fill = scale.colour(self && i === j ? scale.high : value);
+      cells.push({ key: `${i}-${j}`, i, j, x: x(j)!, y: y(i)!, size: cell, value, fill });
+    }
+  }
+  const xStep = layerTickStep(cell, 22);
+  const yStep = layerTickStep(cell, 13);
+  const xTicks = Array.from({ length: cols }, (_, j) => j)
+    .filter((j) => j % xStep === 0)
+    .map((j) => ({ key: `x${j}`, j, x: x(j)! + cell / 2 }));
+  const yTicks = Array.from({ length: rows }, (_, i) => i)
+    .filter((i) => i % yStep === 0)
+    .map((i) => ({ key: `y${i}`, i, y: y(i)! + cell / 2 }));
+  return {
+    width: margin.left + cell * cols + margin.right,
+    height: margin.top + cell * rows + margin.bottom,
+    left: margin.left,
+    top: margin.top,
+    cell,
+    cells,
+    xTicks,
+    yTicks,
+  };
+}
+
+/** The cell a key moves the cursor to (arrows one layer, PageUp/PageDown a tenth, Home/End the row's ends), or null for other keys. */
+export function moveSimilarityCursor(
+  cursor: { i: number; j: number },
+  key: string,
+  rows: number,
+  cols: number,
+): { i: number; j: number } | null {
+  const page = Math.max(1, Math.round(rows / 10));
+  const clampI = (i: number) => Math.max(0, Math.min(rows - 1, i));
+  const clampJ = (j: number) => Math.max(0, Math.min(cols - 1, j));
+  switch (key) {
+    case 'ArrowUp':
+      return { i: clampI(cursor.i - 1), j: cursor.j };
+    case 'ArrowDown':
+      return { i: clampI(cursor.i + 1), j: cursor.j };
+    case 'ArrowLeft':
+      return { i: cursor.i, j: clampJ(cursor.j - 1) };
+    case 'ArrowRight':
+      return { i: cursor.i, j: clampJ(cursor.j + 1) };
+    case 'PageUp':
+      return { i: clampI(cursor.i - page), j: cursor.j };
+    case 'PageDown':
+      return { i: clampI(cursor.i + page), j: cursor.j };
+    case 'Home':
+      return { i: cursor.i, j: 0 };
+    case 'End':
+      return { i: cursor.i, j: clampJ(cols - 1) };
+    default:
+      return null;
+  }
+}
+
+/** A cosine for reading: three decimals, a true minus sign; "—" for no value. */
+export function formatCosine(value: number | null | undefined): string {
+  if (value === null || value === undefined || Number.isNaN(value)) return '—';
+  const text = value.toFixed(3);
+  return text.startsWith('-') ? `−${text.slice(1)}` : text;
+}

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import {
+  formatCosine,
+  layerTickStep,
+  moveSimilarityCursor,
+  SIMILARITY_MARGIN,
+  SIMILARITY_MAX_CELL,
+  SIMILARITY_MIN_CELL,
+  SIMILARITY_MISSING,
+  SIMILARITY_PENDING,
+  similarityColourScale,
+  similarityGeometry,
+} from '../../../../renderer/lib/charts/similarity-heatmap.js';
+
+const selfMatrix = [
+  [1, 0.2, -0.1],
+  [0.2, 1, 0.05],
+  [-0.1, 0.05, 1],
+];
+
+describe('similarityColourScale', () => {
+  it('diverges around 0 over the off-diagonal values when they straddle it', () => {
+    const scale = similarityColourScale(selfMatrix, true);
+    expect(scale).toMatchObject({ kind: 'diverging', low: -0.2, high: 0.2 });
+    // Zero is the neutral middle; alike (positive) and opposite (negative) get different hues.
+    expect(scale.colour(0)).toBe(scale.stops[5]!.colour);
+    expect(scale.colour(0.2)).not.toBe(scale.colour(-0.2));
+    expect(scale.colour(1)).toBe(scale.colour(0.2));
+  });
+
+  it('is sequential over the values present when all lie on one side of 0, the diagonal left out', () => {
+    const norms = [
+      [1, 0.95, 0.93],
+      [0.95, 1, 0.97],
+      [0.93, 0.97, 1],
+    ];
+    const scale = similarityColourScale(norms, true);
+    expect(scale).toMatchObject({ kind: 'sequential', low: 0.93, high: 0.97 });
+    expect(scale.colour(0.93)).not.toBe(scale.colour(0.97));
+    expect(scale.ticks.every((tick) => tick >= 0.93 && tick <= 0.97)).toBe(true);
+    // Between two checkpoints the diagonal is data like any other cell.
+    expect(similarityColourScale(norms, false)).toMatchObject({ low: 0.93, high: 1 });
+  });
+
+  it('ignores missing and pending values, and copes with none at all', () => {
+    expect(similarityColourScale([[1, null], undefined], true)).toMatchObject({ low: -1, high: 1 });
+    expect(similarityColourScale([[0.5]], false)).toMatchObject({ kind: 'sequential' });
+  });
+});
+
+describe('similarityGeometry', () => {
+  it('fits square cells into the box, with room for the axes', () => {
+    const scale = similarityColourScale(selfMatrix, true);
+    const geometry = similarityGeometry(selfMatrix, 3, 3, 400, 200, scale, true);
+    const fit = Math.floor((200 - SIMILARITY_MARGIN.top - SIMILARITY_MARGIN.bottom) / 3);
+    expect(geometry.cell).toBe(Math.min(fit, SIMILARITY_MAX_CELL));
+    expect(geometry.cells).toHaveLength(9);
+    const last = geometry.cells.at(-1)!;
+    expect(last).toMatchObject({ i: 2, j: 2, x: SIMILARITY_MARGIN.left + 2 * geometry.cell, y: SIMILARITY_MARGIN.top + 2 * geometry.cell });
+    expect(geometry.width).toBe(SIMILARITY_MARGIN.left + 3 * geometry.cell + SIMILARITY_MARGIN.right);
+    expect(geometry.xTicks.map((tick) => tick.j)).toEqual([0, 1, 2]);
+  });
+
+  it('fits 80 layers into a small box, thinning the ticks, and scrolls only below the smallest cell', () => {
+    const values = Array.from({ length: 80 }, () => Array.from({ length: 80 }, () => 0.1));
+    const geometry = similarityGeometry(values, 80, 80, 400, 220, similarityColourScale(values, false), false);
+    expect(geometry.cell).toBe(2);
+    expect(geometry.height).toBeLessThanOrEqual(220);
+    expect(geometry.cells).toHaveLength(6400);
+    expect(geometry.xTicks.map((tick) => tick.j).slice(0, 3)).toEqual([0, 20, 40]);
+    const tight = similarityGeometry(values, 80, 80, 100, 100, similarityColourScale(values, false), false);
+    expect(tight.cell).toBe(SIMILARITY_MIN_CELL);
+    expect(tight.height).toBeGreaterThan(100);
+  });
+
+  it('fills pending rows and missing values apart from real ones', () => {
+    const scale = similarityColourScale(selfMatrix, true);
+    const geometry = similarityGeometry([[1, null, 0.1], undefined, undefined], 3, 3, 400, 200, scale, true);
+    expect(geometry.cells[1]).toMatchObject({ value: null, fill: SIMILARITY_MISSING });
+    expect(geometry.cells[3]).toMatchObject({ value: undefined, fill: SIMILARITY_PENDING });
+    expect(geometry.cells[0]!.fill).toBe(scale.colour(scale.high));
+  });
+});
+
+describe('heatmap helpers', () => {
+  it('steps ticks by 1, 2, 5, 10, … layers', () => {
+    expect(layerTickStep(30, 22)).toBe(1);
+    expect(layerTickStep(8, 22)).toBe(5);
+    expect(layerTickStep(4, 22)).toBe(10);
+    expect(layerTickStep(1, 22)).toBe(50);
+  });
+
+  it('moves the cursor within the matrix', () => {
+    expect(moveSimilarityCursor({ i: 0, j: 0 }, 'ArrowUp', 5, 6)).toEqual({ i: 0, j: 0 });
+    expect(moveSimilarityCursor({ i: 0, j: 0 }, 'ArrowRight', 5, 6)).toEqual({ i: 0, j: 1 });
+    expect(moveSimilarityCursor({ i: 2, j: 3 }, 'End', 5, 6)).toEqual({ i: 2, j: 5 });
+    expect(moveSimilarityCursor({ i: 2, j: 3 }, 'PageDown', 80, 80)).toEqual({ i: 10, j: 3 });
+    expect(moveSimilarityCursor({ i: 2, j: 3 }, 'x', 5, 6)).toBeNull();
+  });
+
+  it('writes cosines with three decimals and a true minus sign', () => {
+    expect(formatCosine(-0.2081)).toBe('−0.208');
+    expect(formatCosine(1)).toBe('1.000');
+    expect(formatCosine(null)).toBe('—');
+    expect(formatCosine(undefined)).toBe('—');
+  });
+});
