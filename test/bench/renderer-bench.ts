@@ -11,6 +11,7 @@
  * Page code is passed as source text: the bench bundle keeps function names (esbuild keepNames),
  * whose helper does not exist in the page.
  */
+import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from '../e2e/chromium-flags.js';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -25,17 +26,6 @@ type Page = import('playwright-core').Page;
 
 /** A variable, so esbuild leaves playwright-core out of the bundle (it is loaded from node_modules at run time). */
 const PLAYWRIGHT_MODULE = 'playwright-core';
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--no-first-run',
-];
 const VIEWPORT = { width: 1600, height: 1000 };
 const RENDER_TIMEOUT_MS = 15_000;
 
@@ -166,7 +156,7 @@ export async function measureRenderer(
 ): Promise<void> {
   const { profile } = context;
   const { chromium } = await loadPlaywright();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_EXECUTABLE, args: [...CHROMIUM_ARGS] });
   try {
     const page = await browser.newPage({ viewport: VIEWPORT });
     const pageErrors: string[] = [];

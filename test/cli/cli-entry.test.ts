@@ -8,7 +8,7 @@ import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import { bundleCli } from './bundled-cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../../package.json' with { type: 'json' };
 
@@ -21,21 +21,7 @@ let cliPath: string;
 
 beforeAll(async () => {
   tempDir = await mkdtemp(path.join(os.tmpdir(), 'dus-'));
-  cliPath = path.join(tempDir, 'out', 'cli.js');
-  await build({
-    absWorkingDir: repository,
-    entryPoints: [path.join(repository, 'electron/cli/cli.ts')],
-    outfile: cliPath,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['*.node'],
-    logLevel: 'silent',
-    banner: {
-      js: "#!/usr/bin/env node\nimport { createRequire as __dusCreateRequire } from 'node:module';\nconst require = __dusCreateRequire(import.meta.url);",
-    },
-  });
+  cliPath = await bundleCli(tempDir);
   await symlink(cliPath, path.join(tempDir, 'dus-studio'));
 });
 

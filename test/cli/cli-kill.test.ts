@@ -20,7 +20,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { build } from 'esbuild';
+import { bundleCli } from './bundled-cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckpointSummary } from '../../electron/api/types.js';
 import { openCheckpoint } from '../../electron/engine/checkpoint/open-checkpoint.js';
@@ -76,22 +76,8 @@ async function digestFolder(dir: string): Promise<Map<string, string>> {
 
 beforeAll(async () => {
   tempDir = await mkdtemp(path.join(os.tmpdir(), 'dus-'));
-  cliPath = path.join(tempDir, 'out', 'cli.js');
   // Bundled as build/build.mjs bundles it, so the test runs the current sources.
-  await build({
-    absWorkingDir: repository,
-    entryPoints: [path.join(repository, 'electron/cli/cli.ts')],
-    outfile: cliPath,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['*.node'],
-    logLevel: 'silent',
-    banner: {
-      js: "#!/usr/bin/env node\nimport { createRequire as __dusCreateRequire } from 'node:module';\nconst require = __dusCreateRequire(import.meta.url);",
-    },
-  });
+  cliPath = await bundleCli(tempDir);
   // 8 layers of about 22 MB (bf16, hidden 1024, intermediate 2816) in 4 files: 176 MB of source;
   // the CLI's export writes 12 layers (264 MB) in 60 MB shards.
   const folder = path.join(tempDir, 'model');

@@ -5,19 +5,8 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 
-export const CHROMIUM_EXECUTABLE = '/usr/bin/chromium';
-
-/** The flags DESIGN.md §7 sets: headless, no sandbox (containers), and nothing that reaches the network. */
-export const CHROMIUM_ARGS: readonly string[] = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--no-first-run',
-];
+export { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from './chromium-flags.js';
+import { CHROMIUM_ARGS, CHROMIUM_EXECUTABLE } from './chromium-flags.js';
 
 /** The window size every screenshot is taken at. */
 export const VIEWPORT = { width: 1280, height: 800 } as const;
