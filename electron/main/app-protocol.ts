@@ -7,6 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Privileges } from 'electron';
 import { APP_HOST, APP_SCHEME, CONTENT_SECURITY_POLICY } from './window-options.js';
+import { contentTypeOf } from '../serve/static-files.js';
 
 /**
  * `standard` gives the scheme real origins (so 'self' in the CSP means the app); `secure` makes the
@@ -18,33 +19,6 @@ export const APP_SCHEME_PRIVILEGES: Privileges = {
   supportFetchAPI: true,
   codeCache: true,
 };
-
-/** Types of the files Vite emits. Module scripts need an exact JavaScript type or Chromium refuses them. */
-const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.wasm': 'application/wasm',
-  '.txt': 'text/plain; charset=utf-8',
-};
-
-/** The Content-Type for a file name; unknown kinds are opaque bytes. */
-export function contentTypeOf(fileName: string): string {
-  return CONTENT_TYPES[path.extname(fileName).toLowerCase()] ?? 'application/octet-stream';
-}
 
 /**
  * The file under `rootDir` that an app:// URL names, or null for a URL of another origin, a path

@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contentTypeOf, createAppProtocolHandler, resolveAppFile } from '../../electron/main/app-protocol.js';
+import { createAppProtocolHandler, resolveAppFile } from '../../electron/main/app-protocol.js';
+import { contentTypeOf } from '../../electron/serve/static-files.js';
 import { CONTENT_SECURITY_POLICY } from '../../electron/main/window-options.js';
 
 let base: string;
