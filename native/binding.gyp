@@ -13,6 +13,7 @@
         'src/file-io.cc',
         'src/promise-worker.cc',
         'src/stats-kernels.cc',
+        'src/stats-kernels-x86.cc',
         'src/tensor-dot-products.cc',
         'src/tensor-stats.cc',
         'src/thread-pool.cc',
@@ -29,7 +30,8 @@
         'NODE_ADDON_API_DISABLE_DEPRECATED',
       ],
       # Baseline x86-64 / arm64 code only (no -march): the binary must run on any machine of the
-      # architecture. The statistics kernels are written so the compiler vectorises them anyway.
+      # architecture. src/stats-kernels-x86.cc adds AVX2 and AVX-512 statistics kernels through
+      # per-function target attributes; they run only where the CPU check at run time allows.
       'cflags!': ['-fno-exceptions'],
       'cflags_cc!': ['-fno-exceptions', '-fno-rtti', '-std=gnu++17', '-std=gnu++20'],
       'cflags_cc': ['-std=c++17', '-O3', '-fexceptions'],

@@ -21,11 +21,20 @@ export interface StatsRange {
   dtype: StatsDtype;
 }
 
+/**
+ * The instruction sets the statistics kernels come in. Each gives deterministic figures; they may
+ * differ from one kernel to another in the last bits of the sums (within f64 rounding).
+ */
+export const STATS_KERNELS = ['avx512', 'avx2', 'portable'] as const;
+export type StatsKernel = (typeof STATS_KERNELS)[number];
+
 export interface StatsOptions {
   /** Threads to spread the work over; default: the CPUs this process may use. */
   threads?: number;
   /** Read only every k-th 64 KiB block of each tensor (k ≥ 1): a quick estimate, marked `sampled`. */
   sampleBlocks?: number;
+  /** One of `statsKernels()`; default the fastest this CPU runs. */
+  kernel?: StatsKernel;
 }
 
 export interface CopyRange {
@@ -81,6 +90,8 @@ export interface NativeBinding {
   interfaceVersion: number;
   /** Numbers per range in tensorStats' result. */
   statsFields: number;
+  /** The statistics kernels this CPU runs, fastest first (the portable one always last). */
+  statsKernels: string[];
   defaultThreads: number;
   tensorStats(
     file: string,
@@ -119,7 +130,7 @@ interface NativeFailure {
   errno?: unknown;
 }
 
-const INTERFACE_VERSION = 2;
+const INTERFACE_VERSION = 3;
 const BINARY_PATH = path.join('native', 'build', 'Release', 'dus_native.node');
 const BUILD_HINT = 'run npm run build:native';
 
@@ -181,6 +192,11 @@ function binding(): NativeBinding {
   loaded ??= load();
   if ('error' in loaded) throw loaded.error;
   return loaded.binding;
+}
+
+/** The statistics kernels this CPU runs, fastest first; tensorStats uses the first unless told otherwise. */
+export function statsKernels(): StatsKernel[] {
+  return binding().statsKernels.filter((name): name is StatsKernel => (STATS_KERNELS as readonly string[]).includes(name));
 }
 
 /** True when the addon loads (statistics, fast copy and compare are available). */
@@ -298,9 +314,14 @@ export async function tensorStats(file: string, ranges: readonly StatsRange[], o
   checkCount(options.threads, 'threads');
   checkCount(options.sampleBlocks, 'sampleBlocks');
   const native = binding();
+  if (options.kernel !== undefined && !native.statsKernels.includes(options.kernel)) {
+    const runs = native.statsKernels.join(', ');
+    throw new StudioError('InvalidRequest', `the statistics kernel ${String(options.kernel)} does not run on this CPU (it runs ${runs})`, { path: file });
+  }
   const nativeOptions: StatsOptions = {};
   if (options.threads !== undefined) nativeOptions.threads = options.threads;
   if (options.sampleBlocks !== undefined) nativeOptions.sampleBlocks = options.sampleBlocks;
+  if (options.kernel !== undefined) nativeOptions.kernel = options.kernel;
   let rows: Float64Array;
   try {
     rows = await native.tensorStats(

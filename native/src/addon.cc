@@ -5,6 +5,7 @@
 #include "addon-state.h"
 #include "compare-ranges.h"
 #include "copy-ranges.h"
+#include "stats-kernels.h"
 #include "tensor-dot-products.h"
 #include "tensor-stats.h"
 
@@ -13,7 +14,7 @@ namespace dus {
 namespace {
 
 // Bumped whenever the JS-visible interface changes, so native.ts can refuse a stale build.
-constexpr int kInterfaceVersion = 2;
+constexpr int kInterfaceVersion = 3;
 
 }  // namespace
 
@@ -34,6 +35,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("statsFields", Napi::Number::New(env, kStatsFields));
   exports.Set("defaultThreads", Napi::Number::New(env, state->defaultThreads));
   exports.Set("tensorStats", Napi::Function::New(env, TensorStats, "tensorStats"));
+  Napi::Array kernels = Napi::Array::New(env);
+  for (StatsKernel kernel : RunnableStatsKernels()) kernels.Set(kernels.Length(), StatsKernelName(kernel));
+  exports.Set("statsKernels", kernels);
   exports.Set("copyRanges", Napi::Function::New(env, CopyRanges, "copyRanges"));
   exports.Set("compareRanges", Napi::Function::New(env, CompareRanges, "compareRanges"));
   exports.Set("dotFields", Napi::Number::New(env, kDotFields));

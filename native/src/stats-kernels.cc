@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "stats-kernels-x86.h"
+
 namespace dus {
 
 bool ParseStatsDtype(const std::string& name, StatsDtype* dtype) {
@@ -125,6 +127,7 @@ struct F8E4M3Decoder {
   }
 };
 
+// The portable kernel (any CPU; stats-kernels-x86.cc has the AVX2 and AVX-512 ones).
 // Two passes per block: decode into floats and count NaN/Inf (integer work the compiler
 // vectorises), then widen to f64 and accumulate into kLanes independent lanes. Element i always
 // lands in lane i % kLanes, and lanes are summed in lane order at the end.
@@ -200,7 +203,41 @@ uint64_t DecodeFloats(StatsDtype dtype, const uint8_t* data, size_t count, float
   return 0;
 }
 
-StatsPartial AccumulateChunk(StatsDtype dtype, const uint8_t* data, size_t bytes) {
+std::vector<StatsKernel> RunnableStatsKernels() {
+  std::vector<StatsKernel> kernels;
+  if (CpuRunsAvx512()) kernels.push_back(StatsKernel::kAvx512);
+  if (CpuRunsAvx2()) kernels.push_back(StatsKernel::kAvx2);
+  kernels.push_back(StatsKernel::kPortable);
+  return kernels;
+}
+
+StatsKernel FastestStatsKernel() {
+  static const StatsKernel fastest = RunnableStatsKernels().front();
+  return fastest;
+}
+
+const char* StatsKernelName(StatsKernel kernel) {
+  switch (kernel) {
+    case StatsKernel::kPortable: return "portable";
+    case StatsKernel::kAvx2: return "avx2";
+    case StatsKernel::kAvx512: return "avx512";
+  }
+  return "portable";
+}
+
+bool ParseStatsKernel(const std::string& name, StatsKernel* kernel) {
+  for (StatsKernel candidate : {StatsKernel::kPortable, StatsKernel::kAvx2, StatsKernel::kAvx512}) {
+    if (name == StatsKernelName(candidate)) {
+      *kernel = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+StatsPartial AccumulateChunk(StatsDtype dtype, const uint8_t* data, size_t bytes, StatsKernel kernel) {
+  if (kernel == StatsKernel::kAvx512) return AccumulateChunkAvx512(dtype, data, bytes);
+  if (kernel == StatsKernel::kAvx2) return AccumulateChunkAvx2(dtype, data, bytes);
   switch (dtype) {
     case StatsDtype::kF32: return Accumulate<F32Decoder>(data, bytes);
     case StatsDtype::kF16: return Accumulate<F16Decoder>(data, bytes);

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dus {
 
@@ -24,8 +25,22 @@ struct StatsPartial {
   double maxAbs = 0;      // finite elements only
 };
 
-// Statistics of `bytes` bytes (a whole number of elements) at `data`.
-StatsPartial AccumulateChunk(StatsDtype dtype, const uint8_t* data, size_t bytes);
+// The instruction sets the kernels come in. Each gives deterministic figures, but their lanes
+// round differently, so figures may differ in the last bits from one kernel to another (always
+// within the error bound of f64 summation).
+enum class StatsKernel { kPortable, kAvx2, kAvx512 };
+
+// Kernels this CPU runs, fastest first; the portable one is always last.
+std::vector<StatsKernel> RunnableStatsKernels();
+// The first of RunnableStatsKernels() (checked once per process).
+StatsKernel FastestStatsKernel();
+const char* StatsKernelName(StatsKernel kernel);
+// Parses "avx512", "avx2", "portable"; false for anything else.
+bool ParseStatsKernel(const std::string& name, StatsKernel* kernel);
+
+// Statistics of `bytes` bytes (a whole number of elements) at `data`, with `kernel`, which the
+// caller has checked this CPU runs.
+StatsPartial AccumulateChunk(StatsDtype dtype, const uint8_t* data, size_t bytes, StatsKernel kernel);
 
 // Adds `next` to `into` (the order of calls fixes the rounding of the sums).
 void CombinePartial(StatsPartial& into, const StatsPartial& next);

@@ -40,13 +40,14 @@ struct Chunk {
 class TensorStatsWorker : public PromiseWorker {
  public:
   TensorStatsWorker(Napi::Env env, AddonState& state, std::string file, std::vector<StatsRequest> ranges,
-                    unsigned threads, uint64_t sampleEvery)
+                    unsigned threads, uint64_t sampleEvery, StatsKernel kernel)
       : PromiseWorker(env, "dus.tensorStats"),
         state_(state),
         file_(std::move(file)),
         ranges_(std::move(ranges)),
         threads_(threads),
-        sampleEvery_(sampleEvery) {}
+        sampleEvery_(sampleEvery),
+        kernel_(kernel) {}
 
  protected:
   void Run() override {
@@ -111,7 +112,7 @@ class TensorStatsWorker : public PromiseWorker {
     state_.pool.ParallelFor(taskStarts.size() - 1, threads_, [&](size_t task) {
       for (size_t index = taskStarts[task]; index < taskStarts[task + 1]; ++index) {
         const Chunk& chunk = chunks[index];
-        partials[index] = AccumulateChunk(ranges_[chunk.range].dtype, data + chunk.offset, chunk.bytes);
+        partials[index] = AccumulateChunk(ranges_[chunk.range].dtype, data + chunk.offset, chunk.bytes, kernel_);
       }
     });
     for (size_t index = 0; index < chunks.size(); ++index) {
@@ -141,9 +142,26 @@ class TensorStatsWorker : public PromiseWorker {
   std::vector<StatsRequest> ranges_;
   unsigned threads_;
   uint64_t sampleEvery_;
+  StatsKernel kernel_;
   std::vector<StatsPartial> results_;
   std::vector<bool> sampled_;
 };
+
+// options.kernel: one of RunnableStatsKernels() by name (tests hold each to the reference);
+// default the fastest.
+StatsKernel ReadKernel(const Napi::Object& options) {
+  Napi::Value value = options.Get("kernel");
+  if (value.IsUndefined()) return FastestStatsKernel();
+  StatsKernel kernel = StatsKernel::kPortable;
+  const std::vector<StatsKernel> runnable = RunnableStatsKernels();
+  std::string names;
+  for (StatsKernel candidate : runnable) names += std::string(names.empty() ? "" : ", ") + StatsKernelName(candidate);
+  if (!value.IsString() || !ParseStatsKernel(value.As<Napi::String>().Utf8Value(), &kernel) ||
+      std::find(runnable.begin(), runnable.end(), kernel) == runnable.end()) {
+    throw NativeError(codes::kInvalidArgument, "options.kernel must be one this CPU runs: " + names);
+  }
+  return kernel;
+}
 
 }  // namespace
 
@@ -184,8 +202,10 @@ Napi::Value TensorStats(const Napi::CallbackInfo& info) {
 
     const unsigned threads = ReadThreads(options, state.defaultThreads);
     const uint64_t sampleEvery = ReadSampleBlocks(options);
+    const StatsKernel kernel = ReadKernel(options);
 
-    auto* worker = new TensorStatsWorker(env, state, std::move(file), std::move(ranges), threads, sampleEvery);
+    auto* worker =
+        new TensorStatsWorker(env, state, std::move(file), std::move(ranges), threads, sampleEvery, kernel);
     Napi::Value promise = worker->Promise();
     worker->Queue();
     return promise;

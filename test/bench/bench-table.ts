@@ -7,6 +7,7 @@ import type { SampleSummary } from './sample-summary.js';
 /** Every row the benchmark prints, in order; `--only` takes these names. */
 export const ROW_IDS = [
   'export',
+  'export-process',
   'export-verify',
   'export-memory',
   'export-memory-4x',

@@ -92,8 +92,8 @@ export function machineDescription(): string {
   return `${os.availableParallelism()} CPUs (${cpu}), ${memory}, load ${load}, node ${process.version}, ${os.platform()} ${os.release()}`;
 }
 
-const MODEL_ROWS: readonly RowId[] = ['export', 'export-verify', 'export-memory', 'export-memory-4x', 'stats'];
-const EXPORT_ROWS: readonly RowId[] = ['export', 'export-verify', 'export-memory', 'export-memory-4x'];
+const MODEL_ROWS: readonly RowId[] = ['export', 'export-process', 'export-verify', 'export-memory', 'export-memory-4x', 'stats'];
+const EXPORT_ROWS: readonly RowId[] = ['export', 'export-process', 'export-verify', 'export-memory', 'export-memory-4x'];
 const OPEN_ROWS: readonly RowId[] = ['open-405b', 'inspect-405b'];
 const SERVE_ROWS: readonly RowId[] = ['render-first', 'render-drag', 'render-drag-work', 'resolve-plan'];
 const RENDER_ROWS: readonly RowId[] = ['render-first', 'render-drag', 'render-drag-work'];

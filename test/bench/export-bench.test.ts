@@ -31,6 +31,13 @@ describe('parseExportSummary', () => {
     }
   });
 
+  it('reads the summary of a --skip-verify export only when asked to, and refuses a verified one there', () => {
+    const skipped = exportSummaryText({ ...report(2_000_000, 0.5, true), verify: null });
+    expect(parseExportSummary(skipped, 'skipped')).toEqual({ tensorBytes: 2_000_000, exportSeconds: 0.5 });
+    expect(() => parseExportSummary(skipped)).toThrow(/did not verify/);
+    expect(() => parseExportSummary(exportSummaryText(report(2_000_000, 0.5, true)), 'skipped')).toThrow(/was verified/);
+  });
+
   it('refuses an export that did not verify, and output without a summary', () => {
     expect(() => parseExportSummary(exportSummaryText({ ...report(1e9, 2, false), verify: { dir: '/tmp/out', ok: false, checkedTensors: 1, checkedBytes: 2, problems: [{ code: 'Mismatch', message: 'differs' }] } }))).toThrow(/did not verify/);
     expect(() => parseExportSummary('error: something\n')).toThrow(/no export summary/);

@@ -4,7 +4,8 @@
  * does, against reading the same bytes with `cat FILES > /dev/null`. Runs alternate so both see the
  * same noise; one `cat` first makes sure the files are cached.
  */
-import { computeCheckpointStats } from '../../electron/engine/stats/checkpoint-stats.js';
+import { computeCheckpointStats, LAYERS_IN_FLIGHT } from '../../electron/engine/stats/checkpoint-stats.js';
+import { statsKernels } from '../../electron/engine/native.js';
 import { openCheckpoint } from '../../electron/engine/checkpoint/open-checkpoint.js';
 import { makeRow, type BenchRow } from './bench-table.js';
 import type { BenchContext } from './bench-context.js';
@@ -33,6 +34,7 @@ export async function measureStats(context: BenchContext, model: string): Promis
     context.log(`stats ${statsSeconds.at(-1)?.toFixed(3)} s, cat ${catSeconds.at(-1)?.toFixed(3)} s`);
   }
   const stats = summarize(statsSeconds);
+  const kernels = statsKernels();
   const cat = summarize(catSeconds);
   return makeRow({
     id: 'stats',
@@ -42,6 +44,7 @@ export async function measureStats(context: BenchContext, model: string): Promis
     target: { text: 'ratio ≤ 2', checks: [{ on: 'ratio', op: '<=', value: 2 }] },
     notes: [
       `statistics ${(fileBytes / 1e9 / stats.median).toFixed(2)} GB/s, cat ${(fileBytes / 1e9 / cat.median).toFixed(2)} GB/s; in-process computeCheckpointStats (exact, not sampled), native threads = CPUs`,
+      `kernel ${kernels[0] ?? 'none'} (this CPU runs ${kernels.join(', ')}); one native call per layer group, ${LAYERS_IN_FLIGHT} in flight`,
     ],
   });
 }

@@ -11,6 +11,7 @@ import {
   copyRanges,
   nativeAvailable,
   nativeBinaryCandidates,
+  statsKernels,
   tensorDotProducts,
   tensorStats,
   uncheckedNativeBinding,
@@ -148,14 +149,79 @@ describe('tensorStats', () => {
     }
   });
 
-  it('gives bit-identical results on 1 and 4 threads', async () => {
+  it('gives bit-identical results on 1 and 4 threads, with every kernel', async () => {
     const { file, ranges } = await mixedFile();
     const big = randomBytes(5 * 1024 * 1024 + 6, 9).map((byte, index) => (index % 2 === 1 ? byte & 0xbf : byte));
     const bigFile = path.join(dir, 'big-bf16.bin');
     await writeFile(bigFile, big);
     const bigRange: StatsRange = { name: 'big', offset: 0, bytes: big.length, dtype: 'BF16' };
-    expect(await tensorStats(file, ranges, { threads: 4 })).toEqual(await tensorStats(file, ranges, { threads: 1 }));
-    expect(await tensorStats(bigFile, [bigRange], { threads: 4 })).toEqual(await tensorStats(bigFile, [bigRange], { threads: 1 }));
+    for (const kernel of statsKernels()) {
+      expect(await tensorStats(file, ranges, { threads: 4, kernel })).toEqual(await tensorStats(file, ranges, { threads: 1, kernel }));
+      expect(await tensorStats(bigFile, [bigRange], { threads: 4, kernel })).toEqual(await tensorStats(bigFile, [bigRange], { threads: 1, kernel }));
+    }
+  });
+
+  it('runs every kernel this CPU offers, each matching the reference on every dtype, special values included', async () => {
+    const kernels = statsKernels();
+    expect(kernels.at(-1)).toBe('portable');
+    const { file, ranges, bytesOf } = await mixedFile();
+    // Smooth tensors of several blocks with one NaN and one Inf far apart: most blocks take the
+    // fast path, two are summed again without them. Odd lengths leave a partial last vector.
+    const sparseParts: Uint8Array[] = [];
+    const sparseRanges: StatsRange[] = [];
+    let sparseOffset = 0;
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      const values = Array.from({ length: 40_003 }, (_, index) => Math.sin(index * 0.7) * 0.05 * (1 + (index % 13)));
+      values[1234] = Number.NaN;
+      values[30_001] = -Infinity;
+      const bytes = encodeFromFloat64(values, dtype);
+      sparseParts.push(bytes);
+      sparseRanges.push({ name: `${dtype}.sparse`, offset: sparseOffset, bytes: bytes.length, dtype });
+      sparseOffset += bytes.length;
+    }
+    const sparseContent = Buffer.concat(sparseParts);
+    const sparseFile = path.join(dir, 'sparse.bin');
+    await writeFile(sparseFile, sparseContent);
+    const byKernel = new Map<string, TensorStats[]>();
+    for (const kernel of kernels) {
+      const stats = await tensorStats(file, ranges, { threads: 2, kernel });
+      stats.forEach((entry, index) => expectMatchesReference(entry, bytesOf(ranges[index]!), ranges[index]!.dtype));
+      const sparse = await tensorStats(sparseFile, sparseRanges, { threads: 2, kernel });
+      sparse.forEach((entry, index) => {
+        const range = sparseRanges[index]!;
+        expectMatchesReference(entry, sparseContent.subarray(range.offset, range.offset + range.bytes), range.dtype);
+        expect([entry.nanCount, entry.infCount]).toEqual([1, 1]);
+      });
+      byKernel.set(kernel, [...stats, ...sparse]);
+    }
+    // Counts and maxima are exact on every kernel; the default is the fastest.
+    const exact = (stats: TensorStats[]): unknown[] => stats.map(({ name, elements, maxAbs, nanCount, infCount }) => ({ name, elements, maxAbs, nanCount, infCount }));
+    for (const stats of byKernel.values()) expect(exact(stats)).toEqual(exact(byKernel.get('portable')!));
+    expect(await tensorStats(file, ranges, { threads: 2 })).toEqual(byKernel.get(kernels[0]!)!.slice(0, ranges.length));
+  });
+
+  it('offers the vector kernels exactly where the CPU has their instructions (x86-64 Linux)', async () => {
+    if (process.arch !== 'x64' || process.platform !== 'linux') {
+      expect(statsKernels()).toEqual(['portable']);
+      return;
+    }
+    const flags = new Set(/^flags\s*:(.*)$/m.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1]?.trim().split(/\s+/) ?? []);
+    const has = (...names: string[]): boolean => names.every((name) => flags.has(name));
+    const avx2 = has('avx2', 'fma', 'f16c', 'popcnt');
+    const avx512 = avx2 && has('avx512f', 'avx512bw', 'avx512dq', 'avx512vl');
+    expect(statsKernels()).toEqual([...(avx512 ? ['avx512'] : []), ...(avx2 ? ['avx2'] : []), 'portable']);
+  });
+
+  it('refuses a kernel this CPU does not run, in TypeScript and in the addon', async () => {
+    const file = path.join(dir, 'short.bin');
+    await writeFile(file, new Uint8Array(64));
+    const error = await rejection(tensorStats(file, [], { kernel: 'neon' as never }));
+    expect(error).toMatchObject({ code: 'InvalidRequest', path: file });
+    expect(error.message).toContain('portable');
+    const native = uncheckedNativeBinding();
+    for (const kernel of ['neon', '', 7]) {
+      expect((await rejection(native.tensorStats(file, [], { kernel } as never))).code).toBe('INVALID_ARGUMENT');
+    }
   });
 
   it('spreads one tensor over many chunks and still matches the reference', async () => {
