@@ -45,8 +45,12 @@ export interface CopyRange {
 
 export interface CopyResult {
   bytes: number;
-  /** 'copy_file_range' when the kernel copied everything, 'read-write' when any byte went through the buffer. */
-  method: 'copy_file_range' | 'read-write';
+  /**
+   * 'copy_file_range' when the kernel copied everything; 'mapped-write' when some ranges (those whose
+   * source and target offsets sit at different places within a page, or a copy the kernel refused)
+   * were written from a mapping of the source; 'read-write' when any byte went through the buffer.
+   */
+  method: 'copy_file_range' | 'mapped-write' | 'read-write';
 }
 
 export interface CompareRange {

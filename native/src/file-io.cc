@@ -146,14 +146,10 @@ void FileDescriptor::WriteExactly(const void* buffer, size_t length, uint64_t of
   }
 }
 
-namespace {
-
 uint64_t PageSize() {
   const long size = ::sysconf(_SC_PAGESIZE);
   return size > 0 ? static_cast<uint64_t>(size) : 4096;
 }
-
-}  // namespace
 
 MappedRegion::MappedRegion(const FileDescriptor& file, uint64_t offset, uint64_t length, Access access)
     : length_(length) {
@@ -167,7 +163,11 @@ MappedRegion::MappedRegion(const FileDescriptor& file, uint64_t offset, uint64_t
                       file.path());
   }
   mappedLength_ = static_cast<size_t>(lead + length);
-  base_ = ::mmap(nullptr, mappedLength_, PROT_READ, MAP_SHARED, file.get(), static_cast<off_t>(start));
+  int flags = MAP_SHARED;
+#if defined(MAP_POPULATE)
+  if (access == Access::kPopulate) flags |= MAP_POPULATE;
+#endif
+  base_ = ::mmap(nullptr, mappedLength_, PROT_READ, flags, file.get(), static_cast<off_t>(start));
   if (base_ == MAP_FAILED) {
     base_ = nullptr;
     throw ErrnoError(errno, "cannot map", file.path()).WithOffset(offset);
@@ -179,7 +179,7 @@ MappedRegion::MappedRegion(const FileDescriptor& file, uint64_t offset, uint64_t
   if (access == Access::kSequential) {
     ::madvise(base_, mappedLength_, MADV_SEQUENTIAL);
     ::madvise(base_, mappedLength_, MADV_WILLNEED);
-  } else {
+  } else if (access == Access::kSampled) {
     ::madvise(base_, mappedLength_, MADV_RANDOM);
   }
 }

@@ -50,7 +50,9 @@ class FileDescriptor {
 // `offset`; data() points at `offset` itself. A zero length maps nothing.
 class MappedRegion {
  public:
-  enum class Access { kSequential, kSampled };
+  // kPopulate maps every page up front (MAP_POPULATE on Linux): one pass over the page tables
+  // instead of a fault per page, for a region that is read whole at once.
+  enum class Access { kSequential, kSampled, kPopulate };
 
   MappedRegion(const FileDescriptor& file, uint64_t offset, uint64_t length, Access access);
   ~MappedRegion();
@@ -69,6 +71,9 @@ class MappedRegion {
   const uint8_t* data_ = nullptr;
   uint64_t length_ = 0;
 };
+
+// The virtual-memory page size.
+uint64_t PageSize();
 
 // Adds two sizes, or reports overflow (true) without wrapping.
 inline bool AddOverflows(uint64_t a, uint64_t b, uint64_t* sum) {

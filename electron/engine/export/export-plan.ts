@@ -21,7 +21,7 @@ import { PLAN_FILE_NAME, verifyExport } from './verify-export.js';
 export const MODEL_CARD_FILE_NAME = 'README.md';
 
 /** Bytes per copyRanges call: progress and cancellation are checked at least this often. */
-export const COPY_BATCH_BYTES = 4 * 1024 * 1024;
+export const COPY_BATCH_BYTES = 64 * 1024 * 1024;
 
 /** Progress as the API's ExportProgress, without the id the engine adds. */
 export type ExportPlanProgress = Omit<ExportProgress, 'exportId'>;
@@ -92,17 +92,25 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   const files: string[] = [];
   let seconds: number;
   let verify: VerifyReport | null = null;
+  const shardsSyncing: Promise<void>[] = [];
   try {
     const sourceStates = await snapshotSources(tensors, sources);
     let doneBytes = 0;
-    for (const shard of shards) {
-      throwIfCancelled(signal);
-      await writeShard(prepared, shard, sourceStates, signal, (bytes) => {
-        doneBytes += bytes;
-        report({ phase: 'copying', doneBytes, totalBytes, file: shard.file });
-      });
-      files.push(shard.file);
+    try {
+      for (const shard of shards) {
+        throwIfCancelled(signal);
+        const { durable } = await writeShard(prepared, shard, sourceStates, signal, (bytes) => {
+          doneBytes += bytes;
+          report({ phase: 'copying', doneBytes, totalBytes, file: shard.file });
+        });
+        shardsSyncing.push(durable);
+        files.push(shard.file);
+      }
+    } finally {
+      // Every shard's fsync and close finish before the folder is kept or removed.
+      await Promise.allSettled(shardsSyncing);
     }
+    await Promise.all(shardsSyncing);
     throwIfCancelled(signal);
     report({ phase: 'finishing', doneBytes, totalBytes });
     if (shards.length > 1) {
@@ -303,7 +311,9 @@ export function copyBatches(ranges: readonly CopyRange[], batchBytes: number = C
 
 /**
  * One shard: the header, the file sized to its final length, then the plain tensors through
- * copyRanges batched per source file, then the transformed tensors chunk by chunk.
+ * copyRanges batched per source file, then the transformed tensors chunk by chunk. Resolves once
+ * the bytes are written; `durable` settles when the shard is fsynced and closed, so the disk's
+ * write-back of one shard overlaps the copy of the next.
  */
 async function writeShard(
   prepared: PreparedTarget,
@@ -311,7 +321,7 @@ async function writeShard(
   sourceStates: ReadonlyMap<string, SourceFileState>,
   signal: AbortSignal | undefined,
   onBytes: (bytes: number) => void,
-): Promise<void> {
+): Promise<{ durable: Promise<void> }> {
   const layout = layoutSafetensors(shard.tensors.map((tensor) => ({ name: tensor.name, dtype: tensor.dtype, shape: tensor.shape })));
   const shardPath = path.join(prepared.tempDir, shard.file);
   const dataStart = layout.header.byteLength;
@@ -371,10 +381,20 @@ async function writeShard(
     } finally {
       await Promise.all([...sourceHandles.values()].map((source) => source.close()));
     }
-    await writingTo(shardPath, handle.sync());
-  } finally {
+  } catch (error) {
     await handle.close();
+    throw error;
   }
+  const durable = (async () => {
+    try {
+      await writingTo(shardPath, handle.sync());
+    } finally {
+      await handle.close();
+    }
+  })();
+  // Awaited by the caller; this branch only keeps a failure from counting as unhandled meanwhile.
+  durable.catch(() => undefined);
+  return { durable };
 }
 
 /** Node's FileHandle errors carry no path: an export error names the file that was being written. */
