@@ -42,6 +42,8 @@ const CLI_LAYERS = 12;
 const FOLLOW_UP_DROP = 6;
 const FOLLOW_UP_LAYERS = 4;
 const POLL_MS = 2;
+/** Uninterrupted runs before the trials; the fastest sets the kill schedule's time scale. */
+const CALIBRATION_RUNS = 3;
 /** Kill moments reach a little past the measured end, so that some land around the final rename. */
 const OVERSHOOT = 1.15;
 
@@ -144,22 +146,29 @@ async function followUpExport(target: string): Promise<void> {
 
 describe('the CLI killed during an export', () => {
   it(`leaves an absent or complete target, recognisable leftovers that the next export removes, and unchanged sources (${TRIALS} seeded trials)`, async () => {
-    // One uninterrupted run: it must succeed, and it gives the time scale of the kill schedule.
-    const measureParent = await mkdtemp(path.join(tempDir, 'measure-'));
-    const measured = spawnExport(path.join(measureParent, 'out'), false);
-    const measuredExit = exited(measured);
-    const started = performance.now();
-    const tempAfter = await waitForNames(measureParent, measured, (names) => names.some(isExportTempName));
-    const targetAfter = await waitForNames(measureParent, measured, (names) => names.includes('out'));
-    const clean = await measuredExit;
-    const total = performance.now() - started;
-    expect(clean, clean.stderr).toMatchObject({ code: 0 });
-    expect({ tempAfter, targetAfter }, 'the uninterrupted run was seen writing its temporary folder, then the target').toEqual({
-      tempAfter: expect.any(Number),
-      targetAfter: expect.any(Number),
-    });
-    expect(await verifiedLayers(path.join(measureParent, 'out'))).toBe(CLI_LAYERS);
-    await rm(measureParent, { recursive: true, force: true });
+    // Uninterrupted runs: each must succeed, and the fastest gives the time scale of the kill
+    // schedule (the first run of a process pays for cold caches, and a slow scale would put every
+    // kill after the end).
+    let total = Number.POSITIVE_INFINITY;
+    let targetAfter = Number.POSITIVE_INFINITY;
+    for (let run = 0; run < CALIBRATION_RUNS; run += 1) {
+      const measureParent = await mkdtemp(path.join(tempDir, 'measure-'));
+      const measured = spawnExport(path.join(measureParent, 'out'), false);
+      const measuredExit = exited(measured);
+      const started = performance.now();
+      const tempSeen = await waitForNames(measureParent, measured, (names) => names.some(isExportTempName));
+      const targetSeen = await waitForNames(measureParent, measured, (names) => names.includes('out'));
+      const clean = await measuredExit;
+      expect(clean, clean.stderr).toMatchObject({ code: 0 });
+      expect({ tempSeen, targetSeen }, 'the uninterrupted run was seen writing its temporary folder, then the target').toEqual({
+        tempSeen: expect.any(Number),
+        targetSeen: expect.any(Number),
+      });
+      expect(await verifiedLayers(path.join(measureParent, 'out'))).toBe(CLI_LAYERS);
+      await rm(measureParent, { recursive: true, force: true });
+      total = Math.min(total, performance.now() - started);
+      targetAfter = Math.min(targetAfter, targetSeen as number);
+    }
     // From the temporary folder's appearance to the target's: copying, verifying, renaming.
     const copyWindow = targetAfter as number;
 
