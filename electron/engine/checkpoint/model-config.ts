@@ -1,9 +1,18 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
-import { fileSystemError } from '../formats/file-errors.js';
+import { nestsDeeperThan, readTextFileWithin } from '../formats/bounded-read.js';
 
 export const CONFIG_FILE_NAME = 'config.json';
+
+/** Largest config.json read: model configs are a few kB, the largest on the Hub (label maps) about 1 MB. */
+export const MAX_CONFIG_BYTES = 10_000_000;
+
+/**
+ * Deepest nesting of objects and arrays accepted in config.json. Real configs nest three or four
+ * levels; the summary carries the config across IPC and HTTP, whose serializers recurse, and
+ * Python's json module (transformers) stops at about a thousand.
+ */
+export const MAX_CONFIG_DEPTH = 100;
 
 /** Layer-count keys, most common first (DESIGN.md §5). */
 export const LAYER_COUNT_KEYS = ['num_hidden_layers', 'n_layer', 'n_layers', 'num_layers'] as const;
@@ -86,12 +95,7 @@ export function setConfigPath(config: Record<string, unknown>, dotted: string, v
 
 /** Reads config.json: InvalidConfig (naming the file) for bad JSON or a non-object. */
 export async function readModelConfig(configPath: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(configPath, 'utf8');
-  } catch (error) {
-    throw fileSystemError(error, configPath, 'config file');
-  }
+  const text = await readTextFileWithin(configPath, { what: 'config file', maxBytes: MAX_CONFIG_BYTES, invalidCode: 'InvalidConfig' });
   const file = path.basename(configPath);
   let parsed: unknown;
   try {
@@ -103,6 +107,9 @@ export async function readModelConfig(configPath: string): Promise<Record<string
     });
   }
   if (!isPlainObject(parsed)) throw new StudioError('InvalidConfig', `${file}: must be a JSON object`, { path: configPath });
+  if (nestsDeeperThan(parsed, MAX_CONFIG_DEPTH)) {
+    throw new StudioError('InvalidConfig', `${file}: nests objects or lists more than ${MAX_CONFIG_DEPTH} levels deep`, { path: configPath });
+  }
   return parsed;
 }
 
@@ -114,6 +121,14 @@ export function findLayerCountKey(config: Record<string, unknown>): string | nul
   }
   for (const key of LAYER_COUNT_KEYS) if (Object.hasOwn(config, key)) return key;
   return null;
+}
+
+/** A short description of a JSON value for a message: never the whole of a huge or deeply nested one. */
+function describeJsonValue(value: unknown): string {
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (isPlainObject(value)) return 'an object';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return String(value);
 }
 
 function isCount(value: unknown): value is number {
@@ -144,7 +159,7 @@ export function readConfigFacts(config: Record<string, unknown>, configPath?: st
     const value = getConfigPath(config, layerCountKey);
     if (!isCount(value)) {
       const file = configPath === undefined ? CONFIG_FILE_NAME : path.basename(configPath);
-      throw new StudioError('InvalidConfig', `${file}: "${layerCountKey}" must be a non-negative integer, found ${JSON.stringify(value)}`, {
+      throw new StudioError('InvalidConfig', `${file}: "${layerCountKey}" must be a non-negative integer, found ${describeJsonValue(value)}`, {
         path: configPath,
       });
     }

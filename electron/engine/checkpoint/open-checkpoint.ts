@@ -1,6 +1,7 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
+import { MAX_LAYER_COUNT } from '../../api/schemas.js';
 import type { CheckpointSummary, Dtype, LayerInfo, ShardInfo, TensorInfo } from '../../api/types.js';
 import { fileSystemError } from '../formats/file-errors.js';
 import { readSafetensorsHeader, shapeElements, type SafetensorsHeader } from '../formats/safetensors.js';
@@ -250,6 +251,15 @@ function summarise(
     for (const entry of header.tensors) {
       const split = family === null ? null : splitLayerName(entry.name, family);
       const layer = split === null ? null : split.layer;
+      // The summary lists every index up to the highest (holes included): a name that claims layer
+      // 999,999,999 must not make it list a billion layers.
+      if (layer !== null && layer >= MAX_LAYER_COUNT) {
+        throw new StudioError(
+          'NotACheckpoint',
+          `${path.basename(file)}: tensor "${entry.name}" claims layer ${layer}; DUS Studio reads models of at most ${MAX_LAYER_COUNT.toLocaleString('en-US')} layers`,
+          { path: file, detail: { tensor: entry.name } },
+        );
+      }
       const localName = split === null ? entry.name : split.localName;
       const kind = classifyTensorKind(entry.name, layer !== null);
       const elements = shapeElements(entry.shape);
@@ -392,15 +402,31 @@ function missingTensorWarnings(layers: readonly LayerInfo[]): string[] {
   }
   const warnings: string[] = [];
   const distinct = [...groups.values()];
+  // Widest first (stable, so equal widths keep layer order): the first strict superset found in
+  // this order is the widest, and only wider groups are looked at, so a header with thousands of
+  // differently named layers costs no pair of equal-width groups.
+  const widestFirst = [...distinct].sort((left, right) => right.names.length - left.names.length);
+  const nameSets = new Map<{ names: string[] }, Set<string>>();
+  const setOf = (group: { names: string[] }): Set<string> => {
+    let set = nameSets.get(group);
+    if (set === undefined) {
+      set = new Set(group.names);
+      nameSets.set(group, set);
+    }
+    return set;
+  };
   for (const group of distinct) {
-    const own = new Set(group.names);
     let widest: { names: string[]; layers: number[] } | null = null;
-    for (const other of distinct) {
-      if (other === group || other.names.length <= group.names.length) continue;
-      const otherSet = new Set(other.names);
-      if (group.names.every((name) => otherSet.has(name)) && (widest === null || other.names.length > widest.names.length)) widest = other;
+    for (const other of widestFirst) {
+      if (other.names.length <= group.names.length) break;
+      const otherSet = setOf(other);
+      if (group.names.every((name) => otherSet.has(name))) {
+        widest = other;
+        break;
+      }
     }
     if (widest === null) continue;
+    const own = setOf(group);
     const missing = widest.names.filter((name) => !own.has(name));
     const shown = missing.slice(0, 3).join(', ') + (missing.length > 3 ? `, and ${missing.length - 3} more` : '');
     warnings.push(

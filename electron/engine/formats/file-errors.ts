@@ -12,6 +12,11 @@ export function fileSystemError(error: unknown, filePath: string, what: string):
     case 'ENOENT':
     case 'ENOTDIR':
       return new StudioError('NotFound', `${name}: the ${what} does not exist`, { path: filePath, cause: error });
+    // Paths no file can be behind: a cycle of symbolic links, a name longer than the file system allows.
+    case 'ELOOP':
+      return new StudioError('NotFound', `${name}: the ${what} cannot be opened: its symbolic links go round in a loop`, { path: filePath, cause: error });
+    case 'ENAMETOOLONG':
+      return new StudioError('NotFound', `${name}: the ${what} cannot exist: its path is too long for the file system`, { path: filePath, cause: error });
     case 'EACCES':
     case 'EPERM':
       return new StudioError('PermissionDenied', `${name}: no permission to read the ${what}`, { path: filePath, cause: error });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
+import { readTextFileWithin } from './bounded-read.js';
 import { fileSystemError } from './file-errors.js';
 
 /** `model.safetensors.index.json`, read and checked (shard names safe, shards present). */
@@ -16,6 +16,18 @@ export interface SafetensorsIndex {
 }
 
 export const INDEX_FILE_NAME = 'model.safetensors.index.json';
+
+/**
+ * Largest index read. An index names no more tensors than its shards' headers, whose limit is the
+ * same 100 MB; the indexes of the largest models on the Hub are a few MB.
+ */
+export const MAX_INDEX_BYTES = 100_000_000;
+
+/** Shards checked at once: enough to overlap the stat calls, few enough that a hostile index of a million names costs no more than the first missing one. */
+const SHARD_CHECK_CONCURRENCY = 64;
+
+/** stat failures that mean no file can be at that name (rather than a file that cannot be read). */
+const ABSENT_CODES: ReadonlySet<string | undefined> = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG']);
 
 /** Callback stat: one per shard, and fs/promises costs several times more per call. */
 function statFile(filePath: string): Promise<fs.Stats> {
@@ -53,12 +65,7 @@ export async function readSafetensorsIndex(indexPath: string): Promise<Safetenso
   const resolved = path.resolve(indexPath);
   const file = path.basename(resolved);
   const folder = path.dirname(resolved);
-  let text: string;
-  try {
-    text = await readFile(resolved, 'utf8');
-  } catch (error) {
-    throw fileSystemError(error, resolved, 'index file');
-  }
+  const text = await readTextFileWithin(resolved, { what: 'index file', maxBytes: MAX_INDEX_BYTES, invalidCode: 'InvalidIndex' });
   const invalid = (detail: string, cause?: unknown): StudioError =>
     new StudioError('InvalidIndex', `${file}: ${detail}`, { path: resolved, cause });
 
@@ -78,7 +85,8 @@ export async function readSafetensorsIndex(indexPath: string): Promise<Safetenso
 
   const weightMap: Record<string, string> = Object.create(null) as Record<string, string>;
   const shards: string[] = [];
-  const shardSet = new Set<string>();
+  // Shard → the first tensor listed in it, named when the shard is missing.
+  const shardSet = new Map<string, string>();
   for (const tensor of Object.keys(rawWeightMap)) {
     const shard = rawWeightMap[tensor];
     if (typeof shard !== 'string') throw invalid(`tensor "${tensor}" maps to a non-string shard name`);
@@ -90,31 +98,42 @@ export async function readSafetensorsIndex(indexPath: string): Promise<Safetenso
           detail: { tensor, shard },
         });
       }
-      shardSet.add(shard);
+      shardSet.set(shard, tensor);
       shards.push(shard);
     }
     weightMap[tensor] = shard;
   }
 
-  await Promise.all(
-    shards.map(async (shard) => {
-      const shardPath = path.join(folder, shard);
-      let isFile = false;
+  const checkShard = async (shard: string): Promise<void> => {
+    const shardPath = path.join(folder, shard);
+    let isFile = false;
+    try {
+      isFile = (await statFile(shardPath)).isFile();
+    } catch (error) {
+      if (!ABSENT_CODES.has((error as NodeJS.ErrnoException).code)) throw fileSystemError(error, shardPath, 'shard');
+    }
+    if (!isFile) {
+      const tensor = shardSet.get(shard);
+      throw new StudioError('MissingShard', `${file}: shard "${shard}" (holding tensor "${tensor}") is missing from the folder`, {
+        path: shardPath,
+        detail: { tensor, shard, index: resolved },
+      });
+    }
+  };
+  // A few workers over the list: the first missing shard stops them all.
+  let next = 0;
+  let stopped = false;
+  const worker = async (): Promise<void> => {
+    while (!stopped && next < shards.length) {
       try {
-        isFile = (await statFile(shardPath)).isFile();
+        await checkShard(shards[next++] as string);
       } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fileSystemError(error, shardPath, 'shard');
+        stopped = true;
+        throw error;
       }
-      if (!isFile) {
-        const tensor = Object.keys(weightMap).find((name) => weightMap[name] === shard);
-        throw new StudioError('MissingShard', `${file}: shard "${shard}" (holding tensor "${tensor}") is missing from the folder`, {
-          path: shardPath,
-          detail: { tensor, shard, index: resolved },
-        });
-      }
-    }),
-  );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(SHARD_CHECK_CONCURRENCY, shards.length) }, worker));
 
   return {
     path: resolved,

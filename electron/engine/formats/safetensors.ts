@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
 import { DTYPE_BITS, type Dtype } from '../../api/types.js';
+import { READ_ONLY_NONBLOCKING } from './bounded-read.js';
 import { fileSystemError } from './file-errors.js';
 
 /** One tensor of a safetensors header; `begin`/`end` are byte offsets relative to the data buffer. */
@@ -193,13 +194,22 @@ export async function readSafetensorsHeader(filePath: string): Promise<Safetenso
     let fileSize: number;
     let mtimeMs: number;
     const prefix = Buffer.alloc(LENGTH_PREFIX_BYTES);
+    let regular: boolean;
     try {
       const stats = await fileStats(descriptor);
+      if (stats.isDirectory()) throw Object.assign(new Error('is a folder'), { code: 'EISDIR' });
+      regular = stats.isFile();
       fileSize = stats.size;
       mtimeMs = stats.mtimeMs;
-      if (fileSize >= LENGTH_PREFIX_BYTES) await readExactly(descriptor, prefix, 0);
+      if (regular && fileSize >= LENGTH_PREFIX_BYTES) await readExactly(descriptor, prefix, 0);
     } catch (error) {
       throw fileSystemError(error, filePath, 'safetensors file');
+    }
+    // A pipe or a device has no size to check the header against, and a pipe may never end.
+    if (!regular) {
+      throw new StudioError('NotACheckpoint', `${file}: not a regular file (a pipe, socket or device), so it is not read as safetensors`, {
+        path: filePath,
+      });
     }
     // Rule 1.
     if (fileSize < LENGTH_PREFIX_BYTES) {
@@ -245,9 +255,11 @@ function baseName(filePath: string): string {
 
 // The callback API, not fs/promises' FileHandle: opening a 191-shard checkpoint costs about 1,000
 // small file operations, and each FileHandle operation is several times slower than the callback.
+// Non-blocking, so a named pipe in place of a shard opens at once (and is refused) instead of
+// waiting for a writer.
 function openReadOnly(filePath: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    fs.open(filePath, 'r', (error, descriptor) => (error ? reject(error) : resolve(descriptor)));
+    fs.open(filePath, READ_ONLY_NONBLOCKING, (error, descriptor) => (error ? reject(error) : resolve(descriptor)));
   });
 }
 

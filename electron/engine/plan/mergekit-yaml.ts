@@ -1,7 +1,31 @@
 import path from 'node:path';
-import { Document, LineCounter, type YAMLError, isAlias, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
+import {
+  Composer,
+  type CST,
+  Document,
+  LineCounter,
+  Parser,
+  type YAMLError,
+  YAMLParseError,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  visit,
+} from 'yaml';
+import { MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/schemas.js';
 import type { LayerPlan, PlanProblem, PlanSlice, ScaleRule, YamlImport } from '../../api/types.js';
 import { PLAN_DTYPES } from './plan-validation.js';
+
+/**
+ * Deepest nesting of collections read. mergekit configs nest about eight levels; the yaml
+ * library composes recursively, and a stack overflow inside its regular expressions aborts the
+ * whole process instead of throwing, so depth is checked on the parser's tokens before composing.
+ */
+export const MAX_YAML_DEPTH = 64;
+
+/** Longest scale filter, as the API contract allows. */
+const MAX_FILTER_LENGTH = 256;
 
 /** mergekit options DUS Studio recognises but cannot carry out, with what to tell the user. */
 const UNSUPPORTED_TOP_LEVEL: Readonly<Record<string, string>> = {
@@ -49,8 +73,13 @@ class PassthroughReader {
     this.problems.push(problem);
   }
 
+  /** Alias → the node it names, found in one pass over the document (yaml's own resolve walks the whole document per alias). */
+  private aliasTargets: Map<unknown, unknown> | undefined;
+
   deref(node: YamlValue): YamlValue {
-    return isAlias(node) ? node.resolve(this.doc) : node;
+    if (!isAlias(node)) return node;
+    this.aliasTargets ??= resolveAliases(this.doc);
+    return this.aliasTargets.get(node);
   }
 
   entries(node: YamlValue, what: string, slice?: number): Entry[] | undefined {
@@ -96,11 +125,20 @@ class PassthroughReader {
   modelPath(node: YamlValue, what: string, slice?: number): string | undefined {
     const raw = this.text(node, what, slice);
     if (raw === undefined) return undefined;
+    if (raw.length > MAX_PATH_LENGTH) {
+      this.report('error', 'InvalidYaml', node, `${what} is ${raw.length} characters long, more than the ${MAX_PATH_LENGTH} a path may have`, slice);
+      return undefined;
+    }
     if (raw.includes('+')) {
       this.report('error', 'UnsupportedMergeOption', node, `${what} '${raw}': LoRA references (model+lora) are not supported`, slice);
       return undefined;
     }
-    return path.resolve(this.baseDir, raw);
+    const resolved = path.resolve(this.baseDir, raw);
+    if (resolved.length > MAX_PATH_LENGTH) {
+      this.report('error', 'InvalidYaml', node, `${what} '${raw}' resolves to a path longer than ${MAX_PATH_LENGTH} characters`, slice);
+      return undefined;
+    }
+    return resolved;
   }
 
   read(): LayerPlan | null {
@@ -178,6 +216,11 @@ class PassthroughReader {
     const items = this.items(node, 'slices');
     if (items === undefined) return [];
     if (items.length === 0) this.report('error', 'EmptyPlan', node, 'slices is empty: add at least one layer range');
+    if (items.length > MAX_SLICES) {
+      // Aliases can repeat one slice without limit: refuse before building any of them.
+      this.report('error', 'InvalidYaml', node, `slices lists ${items.length} slices, more than the ${MAX_SLICES} a plan may have`);
+      return [];
+    }
     const slices: PlanSlice[] = [];
     items.forEach((item, index) => {
       const slice = this.slice(item, index);
@@ -218,6 +261,10 @@ class PassthroughReader {
     // mergekit looks a parameter up on the source first and falls back to the slice when no
     // source rule matched, which is the source's rules followed by the slice's under first-match.
     const rules = [...(slice.scale ?? []), ...(sliceScale ?? [])];
+    if (rules.length > MAX_SCALE_RULES) {
+      this.report('error', 'InvalidYaml', node, `${what}: ${rules.length} scale rules, more than the ${MAX_SCALE_RULES} a slice may have`, index);
+      return undefined;
+    }
     if (rules.length > 0) slice.scale = rules;
     else delete slice.scale;
     return slice;
@@ -269,6 +316,9 @@ class PassthroughReader {
     if (start === end) this.report('error', 'EmptySlice', node, `${what}: ${range} is empty`, index);
     if (start > end) this.report('error', 'ReversedSlice', node, `${what}: ${range} starts after it ends`, index);
     if (start < 0) this.report('error', 'RangeOutsideModel', node, `${what}: ${range} starts before layer 0`, index);
+    if (Math.max(start, end) > MAX_LAYER_COUNT) {
+      this.report('error', 'RangeOutsideModel', node, `${what}: ${range} reaches past layer ${MAX_LAYER_COUNT}, more layers than a model may have`, index);
+    }
     return [start, end];
   }
 
@@ -296,6 +346,10 @@ class PassthroughReader {
       this.report('error', 'UnsupportedMergeOption', node, `${what}: gradient scales (a list of numbers) are not supported; give one value per filter`, index);
       return undefined;
     }
+    if (value.items.length > MAX_SCALE_RULES) {
+      this.report('error', 'InvalidYaml', node, `${what}: scale lists ${value.items.length} rules, more than the ${MAX_SCALE_RULES} a slice may have`, index);
+      return undefined;
+    }
     const rules: ScaleRule[] = [];
     for (const item of value.items) {
       const entries = this.entries(item, `${what} scale rule`, index);
@@ -310,7 +364,9 @@ class PassthroughReader {
           } else this.report('error', 'InvalidYaml', entry.value, `${what}: scale value must be a number`, index);
         } else if (entry.key === 'filter') {
           const filter = this.text(entry.value, `${what} scale filter`, index);
-          if (filter !== undefined) rule.filter = filter;
+          if (filter !== undefined && filter.length > MAX_FILTER_LENGTH) {
+            this.report('error', 'InvalidYaml', entry.value, `${what}: a scale filter of ${filter.length} characters, more than ${MAX_FILTER_LENGTH}`, index);
+          } else if (filter !== undefined) rule.filter = filter;
         } else {
           this.report('error', 'InvalidYaml', entry.keyNode, `${what}: unknown key '${entry.key}' in a scale rule`, index);
         }
@@ -327,10 +383,24 @@ class PassthroughReader {
  * outside the passthrough subset is reported, never ignored. Model paths are resolved against
  * `baseDir` (default: the working directory); Hugging Face hub ids are kept as such paths, since
  * nothing is downloaded. The plan is null when any problem is an error.
+ *
+ * Time and memory are linear in the text: nesting is capped, aliases are looked up, never
+ * expanded, and a plan stays within the API contract's limits (slices, scale rules, layer
+ * numbers, path lengths) however many aliases repeat a slice. The caller bounds the text's size
+ * (MAX_YAML_BYTES at the API and the CLI).
  */
 export function parseMergekitYaml(text: string, options: { baseDir?: string; fileName?: string } = {}): YamlImport {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // parseDocument's own steps, with the depth check between parsing and composing.
+  const tokens = [...new Parser(lines.addNewLine).parse(text)];
+  const tooDeep = firstTooDeepOffset(tokens, MAX_YAML_DEPTH);
+  if (tooDeep !== null) {
+    const line = lines.linePos(tooDeep).line;
+    const where = options.fileName === undefined ? '' : `${options.fileName}:${line}: `;
+    const message = `${where}collections nest more than ${MAX_YAML_DEPTH} levels deep; a mergekit config needs about eight`;
+    return { plan: null, problems: [{ severity: 'error', code: 'InvalidYaml', message, line }] };
+  }
+  const doc = composeFirstDocument(tokens, text.length);
   const reader = new PassthroughReader(doc, lines, options.baseDir ?? process.cwd(), options.fileName);
   for (const error of doc.errors) {
     reader.report('error', 'InvalidYaml', null, `YAML syntax: ${firstLine(error.message)}`, undefined, lines.linePos(errorOffset(doc, error)).line);
@@ -341,6 +411,80 @@ export function parseMergekitYaml(text: string, options: { baseDir?: string; fil
   if (doc.errors.length > 0) return { plan: null, problems: reader.problems };
   const plan = reader.read();
   return { plan, problems: reader.problems };
+}
+
+/**
+ * The first document of the tokens, as parseDocument composes it, with duplicate keys found in one
+ * pass: yaml's own `uniqueKeys` check compares each key with all keys before it, which a map of
+ * 100,000 keys turns into minutes.
+ */
+function composeFirstDocument(tokens: readonly CST.Token[], length: number): Document.Parsed {
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false });
+  let doc: Document.Parsed | undefined;
+  for (const composed of composer.compose(tokens, true, length)) {
+    if (doc === undefined) doc = composed;
+    else {
+      doc.errors.push(new YAMLParseError([composed.range[0], composed.range[1]], 'MULTIPLE_DOCS', 'Source contains multiple documents; please use YAML.parseAllDocuments()'));
+      break;
+    }
+  }
+  const parsed = doc as Document.Parsed;
+  const duplicates = duplicateKeyErrors(parsed);
+  if (duplicates.length > 0) {
+    parsed.errors.push(...duplicates);
+    parsed.errors.sort((left, right) => left.pos[0] - right.pos[0]);
+  }
+  return parsed;
+}
+
+/** yaml's DUPLICATE_KEY errors, found with a set per map: scalar keys are equal when their values are (NaN never is). */
+function duplicateKeyErrors(doc: Document.Parsed): YAMLParseError[] {
+  const errors: YAMLParseError[] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key) || Number.isNaN(key.value)) continue;
+        if (seen.has(key.value)) {
+          const offset = key.range?.[0] ?? 0;
+          errors.push(new YAMLParseError([offset, offset + 1], 'DUPLICATE_KEY', 'Map keys must be unique'));
+        } else seen.add(key.value);
+      }
+    },
+  });
+  return errors;
+}
+
+/** The offset of the first collection nested deeper than `limit`, walking the parser's tokens without recursion. */
+function firstTooDeepOffset(tokens: readonly CST.Token[], limit: number): number | null {
+  const pending: Array<{ token: CST.Token; depth: number }> = tokens.map((token) => ({ token, depth: 0 }));
+  while (pending.length > 0) {
+    const { token, depth } = pending.pop() as { token: CST.Token; depth: number };
+    if (token.type === 'document') {
+      if (token.value !== undefined) pending.push({ token: token.value, depth });
+    } else if (token.type === 'block-map' || token.type === 'block-seq' || token.type === 'flow-collection') {
+      if (depth + 1 > limit) return token.offset;
+      for (const item of token.items) {
+        if ('key' in item && item.key !== undefined && item.key !== null) pending.push({ token: item.key, depth: depth + 1 });
+        if (item.value !== undefined) pending.push({ token: item.value, depth: depth + 1 });
+      }
+    }
+  }
+  return null;
+}
+
+/** Every alias of the document with the node it names: the last node with its anchor before it, in document order, as yaml's resolve finds it. */
+function resolveAliases(doc: Document.Parsed): Map<unknown, unknown> {
+  const latest = new Map<string, unknown>();
+  const targets = new Map<unknown, unknown>();
+  visit(doc, {
+    Node(_, node) {
+      if (isAlias(node)) targets.set(node, latest.get(node.source));
+      else if (node.anchor) latest.set(node.anchor, node);
+    },
+  });
+  return targets;
 }
 
 /**
