@@ -53,6 +53,8 @@ export interface FuzzCaseResult {
   ms: number;
   /** Largest growth of RSS, of ArrayBuffer memory, or of the process's peak RSS across the case. */
   memoryGrowth: number;
+  /** Bytes of untrusted input the case gave the reader. */
+  inputBytes: number;
 }
 
 export interface FuzzTarget<Input = unknown> {
@@ -176,7 +178,7 @@ export async function runFuzzCase<Input>(target: FuzzTarget<Input>, input: Input
       prepared = await target.prepare(input, dir);
     } catch (error) {
       // The harness could not write the case: a bug in the fuzzer, reported as such.
-      return { outcome: failure(`fuzzer could not prepare the case: ${describeThrown(error)}`), ms: 0, memoryGrowth: 0 };
+      return { outcome: failure(`fuzzer could not prepare the case: ${describeThrown(error)}`), ms: 0, memoryGrowth: 0, inputBytes: 0 };
     }
     const before = memorySnapshot();
     const started = performance.now();
@@ -202,7 +204,7 @@ export async function runFuzzCase<Input>(target: FuzzTarget<Input>, input: Input
     } else if (outcome.kind !== 'failure' && memoryGrowth > budget) {
       outcome = failure(`grew memory by ${formatBytes(memoryGrowth)}, more than its ${formatBytes(budget)} budget`);
     }
-    return { outcome, ms, memoryGrowth };
+    return { outcome, ms, memoryGrowth, inputBytes: prepared.inputBytes };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

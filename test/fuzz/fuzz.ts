@@ -17,7 +17,15 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import fc from 'fast-check';
-import { createFuzzTargets, formatBytes, LONG_SCALE, runFuzzCase, type FuzzOutcome, type FuzzTarget } from './fuzz-targets.js';
+import {
+  CASE_TIME_LIMIT_MS,
+  createFuzzTargets,
+  formatBytes,
+  LONG_SCALE,
+  runFuzzCase,
+  type FuzzCaseResult,
+  type FuzzTarget,
+} from './fuzz-targets.js';
 
 const USAGE = 'usage: node out/fuzz.js [--cases N] [--seed S] [--target NAME] [--case I]';
 const DEFAULT_CASES = 100_000;
@@ -108,7 +116,7 @@ async function runCases(
   start: number,
   count: number,
   workDir: string,
-  onCase: (index: number, input: unknown, outcome: FuzzOutcome, ms: number, memoryGrowth: number) => void,
+  onCase: (index: number, input: unknown, result: FuzzCaseResult) => void,
 ): Promise<void> {
   let index = start;
   await fc.check(
@@ -116,7 +124,7 @@ async function runCases(
       const current = index;
       index += 1;
       const result = await runFuzzCase(target, input, path.join(workDir, `case-${current}`));
-      onCase(current, input, result.outcome, result.ms, result.memoryGrowth);
+      onCase(current, input, result);
       return true;
     }),
     { seed, numRuns: count, path: String(start), examples: target.regressions.map((input) => [input] as [unknown]) },
@@ -135,9 +143,9 @@ async function runChild(options: Options, target: FuzzTarget): Promise<void> {
       (process.send as NonNullable<typeof process.send>)(message, undefined, undefined, () => resolve());
     });
   const pending: Promise<void>[] = [];
-  await runCases(target, options.seed, child.start, child.count, child.workDir, (index, input, outcome, ms, memoryGrowth) => {
-    const description = outcome.kind === 'failure' ? target.describe(input) : undefined;
-    pending.push(send({ type: 'case', index, outcome, ms, memoryGrowth, peakRss: peakRss(), description }));
+  await runCases(target, options.seed, child.start, child.count, child.workDir, (index, input, result) => {
+    const description = result.outcome.kind === 'failure' ? target.describe(input) : undefined;
+    pending.push(send({ type: 'case', index, result, peakRss: peakRss(), description }));
   });
   await Promise.all(pending);
   await send({ type: 'done', peakRss: peakRss() });
@@ -145,7 +153,7 @@ async function runChild(options: Options, target: FuzzTarget): Promise<void> {
 }
 
 type ChildMessage =
-  | { type: 'case'; index: number; outcome: FuzzOutcome; ms: number; memoryGrowth: number; peakRss: number; description: string | undefined }
+  | { type: 'case'; index: number; result: FuzzCaseResult; peakRss: number; description: string | undefined }
   | { type: 'done'; peakRss: number };
 
 interface FailureRecord {
@@ -162,6 +170,11 @@ interface TargetSummary {
   failures: FailureRecord[];
   slowestMs: number;
   slowestIndex: number;
+  slowestInputBytes: number;
+  /** Cases that took longer than CASE_TIME_LIMIT_MS (within their linear allowance, else they are failures). */
+  overOneSecond: number;
+  /** The smallest input among them. */
+  smallestSlowInput: number;
   peakRss: number;
   maxMemoryGrowth: number;
   wallMs: number;
@@ -177,6 +190,9 @@ async function runTarget(target: FuzzTarget, seed: number, count: number): Promi
     failures: [],
     slowestMs: 0,
     slowestIndex: -1,
+    slowestInputBytes: 0,
+    overOneSecond: 0,
+    smallestSlowInput: Number.POSITIVE_INFINITY,
     peakRss: 0,
     maxMemoryGrowth: 0,
     wallMs: 0,
@@ -237,14 +253,20 @@ function runChildProcess(
     }
     expected = message.index + 1;
     summary.cases += 1;
-    summary.maxMemoryGrowth = Math.max(summary.maxMemoryGrowth, message.memoryGrowth);
-    if (message.ms > summary.slowestMs) {
-      summary.slowestMs = message.ms;
+    const { outcome, ms, memoryGrowth, inputBytes } = message.result;
+    summary.maxMemoryGrowth = Math.max(summary.maxMemoryGrowth, memoryGrowth);
+    if (ms > summary.slowestMs) {
+      summary.slowestMs = ms;
       summary.slowestIndex = message.index;
+      summary.slowestInputBytes = inputBytes;
     }
-    if (message.outcome.kind === 'valid') summary.valid += 1;
-    else if (message.outcome.kind === 'error') summary.errors.set(message.outcome.code, (summary.errors.get(message.outcome.code) ?? 0) + 1);
-    else summary.failures.push({ index: message.index, reason: message.outcome.reason, description: message.description ?? '' });
+    if (ms > CASE_TIME_LIMIT_MS) {
+      summary.overOneSecond += 1;
+      summary.smallestSlowInput = Math.min(summary.smallestSlowInput, inputBytes);
+    }
+    if (outcome.kind === 'valid') summary.valid += 1;
+    else if (outcome.kind === 'error') summary.errors.set(outcome.code, (summary.errors.get(outcome.code) ?? 0) + 1);
+    else summary.failures.push({ index: message.index, reason: outcome.reason, description: message.description ?? '' });
   });
   return new Promise((resolve) => {
     child.on('exit', (code, signal) => {
@@ -297,9 +319,11 @@ function printSummary(summaries: readonly TargetSummary[], seed: number): void {
     lines.push(`  cases ${summary.cases}, valid ${summary.valid}, named errors ${summary.cases - summary.valid - summary.failures.length}, failures ${summary.failures.length}`);
     lines.push(`  errors by code: ${errors.length === 0 ? 'none' : errors.join(', ')}`);
     lines.push(
-      `  slowest case ${summary.slowestMs.toFixed(1)} ms (case ${summary.slowestIndex}), largest memory growth ${formatBytes(summary.maxMemoryGrowth)}, ` +
-        `peak RSS ${formatBytes(summary.peakRss)}, wall ${(summary.wallMs / 1000).toFixed(1)} s`,
+      `  slowest case ${summary.slowestMs.toFixed(1)} ms (case ${summary.slowestIndex}, ${formatBytes(summary.slowestInputBytes)} of input), ` +
+        `cases over ${CASE_TIME_LIMIT_MS / 1000} s: ${summary.overOneSecond}` +
+        (summary.overOneSecond > 0 ? ` (inputs of ${formatBytes(summary.smallestSlowInput)} or more)` : ''),
     );
+    lines.push(`  largest memory growth ${formatBytes(summary.maxMemoryGrowth)}, peak RSS ${formatBytes(summary.peakRss)}, wall ${(summary.wallMs / 1000).toFixed(1)} s`);
     const byReason = new Map<string, number>();
     for (const failure of summary.failures) {
       const key = failure.reason.replace(/\d+(\.\d+)?/g, 'N').slice(0, 120);
@@ -324,10 +348,10 @@ async function replayCase(target: FuzzTarget, seed: number, index: number): Prom
   const workDir = await mkdtemp(path.join(os.tmpdir(), `dus-fuzz-${target.name}-`));
   let failed = false;
   try {
-    await runCases(target, seed, index, 1, workDir, (current, input, outcome, ms, memoryGrowth) => {
+    await runCases(target, seed, index, 1, workDir, (current, input, { outcome, ms, memoryGrowth, inputBytes }) => {
       console.log(`case ${current} of ${target.name} (seed ${seed}): ${target.describe(input)}`);
-      const result = outcome.kind === 'valid' ? 'valid' : outcome.kind === 'error' ? `named error ${outcome.code}` : `FAILURE: ${outcome.reason}`;
-      console.log(`${result}; ${ms.toFixed(1)} ms, memory growth ${formatBytes(memoryGrowth)}`);
+      const ended = outcome.kind === 'valid' ? 'valid' : outcome.kind === 'error' ? `named error ${outcome.code}` : `FAILURE: ${outcome.reason}`;
+      console.log(`${ended}; ${ms.toFixed(1)} ms for ${formatBytes(inputBytes)} of input, memory growth ${formatBytes(memoryGrowth)}`);
       failed = outcome.kind === 'failure';
     });
   } finally {
