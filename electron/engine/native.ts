@@ -5,10 +5,12 @@
  * of a function here throws NativeUnavailable.
  */
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StudioError, type ErrorCode } from '../api/errors.js';
+import { COPY_METHODS, CopyPathCalibration, type CopyMethod } from './copy-path-calibration.js';
 import { STATS_DTYPES, type StatsDtype, type TensorStats } from '../api/types.js';
 import { bytesPerElement } from './stats/float-codec.js';
 import { DOT_SAMPLE_BLOCK_ELEMENTS, type DotSums } from './stats/reference-dot-products.js';
@@ -46,11 +48,25 @@ export interface CopyRange {
 export interface CopyResult {
   bytes: number;
   /**
-   * 'copy_file_range' when the kernel copied everything; 'mapped-write' when some ranges (those whose
-   * source and target offsets sit at different places within a page, or a copy the kernel refused)
-   * were written from a mapping of the source; 'read-write' when any byte went through the buffer.
+   * The last path, in the order copy_file_range → mapped-write → read-write, that carried any byte:
+   * 'read-write' when any byte went through the buffer, 'mapped-write' when some went through a
+   * mapping of the source and none through the buffer, 'copy_file_range' when the kernel copied all.
    */
-  method: 'copy_file_range' | 'mapped-write' | 'read-write';
+  method: CopyMethod;
+  /** Bytes each path carried. */
+  bytesByMethod: Record<CopyMethod, number>;
+  /** Time the addon spent copying (not opening or checking), summed over its calls. */
+  nanoseconds: number;
+}
+
+export interface CopyOptions {
+  /** Send every byte through the read/write buffer (the same as `method: 'read-write'`). */
+  forceFallback?: boolean;
+  /**
+   * Use this path (falling through to the next where the files refuse it) instead of the measured
+   * choice; for tests and measurements.
+   */
+  method?: CopyMethod;
 }
 
 export interface CompareRange {
@@ -102,7 +118,7 @@ export interface NativeBinding {
     ranges: readonly { offset: number; bytes: number; dtype: string }[],
     options: StatsOptions,
   ): Promise<Float64Array>;
-  copyRanges(source: string, target: string, ranges: readonly CopyRange[], options: { forceFallback?: boolean }): Promise<CopyResult>;
+  copyRanges(source: string, target: string, ranges: readonly CopyRange[], options: { forceFallback?: boolean; method?: string }): Promise<CopyResult>;
   compareRanges(fileA: string, fileB: string, ranges: readonly CompareRange[]): Promise<number[]>;
   /** Numbers per pair in tensorDotProducts' result. */
   dotFields: number;
@@ -134,7 +150,7 @@ interface NativeFailure {
   errno?: unknown;
 }
 
-const INTERFACE_VERSION = 3;
+const INTERFACE_VERSION = 4;
 const BINARY_PATH = path.join('native', 'build', 'Release', 'dus_native.node');
 const BUILD_HINT = 'run npm run build:native';
 
@@ -360,16 +376,13 @@ export async function tensorStats(file: string, ranges: readonly StatsRange[], o
 }
 
 /**
- * Copies byte ranges of `source` into the existing file `target` (never truncated), with
- * copy_file_range where the kernel can, else through a 4 MiB buffer (`forceFallback` forces it).
- * A source range past the source's end rejects with SourceChanged.
+ * Copies byte ranges of `source` into the existing file `target` (never truncated). The path (the
+ * kernel's copy_file_range, a write from a mapping of the source, or read/write through a buffer)
+ * is the one measured fastest between these two file systems (copy-path-calibration.ts), unless
+ * `options` names one. A source range past the source's end rejects with SourceChanged before
+ * anything is written.
  */
-export async function copyRanges(
-  source: string,
-  target: string,
-  ranges: readonly CopyRange[],
-  options: { forceFallback?: boolean } = {},
-): Promise<CopyResult> {
+export async function copyRanges(source: string, target: string, ranges: readonly CopyRange[], options: CopyOptions = {}): Promise<CopyResult> {
   checkPath(source, 'the copy source');
   checkPath(target, 'the copy target');
   checkRanges(ranges, source);
@@ -377,12 +390,119 @@ export async function copyRanges(
     checkSpan(range.sourceOffset, range.length, 'source range', source);
     checkSpan(range.targetOffset, range.length, 'target range', target);
   }
+  const forced = options.forceFallback === true ? 'read-write' : options.method;
+  if (forced !== undefined && !(COPY_METHODS as readonly string[]).includes(forced)) {
+    throw new StudioError('InvalidRequest', `the copy method must be one of ${COPY_METHODS.join(', ')}, not ${String(forced)}`);
+  }
   const native = binding();
+  const devices = forced === undefined ? await fileSystemsOf(source, target, ranges) : null;
+  // One call does it all when the path is given, or when the files cannot be measured (missing,
+  // or a range past the source's end): the addon names the problem before it writes anything.
+  if (devices === null) return copyPiece(native, source, target, indexed(ranges), forced ?? 'copy_file_range');
+
+  let total: CopyResult | null = null;
+  for (const { congruent, group } of partitionByPageOffset(ranges)) {
+    const calibration = calibrationFor(`${devices}:${congruent ? 'congruent' : 'shifted'}`);
+    let pending = group;
+    while (pending.length > 0) {
+      const method = calibration.nextMethod();
+      const [piece, rest] = splitAtBytes(pending, calibration.pieceBytes());
+      pending = rest;
+      const result = await copyPiece(native, source, target, piece, method);
+      calibration.record(method, result);
+      total = total === null ? result : combinedCopyResult(total, result);
+    }
+  }
+  return total ?? { bytes: 0, method: 'copy_file_range', bytesByMethod: { 'copy_file_range': 0, 'mapped-write': 0, 'read-write': 0 }, nanoseconds: 0 };
+}
+
+/** A range with its index in the caller's list, so errors name the caller's range. */
+interface IndexedRange extends CopyRange {
+  index: number;
+}
+
+function indexed(ranges: readonly CopyRange[]): IndexedRange[] {
+  return ranges.map((range, index) => ({ sourceOffset: range.sourceOffset, targetOffset: range.targetOffset, length: range.length, index }));
+}
+
+/**
+ * Calibrations per pair of file systems and kind of range, kept for the life of the process. The
+ * keys are device numbers, so the map stays as small as the number of disks an export touches.
+ */
+const calibrations = new Map<string, CopyPathCalibration>();
+
+function calibrationFor(key: string): CopyPathCalibration {
+  let calibration = calibrations.get(key);
+  if (calibration === undefined) {
+    calibration = new CopyPathCalibration();
+    calibrations.set(key, calibration);
+  }
+  return calibration;
+}
+
+/** "sourceDevice:targetDevice", or null when either file cannot be read or a range ends past the source. */
+async function fileSystemsOf(source: string, target: string, ranges: readonly CopyRange[]): Promise<string | null> {
   try {
-    return await native.copyRanges(source, target, ranges, { forceFallback: options.forceFallback === true });
+    const [sourceInfo, targetInfo] = await Promise.all([stat(source), stat(target)]);
+    if (ranges.some((range) => range.sourceOffset + range.length > sourceInfo.size)) return null;
+    return `${sourceInfo.dev}:${targetInfo.dev}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Ranges whose source and target offsets sit at the same place within a page, and the others. The
+ * kernel can share or move whole pages only for the first kind, so the two are timed apart. 4 KiB
+ * is the smallest page Linux uses; on a larger one this only splits the calibration less finely.
+ */
+function partitionByPageOffset(ranges: readonly CopyRange[]): Array<{ congruent: boolean; group: IndexedRange[] }> {
+  const congruent: IndexedRange[] = [];
+  const shifted: IndexedRange[] = [];
+  for (const range of indexed(ranges)) (range.sourceOffset % 4096 === range.targetOffset % 4096 ? congruent : shifted).push(range);
+  return [
+    { congruent: true, group: congruent },
+    { congruent: false, group: shifted },
+  ].filter(({ group }) => group.length > 0);
+}
+
+/** The first ranges of `ranges` holding at most `bytes` (a range cut where the limit falls), and the rest. */
+function splitAtBytes(ranges: readonly IndexedRange[], bytes: number): [IndexedRange[], IndexedRange[]] {
+  const piece: IndexedRange[] = [];
+  let room = bytes;
+  let at = 0;
+  for (; at < ranges.length && room > 0; at += 1) {
+    const range = ranges[at] as IndexedRange;
+    if (range.length <= room) {
+      piece.push(range);
+      room -= range.length;
+      continue;
+    }
+    piece.push({ ...range, length: room });
+    const rest = { ...range, sourceOffset: range.sourceOffset + room, targetOffset: range.targetOffset + room, length: range.length - room };
+    return [piece, [rest, ...ranges.slice(at + 1)]];
+  }
+  return [piece, ranges.slice(at)];
+}
+
+async function copyPiece(native: NativeBinding, source: string, target: string, piece: readonly IndexedRange[], method: CopyMethod): Promise<CopyResult> {
+  const ranges = piece.map((range) => ({ sourceOffset: range.sourceOffset, targetOffset: range.targetOffset, length: range.length }));
+  try {
+    return await native.copyRanges(source, target, ranges, { method });
   } catch (error) {
+    // The addon numbers the ranges of this piece; the caller knows its own list.
+    const failure = error as NativeFailure;
+    if (typeof failure.rangeIndex === 'number') failure.rangeIndex = piece[failure.rangeIndex]?.index ?? failure.rangeIndex;
     throw fromNative(error, 'copy', target);
   }
+}
+
+/** Two calls' figures as one; `method` follows CopyResult's rule over both. */
+function combinedCopyResult(first: CopyResult, second: CopyResult): CopyResult {
+  const later = second.bytes > 0 && (first.bytes === 0 || COPY_METHODS.indexOf(second.method) > COPY_METHODS.indexOf(first.method));
+  const bytesByMethod = { ...first.bytesByMethod };
+  for (const method of COPY_METHODS) bytesByMethod[method] += second.bytesByMethod[method];
+  return { bytes: first.bytes + second.bytes, method: later ? second.method : first.method, bytesByMethod, nanoseconds: first.nanoseconds + second.nanoseconds };
 }
 
 /** Indexes (ascending) of the ranges whose bytes differ between `fileA` and `fileB`. */

@@ -1,9 +1,11 @@
-// Copies byte ranges from one file into an existing file at given offsets. On Linux the kernel
-// copies (copy_file_range: no trip through user space, reflinks on btrfs/XFS) where source and
-// target offsets share their place within a page. Where they do not — tensors sit at arbitrary
-// offsets in both files — the kernel's splice copies each page in two pieces and runs about a third
-// slower than one pwrite from a populated read-only mapping of the source, so that is used instead.
-// Anywhere neither works, pread/pwrite through one reusable 4 MiB buffer does the same job.
+// Copies byte ranges from one file into an existing file at given offsets, by one of three paths:
+// the kernel's copy_file_range (no trip through user space; reflinks on btrfs/XFS), one pwrite from
+// a populated read-only mapping of the source, or pread/pwrite through one reusable 4 MiB buffer.
+// Which is fastest depends on the machine, the kernel and the file systems (measured 2.5x apart in
+// both directions on two machines of the same kind), so the caller names the path it wants
+// (electron/engine/copy-path-calibration.ts measures them on real work) and this file reports the
+// time the copy took. A path the files do not allow (EXDEV, ENOSYS, EINVAL on the first call; a
+// file system that cannot map) hands the rest of the call to the next one: kernel, mapping, buffer.
 #include "copy-ranges.h"
 
 #include <errno.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -54,6 +57,23 @@ ssize_t KernelCopyFileRange(int in, loff_t* inOffset, int out, loff_t* outOffset
 }
 #endif
 
+// The paths in the order a refusal falls through them; the names are what JS passes and receives.
+enum class CopyPath { kKernel = 0, kMapped = 1, kBuffer = 2 };
+constexpr const char* kCopyPathNames[] = {"copy_file_range", "mapped-write", "read-write"};
+
+CopyPath ReadCopyPath(const Napi::Object& options) {
+  if (options.Get("forceFallback").ToBoolean().Value()) return CopyPath::kBuffer;
+  Napi::Value value = options.Get("method");
+  if (value.IsUndefined()) return CopyPath::kKernel;
+  if (value.IsString()) {
+    const std::string name = value.As<Napi::String>().Utf8Value();
+    for (int path = 0; path < 3; ++path) {
+      if (name == kCopyPathNames[path]) return static_cast<CopyPath>(path);
+    }
+  }
+  throw NativeError(codes::kInvalidArgument, "options.method must be copy_file_range, mapped-write or read-write");
+}
+
 struct CopyRequest {
   uint64_t sourceOffset;
   uint64_t targetOffset;
@@ -63,14 +83,13 @@ struct CopyRequest {
 class CopyRangesWorker : public PromiseWorker {
  public:
   CopyRangesWorker(Napi::Env env, std::string source, std::string target, std::vector<CopyRequest> ranges,
-                   bool forceFallback)
+                   CopyPath preferred)
       : PromiseWorker(env, "dus.copyRanges"),
         sourcePath_(std::move(source)),
         targetPath_(std::move(target)),
         ranges_(std::move(ranges)),
-        kernelWanted_(KernelCopyAvailable() && !forceFallback),
-        useKernel_(kernelWanted_),
-        useMapping_(!forceFallback) {}
+        useKernel_(KernelCopyAvailable() && preferred == CopyPath::kKernel),
+        useMapping_(preferred != CopyPath::kBuffer) {}
 
  protected:
   void Run() override {
@@ -101,29 +120,44 @@ class CopyRangesWorker : public PromiseWorker {
             .WithRangeIndex(index);
       }
     }
-    const uint64_t page = PageSize();
-    for (size_t index = 0; index < ranges_.size(); ++index) {
-      const CopyRequest& range = ranges_[index];
+    // Only the copying is timed: opening and checking cost every path the same.
+    const auto started = std::chrono::steady_clock::now();
+    for (const CopyRequest& range : ranges_) {
       uint64_t done = 0;
-      const bool samePageOffset = range.sourceOffset % page == range.targetOffset % page;
-      if (useKernel_ && samePageOffset) done = KernelCopy(source, target, range);
+      if (useKernel_) {
+        done = KernelCopy(source, target, range);
+        bytesByPath_[static_cast<int>(CopyPath::kKernel)] += done;
+      }
       if (done < range.length && useMapping_) {
-        done += MappedCopy(source, target, range.sourceOffset + done, range.targetOffset + done, range.length - done);
+        const uint64_t mapped =
+            MappedCopy(source, target, range.sourceOffset + done, range.targetOffset + done, range.length - done);
+        bytesByPath_[static_cast<int>(CopyPath::kMapped)] += mapped;
+        done += mapped;
       }
       if (done < range.length) {
         BufferCopy(source, target, range.sourceOffset + done, range.targetOffset + done, range.length - done);
+        bytesByPath_[static_cast<int>(CopyPath::kBuffer)] += range.length - done;
       }
       copied_ += range.length;
     }
+    nanoseconds_ = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started).count());
   }
 
   Napi::Value Result(Napi::Env env) override {
     Napi::Object result = Napi::Object::New(env);
     result.Set("bytes", Napi::Number::New(env, static_cast<double>(copied_)));
-    // One buffered byte makes the whole call "read-write"; otherwise "mapped-write" when any range
-    // went through a mapping, "copy_file_range" when the kernel copied everything.
-    const char* method = usedBuffer_ ? "read-write" : usedMapping_ ? "mapped-write" : "copy_file_range";
-    result.Set("method", Napi::String::New(env, method));
+    // The last path in the fall-through order that carried any byte (the preferred one when the
+    // call copied nothing): "read-write" means at least one byte went through the buffer.
+    int last = useKernel_ ? 0 : useMapping_ ? 1 : 2;
+    Napi::Object byPath = Napi::Object::New(env);
+    for (int path = 0; path < 3; ++path) {
+      byPath.Set(kCopyPathNames[path], Napi::Number::New(env, static_cast<double>(bytesByPath_[path])));
+      if (bytesByPath_[path] > 0) last = path;
+    }
+    result.Set("method", Napi::String::New(env, kCopyPathNames[last]));
+    result.Set("bytesByMethod", byPath);
+    result.Set("nanoseconds", Napi::Number::New(env, static_cast<double>(nanoseconds_)));
     return result;
   }
 
@@ -192,7 +226,6 @@ class CopyRangesWorker : public PromiseWorker {
       const uint64_t step = std::min(length - done, kMapWindow);
       try {
         MappedRegion region(source, sourceOffset + done, step, MappedRegion::Access::kPopulate);
-        usedMapping_ = true;
         WriteFromMapping(target, region, targetOffset + done);
       } catch (const NativeError& error) {
         if (error.errnoName() == ErrnoName(ENODEV) || error.errnoName() == ErrnoName(EACCES) || error.errnoName() == ErrnoName(EINVAL)) {
@@ -220,7 +253,6 @@ class CopyRangesWorker : public PromiseWorker {
 
   void BufferCopy(const FileDescriptor& source, const FileDescriptor& target, uint64_t sourceOffset,
                   uint64_t targetOffset, uint64_t length) {
-    usedBuffer_ = true;
     if (buffer_.empty()) buffer_.resize(kBufferBytes);
     while (length > 0) {
       const size_t step = static_cast<size_t>(std::min<uint64_t>(length, buffer_.size()));
@@ -235,14 +267,13 @@ class CopyRangesWorker : public PromiseWorker {
   std::string sourcePath_;
   std::string targetPath_;
   std::vector<CopyRequest> ranges_;
-  const bool kernelWanted_;
   bool useKernel_;
   bool kernelCopied_ = false;
-  bool usedBuffer_ = false;
   bool useMapping_;
-  bool usedMapping_ = false;
   std::vector<uint8_t> buffer_;
   uint64_t copied_ = 0;
+  uint64_t bytesByPath_[3] = {0, 0, 0};
+  uint64_t nanoseconds_ = 0;
 };
 
 }  // namespace
@@ -266,8 +297,7 @@ Napi::Value CopyRanges(const Napi::CallbackInfo& info) {
       ranges.push_back({ReadIntegerField(object, "sourceOffset", index), ReadIntegerField(object, "targetOffset", index),
                         ReadIntegerField(object, "length", index)});
     }
-    const bool forceFallback = options.Get("forceFallback").ToBoolean().Value();
-    auto* worker = new CopyRangesWorker(env, std::move(source), std::move(target), std::move(ranges), forceFallback);
+    auto* worker = new CopyRangesWorker(env, std::move(source), std::move(target), std::move(ranges), ReadCopyPath(options));
     Napi::Value promise = worker->Promise();
     worker->Queue();
     return promise;

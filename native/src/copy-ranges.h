@@ -4,7 +4,8 @@
 
 namespace dus {
 
-// copyRanges(source, target, ranges, options) → Promise<{ bytes, method }>; see copy-ranges.cc.
+// copyRanges(source, target, ranges, { method?, forceFallback? }) →
+// Promise<{ bytes, method, bytesByMethod, nanoseconds }>; see copy-ranges.cc.
 Napi::Value CopyRanges(const Napi::CallbackInfo& info);
 
 }  // namespace dus

@@ -15,11 +15,14 @@ import {
   tensorDotProducts,
   tensorStats,
   uncheckedNativeBinding,
+  type CopyOptions,
   type CopyRange,
+  type CopyResult,
   type DotPair,
   type DotProducts,
   type StatsRange,
 } from '../../electron/engine/native.js';
+import { COPY_METHODS, PROBE_BYTES, type CopyMethod } from '../../electron/engine/copy-path-calibration.js';
 import { bytesPerElement, decodeToFloat64, encodeFromFloat64 } from '../../electron/engine/stats/float-codec.js';
 import { cosineFromSums, DOT_SAMPLE_BLOCK_ELEMENTS, referenceDotProducts } from '../../electron/engine/stats/reference-dot-products.js';
 import { referenceTensorStats } from '../../electron/engine/stats/reference-stats.js';
@@ -491,41 +494,82 @@ describe('copyRanges', () => {
     return { ranges, targetBytes: targetOffset + 11 };
   }
 
-  async function copyAndCheck(options: { forceFallback?: boolean }): Promise<string> {
+  async function copyAndCheck(copy: typeof copyRanges, options: CopyOptions, name: string): Promise<CopyResult> {
     const { ranges, targetBytes } = plan();
-    const target = path.join(dir, `copy-target-${options.forceFallback === true ? 'fallback' : 'kernel'}.bin`);
+    const target = path.join(dir, `copy-target-${name}.bin`);
     // A pattern outside the ranges shows nothing else was written and nothing truncated.
     const expected = new Uint8Array(targetBytes).fill(0xa5);
     await writeFile(target, expected);
     for (const range of ranges) expected.set(sourceContent.subarray(range.sourceOffset, range.sourceOffset + range.length), range.targetOffset);
-    const result = await copyRanges(source, target, ranges, options);
-    expect(result.bytes).toBe(ranges.reduce((total, range) => total + range.length, 0));
+    const result = await copy(source, target, ranges, options);
+    const total = ranges.reduce((sum, range) => sum + range.length, 0);
+    expect(result.bytes).toBe(total);
+    expect(Object.values(result.bytesByMethod).reduce((sum, bytes) => sum + bytes, 0)).toBe(total);
     const written = await readFile(target);
     expect(written.length).toBe(targetBytes);
     expect(Buffer.compare(written, expected)).toBe(0);
-    return result.method;
+    return result;
   }
 
-  it('copies many unaligned ranges byte-for-byte, writing them from a mapping of the source', async () => {
-    expect(await copyAndCheck({})).toBe('mapped-write');
+  it('copies many unaligned ranges byte-for-byte through every path', async () => {
+    for (const method of COPY_METHODS) {
+      const result = await copyAndCheck(copyRanges, { method }, method);
+      // Off Linux the kernel path falls through to the mapped write.
+      const carrier = method === 'copy_file_range' && process.platform !== 'linux' ? 'mapped-write' : method;
+      expect(result.bytesByMethod[carrier]).toBe(result.bytes);
+      expect(result.method).toBe(carrier);
+      expect(result.nanoseconds).toBeGreaterThan(0);
+    }
+    expect((await copyAndCheck(copyRanges, { forceFallback: true }, 'fallback')).method).toBe('read-write');
   });
 
-  it('copies ranges whose offsets share their place in a page with copy_file_range', async () => {
+  it('times every path on probes cut from the ranges (a range spanning several probes), writing the same bytes', async () => {
+    // A fresh module: no calibration from the copies above.
+    vi.resetModules();
+    try {
+      const fresh = await import('../../electron/engine/native.js');
+      const result = await copyAndCheck(fresh.copyRanges, {}, 'calibrated');
+      // The 9 MiB range alone spans three 4 MiB probes; the plan's 17 MiB make five probes.
+      expect(result.bytes).toBeGreaterThan(4 * PROBE_BYTES);
+      const expectedPaths = process.platform === 'linux' ? COPY_METHODS : COPY_METHODS.slice(1);
+      for (const method of expectedPaths) expect(result.bytesByMethod[method]).toBeGreaterThanOrEqual(PROBE_BYTES);
+      // Calibrated again on a later copy between the same files: the choice is made, same bytes.
+      await copyAndCheck(fresh.copyRanges, {}, 'calibrated-again');
+    } finally {
+      vi.resetModules();
+    }
+  });
+
+  it('copies ranges whose offsets share their place in a page through every path', async () => {
     const target = path.join(dir, 'copy-target-aligned.bin');
-    const expected = new Uint8Array(24 * 1024 * 1024).fill(0x5a);
-    await writeFile(target, expected);
     const ranges: CopyRange[] = [
       { sourceOffset: 4096 * 3 + 100, targetOffset: 4096 * 7 + 100, length: 5 * 1024 * 1024 + 3 },
       { sourceOffset: 0, targetOffset: 12 * 1024 * 1024, length: 8 * 1024 * 1024 },
     ];
+    const expected = new Uint8Array(24 * 1024 * 1024).fill(0x5a);
     for (const range of ranges) expected.set(sourceContent.subarray(range.sourceOffset, range.sourceOffset + range.length), range.targetOffset);
-    const result = await copyRanges(source, target, ranges);
-    expect(result.method).toBe(process.platform === 'linux' ? 'copy_file_range' : 'mapped-write');
-    expect(Buffer.compare(await readFile(target), expected)).toBe(0);
+    for (const options of [{}, ...COPY_METHODS.map((method) => ({ method }))]) {
+      await writeFile(target, new Uint8Array(24 * 1024 * 1024).fill(0x5a));
+      const result = await copyRanges(source, target, ranges, options);
+      if ('method' in options && options.method === 'copy_file_range' && process.platform === 'linux') expect(result.method).toBe('copy_file_range');
+      expect(Buffer.compare(await readFile(target), expected)).toBe(0);
+    }
   });
 
-  it('copies the same bytes through the read/write fallback', async () => {
-    expect(await copyAndCheck({ forceFallback: true })).toBe('read-write');
+  it('refuses an unknown copy path', async () => {
+    const target = path.join(dir, 'copy-target-short.bin');
+    await writeFile(target, new Uint8Array(100));
+    const error = await rejection(copyRanges(source, target, [], { method: 'splice' as CopyMethod }));
+    expect(error.code).toBe('InvalidRequest');
+    expect((await rejection(uncheckedNativeBinding().copyRanges(source, target, [], { method: 'splice' }))).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('refuses a range past the source\'s end among others before writing any, naming that range', async () => {
+    const target = path.join(dir, 'copy-target-past-end.bin');
+    await writeFile(target, new Uint8Array(100));
+    const error = await rejection(copyRanges(source, target, [{ sourceOffset: 0, targetOffset: 0, length: 10 }, { sourceOffset: 0, targetOffset: 0, length: SOURCE_BYTES + 1 }]));
+    expect(error).toMatchObject({ code: 'SourceChanged', path: source, detail: { rangeIndex: 1 } });
+    expect(Buffer.compare(await readFile(target), Buffer.alloc(100))).toBe(0);
   });
 
   const otherFileSystem = existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(os.tmpdir()).dev;
@@ -539,10 +583,14 @@ describe('copyRanges', () => {
       await writeFile(tmpfsSource, sourceContent.subarray(0, 3 * 1024 * 1024));
       const target = path.join(dir, 'copy-target-cross.bin');
       await writeFile(target, new Uint8Array(3 * 1024 * 1024));
-      const result = await copyRanges(tmpfsSource, target, [{ sourceOffset: 5, targetOffset: 0, length: 3 * 1024 * 1024 - 5 }]);
+      const result = await copyRanges(tmpfsSource, target, [{ sourceOffset: 5, targetOffset: 0, length: 3 * 1024 * 1024 - 5 }], { method: 'copy_file_range' });
       expect(result.bytes).toBe(3 * 1024 * 1024 - 5);
-      // Unaligned: written from a mapping of the source whatever the kernel would have done.
-      expect(result.method).toBe('mapped-write');
+      const [major = 0, minor = 0] = os.release().split('.').map(Number);
+      if (major > 5 || (major === 5 && minor >= 19)) expect(result).toMatchObject({ method: 'mapped-write', bytesByMethod: { 'copy_file_range': 0 } });
+      // The calibrated copy never asks the kernel again between these two file systems, and writes the same bytes.
+      await writeFile(target, new Uint8Array(3 * 1024 * 1024));
+      const calibrated = await copyRanges(tmpfsSource, target, [{ sourceOffset: 5, targetOffset: 0, length: 3 * 1024 * 1024 - 5 }]);
+      if (major > 5 || (major === 5 && minor >= 19)) expect(calibrated.bytesByMethod['copy_file_range']).toBe(0);
       const written = await readFile(target);
       expect(Buffer.compare(written.subarray(0, 3 * 1024 * 1024 - 5), sourceContent.subarray(5, 3 * 1024 * 1024))).toBe(0);
     } finally {
