@@ -123,7 +123,7 @@ async function runCases(
     fc.asyncProperty(target.arbitrary, async (input) => {
       const current = index;
       index += 1;
-      const result = await runFuzzCase(target, input, path.join(workDir, `case-${current}`));
+      const result = await runFuzzCase(target, input, path.join(workDir, `case-${current}`), 'wall');
       onCase(current, input, result);
       return true;
     }),

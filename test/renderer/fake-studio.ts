@@ -229,6 +229,8 @@ export interface FakeStudioOptions {
   statsStepMs?: number;
   /** Delay between similarityProgress events (rows), in ms. */
   similarityStepMs?: number;
+  /** Awaited before each similarity row: a test holds the stream at a row of its choosing, instead of racing a delay. */
+  similarityRowGate?: (row: number) => Promise<void>;
   host?: AppInfo['host'];
   /** YAML plan files loadPlanFile can read, by path. */
   planFiles?: Record<string, string>;
@@ -582,6 +584,7 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
       const values: (number | null)[][] = [];
       for (let i = 0; i < a.numLayers; i++) {
         await new Promise((resolve) => setTimeout(resolve, options.similarityStepMs ?? 0));
+        await options.similarityRowGate?.(i);
         values.push(Array.from({ length: b.numLayers }, (_, j) => syntheticSimilarity(a, b, kind, i, j)));
         emit('similarityProgress', { checkpointA: a.id, checkpointB: b.id, kind, done: i + 1, total: a.numLayers, row: i, values: values[i]!, sampled: isSampled });
       }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { StudioError } from '../../api/errors.js';
+import { isStudioError, StudioError } from '../../api/errors.js';
 import { DTYPE_BITS, type Dtype } from '../../api/types.js';
 import { READ_ONLY_NONBLOCKING } from './bounded-read.js';
 import { fileSystemError } from './file-errors.js';
@@ -30,6 +30,19 @@ export interface SafetensorsHeader {
 
 /** The reference implementation's limit on N (safetensors `MAX_HEADER_SIZE`). */
 export const MAX_HEADER_LENGTH = 100_000_000;
+
+/**
+ * Most bytes of header JSON parsed into objects, whitespace outside strings aside. JSON.parse holds
+ * about seven times its text while it builds a header's entries, so the spec's 100 MB of dense
+ * entries would take seconds and most of a gigabyte; the largest headers of real checkpoints (a
+ * single file of a mixture of experts, tens of thousands of tensors) stay within a few MB. A longer
+ * header is read through `compactHeader` first, in chunks, and refused as soon as its content
+ * passes this.
+ */
+export const MAX_PARSED_HEADER_BYTES = 16_000_000;
+
+/** Bytes read at a time while a long header is compacted. */
+const HEADER_SCAN_CHUNK_BYTES = 1 << 20;
 
 /** Bytes of the little-endian u64 that precedes the JSON header. */
 const LENGTH_PREFIX_BYTES = 8;
@@ -63,13 +76,13 @@ function describeJson(value: unknown): string {
  * `tensor.rs`). Pure, so the fuzzer can drive it without files.
  *
  * Stricter than the reference where JavaScript numbers force it: element counts and bit counts must
- * stay below 2^53 (the reference allows 2^64), which no tensor on a real disk reaches. JSON.parse
+ * stay below 2^53 (the reference allows 2^64), which no tensor on a real disk reaches. `headerLength`
+ * is N as the file's prefix gives it, when `headerBytes` is the header compacted by `compactHeader`. JSON.parse
  * keeps the last of duplicate keys, as serde_json does for a map, so duplicates are not detected;
  * a duplicate that changes the layout still fails the offset rule.
  */
-export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number, path: string): SafetensorsHeader {
+export function parseSafetensorsHeader(headerBytes: Uint8Array, fileSize: number, path: string, headerLength = headerBytes.byteLength): SafetensorsHeader {
   const file = baseName(path);
-  const headerLength = headerBytes.byteLength;
   const dataStart = LENGTH_PREFIX_BYTES + headerLength;
 
   // Rule 4: the header is UTF-8.
@@ -237,16 +250,81 @@ export async function readSafetensorsHeader(filePath: string): Promise<Safetenso
         { path: filePath },
       );
     }
-    const headerBytes = Buffer.allocUnsafe(headerLength);
+    let headerBytes: Buffer;
     try {
-      await readExactly(descriptor, headerBytes, LENGTH_PREFIX_BYTES);
+      if (headerLength > MAX_PARSED_HEADER_BYTES) {
+        headerBytes = await compactHeader(descriptor, headerLength, filePath);
+      } else {
+        headerBytes = Buffer.allocUnsafe(headerLength);
+        await readExactly(descriptor, headerBytes, LENGTH_PREFIX_BYTES);
+      }
     } catch (error) {
-      throw fileSystemError(error, filePath, 'safetensors file');
+      throw isStudioError(error) ? error : fileSystemError(error, filePath, 'safetensors file');
     }
-    return { ...parseSafetensorsHeader(headerBytes, fileSize, filePath), mtimeMs };
+    return { ...parseSafetensorsHeader(headerBytes, fileSize, filePath, headerLength), mtimeMs };
   } finally {
     await closeDescriptor(descriptor);
   }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+function isJsonWhitespace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+/** Bytes next to which whitespace means nothing: `{}[],:` and the quote. */
+function isJsonPunctuation(byte: number): boolean {
+  return byte === 0x7b || byte === 0x7d || byte === 0x5b || byte === 0x5d || byte === 0x2c || byte === 0x3a || byte === QUOTE;
+}
+
+/**
+ * The header's JSON without its whitespace outside strings, read in chunks from a header longer
+ * than MAX_PARSED_HEADER_BYTES (padding may make a small header long); refused with HeaderTooLarge
+ * once what remains passes that. Memory stays at the limit plus one chunk whatever N is, and no
+ * object is built. A run of whitespace between two bytes that are not punctuation stays one
+ * space, so `[1 2]` does not become the valid `[12]`; elsewhere dropping it changes nothing JSON
+ * means, and UTF-8 is unaffected (the dropped bytes are ASCII).
+ */
+async function compactHeader(descriptor: number, headerLength: number, filePath: string): Promise<Buffer> {
+  const compacted = Buffer.allocUnsafe(MAX_PARSED_HEADER_BYTES);
+  const chunk = Buffer.allocUnsafe(HEADER_SCAN_CHUNK_BYTES);
+  let length = 0;
+  let inString = false;
+  let escaped = false;
+  let skippedSpace = false;
+  const tooLarge = (): StudioError =>
+    new StudioError(
+      'HeaderTooLarge',
+      `${baseName(filePath)}: the header holds more than ${MAX_PARSED_HEADER_BYTES} bytes of JSON (whitespace aside); DUS Studio reads no more, far beyond any real checkpoint's header`,
+      { path: filePath },
+    );
+  for (let position = 0; position < headerLength; position += HEADER_SCAN_CHUNK_BYTES) {
+    const view = chunk.subarray(0, Math.min(HEADER_SCAN_CHUNK_BYTES, headerLength - position));
+    await readExactly(descriptor, view, LENGTH_PREFIX_BYTES + position);
+    for (let index = 0; index < view.length; index += 1) {
+      const byte = view[index] as number;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (byte === BACKSLASH) escaped = true;
+        else if (byte === QUOTE) inString = false;
+      } else if (isJsonWhitespace(byte)) {
+        skippedSpace = true;
+        continue;
+      } else {
+        if (skippedSpace && length > 0 && !isJsonPunctuation(byte) && !isJsonPunctuation(compacted[length - 1] as number)) {
+          if (length === MAX_PARSED_HEADER_BYTES) throw tooLarge();
+          compacted[length++] = 0x20;
+        }
+        skippedSpace = false;
+        if (byte === QUOTE) inString = true;
+      }
+      if (length === MAX_PARSED_HEADER_BYTES) throw tooLarge();
+      compacted[length++] = byte;
+    }
+  }
+  return compacted.subarray(0, length);
 }
 
 function baseName(filePath: string): string {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import {
   Composer,
-  type CST,
+  CST,
   Document,
   LineCounter,
   Parser,
@@ -23,6 +23,13 @@ import { PLAN_DTYPES } from './plan-validation.js';
  * whole process instead of throwing, so depth is checked on the parser's tokens before composing.
  */
 export const MAX_YAML_DEPTH = 64;
+
+/**
+ * Most aliases a plan may use. A mergekit config repeats a source or a scale list with a few of
+ * them; thousands make composing and reading take seconds, so they are counted on the parser's
+ * tokens and refused before anything is composed.
+ */
+export const MAX_YAML_ALIASES = 300;
 
 /** Longest scale filter, as the API contract allows. */
 const MAX_FILTER_LENGTH = 256;
@@ -400,6 +407,13 @@ export function parseMergekitYaml(text: string, options: { baseDir?: string; fil
     const message = `${where}collections nest more than ${MAX_YAML_DEPTH} levels deep; a mergekit config needs about eight`;
     return { plan: null, problems: [{ severity: 'error', code: 'InvalidYaml', message, line }] };
   }
+  const excessAlias = aliasBeyondLimitOffset(tokens, MAX_YAML_ALIASES);
+  if (excessAlias !== null) {
+    const line = lines.linePos(excessAlias).line;
+    const where = options.fileName === undefined ? '' : `${options.fileName}:${line}: `;
+    const message = `${where}more than ${MAX_YAML_ALIASES} aliases (*name); a mergekit config needs a few`;
+    return { plan: null, problems: [{ severity: 'error', code: 'InvalidYaml', message, line }] };
+  }
   const doc = composeFirstDocument(tokens, text.length);
   const reader = new PassthroughReader(doc, lines, options.baseDir ?? process.cwd(), options.fileName);
   for (const error of doc.errors) {
@@ -470,6 +484,28 @@ function firstTooDeepOffset(tokens: readonly CST.Token[], limit: number): number
         if (item.value !== undefined) pending.push({ token: item.value, depth: depth + 1 });
       }
     }
+  }
+  return null;
+}
+
+/** The offset of alias number `limit + 1` among the tokens, or null when there are no more than `limit`. Call after the depth check: the walk recurses. */
+function aliasBeyondLimitOffset(tokens: readonly CST.Token[], limit: number): number | null {
+  let count = 0;
+  let offset: number | null = null;
+  const isAliasToken = (token: CST.Token | null | undefined): token is CST.FlowScalar => token?.type === 'alias';
+  for (const token of tokens) {
+    if (token.type !== 'document') continue;
+    if (isAliasToken(token.value)) count += 1;
+    CST.visit(token, (item) => {
+      for (const part of [item.key, item.value]) {
+        if (isAliasToken(part) && ++count > limit) {
+          offset = part.offset;
+          return CST.visit.BREAK;
+        }
+      }
+      return undefined;
+    });
+    if (offset !== null) return offset;
   }
   return null;
 }

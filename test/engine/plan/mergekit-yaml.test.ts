@@ -2,7 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LayerPlan, PlanProblem } from '../../../electron/api/types.js';
 import { resolvePlan } from '../../../electron/engine/plan/layer-plan.js';
-import { emitMergekitYaml, parseMergekitYaml } from '../../../electron/engine/plan/mergekit-yaml.js';
+import { emitMergekitYaml, MAX_YAML_ALIASES, parseMergekitYaml } from '../../../electron/engine/plan/mergekit-yaml.js';
 import { buildPlanFromRecipe } from '../../../electron/engine/plan/plan-recipes.js';
 import { IDENTITY_BLOCK_SCALE } from '../../../electron/engine/plan/scale-rules.js';
 import { lookupOf, makeSummary } from './summary-factory.js';
@@ -241,6 +241,19 @@ describe('parseMergekitYaml', () => {
   it('prefixes messages with the file name and line when given one', () => {
     const { problems } = parseMergekitYaml(yaml(...slice([]), 'merge_method: linear'), { baseDir: configDir, fileName: 'solar.yml' });
     expect(problems[0]?.message).toMatch(/^solar\.yml:5: merge_method 'linear'/);
+  });
+
+  it(`reads ${MAX_YAML_ALIASES} aliases and refuses one more, at the line of the first alias too many`, () => {
+    const flood = (aliases: number): string =>
+      yaml('slices:', `  - sources: [&s {model: ../Mistral-7B, layer_range: [0, 4]}]`, ...Array.from({ length: aliases }, () => '  - sources: [*s]'), 'merge_method: passthrough');
+    const atLimit = parseMergekitYaml(flood(MAX_YAML_ALIASES), { baseDir: configDir });
+    expect(atLimit.problems).toEqual([]);
+    expect(atLimit.plan?.slices).toHaveLength(MAX_YAML_ALIASES + 1);
+    const over = parseMergekitYaml(flood(MAX_YAML_ALIASES + 1), { baseDir: configDir, fileName: 'flood.yml' });
+    expect(over.plan).toBeNull();
+    // Line 1 is `slices:`, line 2 the anchor, then one alias per line.
+    const line = 2 + MAX_YAML_ALIASES + 1;
+    expect(over.problems).toEqual([{ severity: 'error', code: 'InvalidYaml', line, message: `flood.yml:${line}: more than ${MAX_YAML_ALIASES} aliases (*name); a mergekit config needs a few` }]);
   });
 
   it('keeps a YAML warning as a warning and still returns the plan', () => {

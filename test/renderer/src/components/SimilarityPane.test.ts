@@ -92,14 +92,15 @@ describe('SimilarityPane', () => {
   });
 
   it('shows progress while rows stream in, and fills the rows that arrived', async () => {
-    const { session } = await startedSession({ waitForStats: false, fake: { similarityStepMs: 40 } });
+    // The stream stops before row 2 until the test has looked: two rows filled, three pending.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const similarityRowGate = (row: number): Promise<void> => (row === 2 ? held : Promise.resolve());
+    const { session } = await startedSession({ waitForStats: false, fake: { similarityRowGate } });
     const { getByTestId } = renderWithSession(SimilarityPane, session);
-    await waitFor(() => expect(getByTestId('similarity-progress')).toBeTruthy());
-    await waitFor(() => {
-      const pending = getByTestId('similarity-heatmap').querySelectorAll('rect.pending').length;
-      expect(pending).toBeGreaterThan(0);
-      expect(pending).toBeLessThan(25);
-    });
+    await waitFor(() => expect(getByTestId('similarity-heatmap').querySelectorAll('rect.pending')).toHaveLength(15));
+    expect(getByTestId('similarity-progress')).toBeTruthy();
+    release();
     await waitFor(() => expect(getByTestId('similarity-heatmap').querySelectorAll('rect.pending')).toHaveLength(0));
     expect(() => getByTestId('similarity-progress')).toThrow();
   });

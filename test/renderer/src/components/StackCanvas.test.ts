@@ -122,6 +122,5 @@ describe('StackCanvas', () => {
     expect(getAllByTestId('splice-handle-a').length + getAllByTestId('splice-handle-b').length).toBe(2);
     const marks = window.__dusPerf!.marks.filter((mark) => mark.name === 'first-render');
     expect(marks).toHaveLength(1);
-    expect(marks[0]!.ms).toBeGreaterThanOrEqual(0);
   });
 });
