@@ -14,7 +14,7 @@ namespace dus {
 namespace {
 
 // Bumped whenever the JS-visible interface changes, so native.ts can refuse a stale build.
-constexpr int kInterfaceVersion = 3;
+constexpr int kInterfaceVersion = 4;
 
 }  // namespace
 
