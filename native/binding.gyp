@@ -5,6 +5,7 @@
     {
       'target_name': 'dus_native',
       'sources': [
+        'src/abort-flag.cc',
         'src/addon.cc',
         'src/arguments.cc',
         'src/compare-ranges.cc',
@@ -12,6 +13,7 @@
         'src/dot-kernels.cc',
         'src/file-io.cc',
         'src/promise-worker.cc',
+        'src/read-buffer.cc',
         'src/stats-kernels.cc',
         'src/stats-kernels-x86.cc',
         'src/tensor-dot-products.cc',

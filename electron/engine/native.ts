@@ -9,7 +9,7 @@ import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { StudioError, type ErrorCode } from '../api/errors.js';
+import { isStudioError, StudioError, type ErrorCode } from '../api/errors.js';
 import { COPY_METHODS, CopyPathCalibration, type CopyMethod } from './copy-path-calibration.js';
 import { STATS_DTYPES, type StatsDtype, type TensorStats } from '../api/types.js';
 import { bytesPerElement } from './stats/float-codec.js';
@@ -37,6 +37,14 @@ export interface StatsOptions {
   sampleBlocks?: number;
   /** One of `statsKernels()`; default the fastest this CPU runs. */
   kernel?: StatsKernel;
+  /** Stops the call between chunks (it rejects with Cancelled). */
+  signal?: AbortSignal;
+  /**
+   * The ranges come from a header that was checked against the file's size when it was opened, so
+   * a range past the end now means the file shrank since (SourceChanged), not a wrong offset
+   * (InvalidOffset).
+   */
+  sizedAtOpen?: boolean;
 }
 
 export interface CopyRange {
@@ -98,6 +106,14 @@ export interface DotOptions {
    * estimate, marked `sampled`. Both sides read the same elements.
    */
   sampleBlocks?: number;
+  /** Stops the call between chunks (it rejects with Cancelled). */
+  signal?: AbortSignal;
+  /**
+   * The ranges come from a header that was checked against the file's size when it was opened, so
+   * a range past the end now means the file shrank since (SourceChanged), not a wrong offset
+   * (InvalidOffset).
+   */
+  sizedAtOpen?: boolean;
 }
 
 /** The sums of one pair (see reference-dot-products.ts), with the pair's name. */
@@ -116,7 +132,7 @@ export interface NativeBinding {
   tensorStats(
     file: string,
     ranges: readonly { offset: number; bytes: number; dtype: string }[],
-    options: StatsOptions,
+    options: NativeReadOptions & { kernel?: StatsKernel },
   ): Promise<Float64Array>;
   copyRanges(source: string, target: string, ranges: readonly CopyRange[], options: { forceFallback?: boolean; method?: string }): Promise<CopyResult>;
   compareRanges(fileA: string, fileB: string, ranges: readonly CompareRange[]): Promise<number[]>;
@@ -128,8 +144,16 @@ export interface NativeBinding {
   tensorDotProducts(
     files: readonly string[],
     pairs: readonly { a: NativeDotSide; b: NativeDotSide }[],
-    options: { threads?: number; sampleBlocks?: number },
+    options: NativeReadOptions,
   ): Promise<Float64Array>;
+}
+
+/** Options of the addon's reading calls as they cross into C++. */
+export interface NativeReadOptions {
+  threads?: number;
+  sampleBlocks?: number;
+  /** Worker threads poll element 0 between chunks and stop with CANCELLED once it is not 0. */
+  abort?: Int32Array;
 }
 
 /** A dot-product side as it crosses into C++: the file as an index. */
@@ -274,7 +298,13 @@ function checkCount(value: unknown, what: string): void {
 type Operation = 'stats' | 'copy' | 'compare' | 'dot';
 
 /** A StudioError for a native rejection; `label` names the range in the message when known. */
-function fromNative(error: unknown, operation: Operation, defaultPath: string, label?: (index: number) => string): StudioError {
+function fromNative(
+  error: unknown,
+  operation: Operation,
+  defaultPath: string,
+  label?: (index: number) => string,
+  sizedAtOpen = false,
+): StudioError {
   const failure: NativeFailure = typeof error === 'object' && error !== null ? (error as NativeFailure) : {};
   const nativeCode = typeof failure.code === 'string' ? failure.code : undefined;
   const nativeMessage = typeof failure.message === 'string' ? failure.message : String(error);
@@ -283,12 +313,13 @@ function fromNative(error: unknown, operation: Operation, defaultPath: string, l
   const failedIo: ErrorCode = operation === 'copy' ? 'ExportFailed' : 'Internal';
   const codes: Record<string, ErrorCode> = {
     SOURCE_CHANGED: 'SourceChanged',
+    CANCELLED: 'Cancelled',
     NO_SPACE: 'NoSpace',
     PERMISSION_DENIED: 'PermissionDenied',
     NOT_FOUND: 'NotFound',
-    // A range beyond the end of a file the caller sized: the copy source changed; for statistics
-    // and comparisons the offsets themselves are wrong.
-    OUT_OF_BOUNDS: operation === 'copy' ? 'SourceChanged' : 'InvalidOffset',
+    // A range beyond the end of a file the caller sized: the source changed; otherwise the
+    // offsets themselves are wrong.
+    OUT_OF_BOUNDS: operation === 'copy' || sizedAtOpen ? 'SourceChanged' : 'InvalidOffset',
     NOT_A_FILE: operation === 'copy' ? 'ExportFailed' : 'InvalidRequest',
     INVALID_ARGUMENT: 'InvalidRequest',
     IO_ERROR: failedIo,
@@ -313,8 +344,28 @@ function fromNative(error: unknown, operation: Operation, defaultPath: string, l
 }
 
 /**
+ * Runs a native call with an abort flag that `signal` raises: the addon's worker threads poll it
+ * between chunks, so a cancel stops the work within a chunk per thread instead of after the call.
+ * A signal already aborted fails at once, before anything is read.
+ */
+async function withAbortFlag<T>(signal: AbortSignal | undefined, file: string, call: (abort: Int32Array | undefined) => Promise<T>): Promise<T> {
+  if (signal === undefined) return call(undefined);
+  if (signal.aborted) throw new StudioError('Cancelled', 'cancelled before reading started', { path: file });
+  // Shared memory, so the flag is written and read atomically from both sides.
+  const abort = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  const raise = (): void => void Atomics.store(abort, 0, 1);
+  signal.addEventListener('abort', raise, { once: true });
+  try {
+    return await call(abort);
+  } finally {
+    signal.removeEventListener('abort', raise);
+  }
+}
+
+/**
  * Statistics of byte ranges of one file, each a whole tensor of a float dtype, computed on
- * `options.threads` threads from a read-only mapping. Figures do not depend on the thread count.
+ * `options.threads` threads that read chunks with pread (a file that shrinks meanwhile fails with
+ * SourceChanged naming it). Figures do not depend on the thread count.
  */
 export async function tensorStats(file: string, ranges: readonly StatsRange[], options: StatsOptions = {}): Promise<TensorStats[]> {
   checkPath(file, 'the tensor file');
@@ -338,19 +389,22 @@ export async function tensorStats(file: string, ranges: readonly StatsRange[], o
     const runs = native.statsKernels.join(', ');
     throw new StudioError('InvalidRequest', `the statistics kernel ${String(options.kernel)} does not run on this CPU (it runs ${runs})`, { path: file });
   }
-  const nativeOptions: StatsOptions = {};
+  const nativeOptions: NativeReadOptions & { kernel?: StatsKernel } = {};
   if (options.threads !== undefined) nativeOptions.threads = options.threads;
   if (options.sampleBlocks !== undefined) nativeOptions.sampleBlocks = options.sampleBlocks;
   if (options.kernel !== undefined) nativeOptions.kernel = options.kernel;
   let rows: Float64Array;
   try {
-    rows = await native.tensorStats(
-      file,
-      ranges.map((range) => ({ offset: range.offset, bytes: range.bytes, dtype: range.dtype })),
-      nativeOptions,
+    rows = await withAbortFlag(options.signal, file, (abort) =>
+      native.tensorStats(
+        file,
+        ranges.map((range) => ({ offset: range.offset, bytes: range.bytes, dtype: range.dtype })),
+        abort === undefined ? nativeOptions : { ...nativeOptions, abort },
+      ),
     );
   } catch (error) {
-    throw fromNative(error, 'stats', file, (index) => `tensor ${ranges[index]?.name ?? index}`);
+    if (isStudioError(error)) throw error;
+    throw fromNative(error, 'stats', file, (index) => `tensor ${ranges[index]?.name ?? index}`, options.sizedAtOpen);
   }
   const fields = native.statsFields;
   if (rows.length !== ranges.length * fields) {
@@ -538,7 +592,7 @@ function checkDotRange(range: DotRange, what: string): void {
 
 /**
  * Σa·b, Σa² and Σb² (f64) of many pairs of equally long float tensors, each side in any file and
- * any stats dtype, on `options.threads` threads from read-only mappings. Every range is checked
+ * any stats dtype, on `options.threads` threads that read chunks with pread. Every range is checked
  * against its file's real size first (InvalidOffset past the end). Sums do not depend on the thread
  * count. Feed them to `cosineFromSums`.
  */
@@ -581,14 +635,17 @@ export async function tensorDotProducts(pairs: readonly DotPair[], options: DotO
       `the native addon samples blocks of ${native.dotSampleBlockElements} elements, the reference ${DOT_SAMPLE_BLOCK_ELEMENTS}; please report this`,
     );
   }
-  const nativeOptions: DotOptions = {};
+  const nativeOptions: NativeReadOptions = {};
   if (options.threads !== undefined) nativeOptions.threads = options.threads;
   if (options.sampleBlocks !== undefined) nativeOptions.sampleBlocks = options.sampleBlocks;
   let rows: Float64Array;
   try {
-    rows = await native.tensorDotProducts(files, nativePairs, nativeOptions);
+    rows = await withAbortFlag(options.signal, files[0] ?? '', (abort) =>
+      native.tensorDotProducts(files, nativePairs, abort === undefined ? nativeOptions : { ...nativeOptions, abort }),
+    );
   } catch (error) {
-    throw fromNative(error, 'dot', files[0] ?? '', (index) => `pair ${pairs[index]?.name ?? index}`);
+    if (isStudioError(error)) throw error;
+    throw fromNative(error, 'dot', files[0] ?? '', (index) => `pair ${pairs[index]?.name ?? index}`, options.sizedAtOpen);
   }
   const fields = native.dotFields;
   if (rows.length !== pairs.length * fields) {

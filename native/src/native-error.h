@@ -13,6 +13,8 @@ namespace codes {
 inline constexpr const char* kInvalidArgument = "INVALID_ARGUMENT";
 inline constexpr const char* kOutOfBounds = "OUT_OF_BOUNDS";
 inline constexpr const char* kSourceChanged = "SOURCE_CHANGED";
+// The caller raised the call's abort flag (abort-flag.h).
+inline constexpr const char* kCancelled = "CANCELLED";
 inline constexpr const char* kNotFound = "NOT_FOUND";
 inline constexpr const char* kNotAFile = "NOT_A_FILE";
 inline constexpr const char* kNoSpace = "NO_SPACE";

@@ -1,8 +1,8 @@
 // Dot products of many pairs of equally long float tensors, for layer × layer cosine similarity.
-// Each file is opened once and mapped read-only over the span its ranges cover; every range is
-// checked against the file's real size before anything is read. Work is cut into chunks at fixed
-// element offsets from each tensor's start and combined in chunk order, so results do not depend
-// on the thread count.
+// Each file is opened once and every range checked against its real size before anything is read;
+// chunks are then read with pread into per-thread buffers (read-buffer.h: a file that shrinks
+// meanwhile is SOURCE_CHANGED, not SIGBUS). Work is cut into chunks at fixed element offsets from
+// each tensor's start and combined in chunk order, so results do not depend on the thread count.
 #include "tensor-dot-products.h"
 
 #include <fcntl.h>
@@ -12,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "abort-flag.h"
 #include "addon-state.h"
 #include "arguments.h"
 #include "dot-kernels.h"
 #include "file-io.h"
 #include "promise-worker.h"
+#include "read-buffer.h"
 
 namespace dus {
 
@@ -44,13 +46,6 @@ struct DotChunk {
   size_t pair;
   uint64_t first;  // element index from the start of both tensors
   uint64_t count;
-};
-
-// Where one file is mapped: the span [start, end) that its ranges cover.
-struct FileSpan {
-  uint64_t start = UINT64_MAX;
-  uint64_t end = 0;
-  std::unique_ptr<MappedRegion> region;
 };
 
 std::string PairLabel(size_t index, const char* side) {
@@ -91,16 +86,30 @@ DotSide ReadSide(const Napi::Object& pair, const char* side, size_t index, size_
   return result;
 }
 
+bool SameRange(const DotSide& left, const DotSide& right) {
+  return left.file == right.file && left.offset == right.offset && left.bytes == right.bytes && left.dtype == right.dtype;
+}
+
+// Reads `chunk` of one side into the calling thread's buffer `slot`.
+const uint8_t* ReadSideChunk(const FileDescriptor& file, const DotSide& side, const DotChunk& chunk, unsigned slot) {
+  const uint64_t size = ElementSize(side.dtype);
+  const size_t bytes = static_cast<size_t>(chunk.count * size);
+  uint8_t* buffer = ThreadReadBuffer(slot, bytes);
+  file.ReadExactly(buffer, bytes, side.offset + chunk.first * size);
+  return buffer;
+}
+
 class TensorDotProductsWorker : public PromiseWorker {
  public:
   TensorDotProductsWorker(Napi::Env env, AddonState& state, std::vector<std::string> files,
-                          std::vector<DotRequest> pairs, unsigned threads, uint64_t sampleEvery)
+                          std::vector<DotRequest> pairs, unsigned threads, uint64_t sampleEvery, AbortFlag abort)
       : PromiseWorker(env, "dus.tensorDotProducts"),
         state_(state),
         files_(std::move(files)),
         pairs_(std::move(pairs)),
         threads_(threads),
-        sampleEvery_(sampleEvery) {}
+        sampleEvery_(sampleEvery),
+        abort_(std::move(abort)) {}
 
  protected:
   void Run() override {
@@ -120,7 +129,6 @@ class TensorDotProductsWorker : public PromiseWorker {
       descriptors[file] = std::make_unique<FileDescriptor>(files_[file], O_RDONLY, "tensor file");
       sizes[file] = descriptors[file]->RegularFileSize();
     }
-    std::vector<FileSpan> spans(files_.size());
     for (size_t index = 0; index < pairs_.size(); ++index) {
       for (const DotSide* side : {&pairs_[index].a, &pairs_[index].b}) {
         const std::string& path = files_[side->file];
@@ -135,10 +143,6 @@ class TensorDotProductsWorker : public PromiseWorker {
               .WithOffset(side->offset)
               .WithRangeIndex(index);
         }
-        if (side->bytes == 0) continue;
-        FileSpan& span = spans[side->file];
-        span.start = std::min(span.start, side->offset);
-        span.end = std::max(span.end, end);
       }
     }
 
@@ -157,50 +161,62 @@ class TensorDotProductsWorker : public PromiseWorker {
     }
     if (chunks.empty()) return;
     // Chunk position first, pair second: pairs that share a tensor (a row of a similarity matrix
-    // shares side a) then read its chunk back to back, while it is still in cache. A pair's own
-    // chunks keep their order, which is what fixes the rounding.
+    // shares side a) then follow each other, so a task reads that chunk once for all of them. A
+    // pair's own chunks keep their order, which is what fixes the rounding.
     std::stable_sort(chunks.begin(), chunks.end(),
                      [](const DotChunk& left, const DotChunk& right) { return left.first < right.first; });
 
-    // Read-ahead is asked for exactly the bytes the chunks read, so a span that covers other
-    // tensors between the ranges costs address space only.
-    for (size_t file = 0; file < files_.size(); ++file) {
-      FileSpan& span = spans[file];
-      if (span.end == 0) continue;
-      span.region = std::make_unique<MappedRegion>(*descriptors[file], span.start, span.end - span.start,
-                                                   MappedRegion::Access::kSampled);
-    }
-    auto addressOf = [&](const DotSide& side, uint64_t first) -> const uint8_t* {
-      const FileSpan& span = spans[side.file];
-      return span.region->data() + (side.offset - span.start) + first * ElementSize(side.dtype);
-    };
+    // Advice only (a failure changes speed, never results): read-ahead of exactly the bytes the
+    // chunks read, once per distinct side-a chunk.
+    const DotSide* previousA = nullptr;
+    uint64_t previousFirst = 0;
     for (const DotChunk& chunk : chunks) {
-      for (const DotSide* side : {&pairs_[chunk.pair].a, &pairs_[chunk.pair].b}) {
-        const FileSpan& span = spans[side->file];
+      const DotRequest& pair = pairs_[chunk.pair];
+      const bool sameA = previousA != nullptr && SameRange(*previousA, pair.a) && previousFirst == chunk.first;
+      for (const DotSide* side : {&pair.a, &pair.b}) {
+        if (side == &pair.a && sameA) continue;
         const uint64_t size = ElementSize(side->dtype);
-        span.region->Prefetch(side->offset - span.start + chunk.first * size, chunk.count * size);
+        ::posix_fadvise(descriptors[side->file]->get(), static_cast<off_t>(side->offset + chunk.first * size),
+                        static_cast<off_t>(chunk.count * size), POSIX_FADV_WILLNEED);
       }
+      previousA = &pair.a;
+      previousFirst = chunk.first;
     }
 
+    // Tasks are runs of about kTaskBytes, cut only where side a changes, so a run of pairs sharing
+    // a chunk of side a lies in one task and reads it once.
     std::vector<size_t> taskStarts;
     uint64_t taskBytes = kTaskBytes;
     for (size_t index = 0; index < chunks.size(); ++index) {
-      if (taskBytes >= kTaskBytes) {
+      const DotRequest& pair = pairs_[chunks[index].pair];
+      const bool sameA = index > 0 && chunks[index - 1].first == chunks[index].first &&
+                         SameRange(pairs_[chunks[index - 1].pair].a, pair.a);
+      if (taskBytes >= kTaskBytes && !sameA) {
         taskStarts.push_back(index);
         taskBytes = 0;
       }
-      const DotRequest& pair = pairs_[chunks[index].pair];
       taskBytes += chunks[index].count * (ElementSize(pair.a.dtype) + ElementSize(pair.b.dtype));
     }
     taskStarts.push_back(chunks.size());
 
     std::vector<DotPartial> partials(chunks.size());
     state_.pool.ParallelFor(taskStarts.size() - 1, threads_, [&](size_t task) {
+      // Side a of the chunk last read into buffer slot 0, to skip reading it again.
+      const DotSide* heldA = nullptr;
+      uint64_t heldFirst = 0;
+      const uint8_t* bufferA = nullptr;
       for (size_t index = taskStarts[task]; index < taskStarts[task + 1]; ++index) {
         const DotChunk& chunk = chunks[index];
         const DotRequest& pair = pairs_[chunk.pair];
-        partials[index] = AccumulateDot(pair.a.dtype, addressOf(pair.a, chunk.first), pair.b.dtype,
-                                        addressOf(pair.b, chunk.first), static_cast<size_t>(chunk.count));
+        abort_.ThrowIfRaised(files_[pair.a.file]);
+        if (heldA == nullptr || !SameRange(*heldA, pair.a) || heldFirst != chunk.first) {
+          bufferA = ReadSideChunk(*descriptors[pair.a.file], pair.a, chunk, 0);
+          heldA = &pair.a;
+          heldFirst = chunk.first;
+        }
+        const uint8_t* bufferB = ReadSideChunk(*descriptors[pair.b.file], pair.b, chunk, 1);
+        partials[index] =
+            AccumulateDot(pair.a.dtype, bufferA, pair.b.dtype, bufferB, static_cast<size_t>(chunk.count));
       }
     });
     for (size_t index = 0; index < chunks.size(); ++index) CombineDot(results_[chunks[index].pair], partials[index]);
@@ -228,6 +244,7 @@ class TensorDotProductsWorker : public PromiseWorker {
   std::vector<DotRequest> pairs_;
   unsigned threads_;
   uint64_t sampleEvery_;
+  AbortFlag abort_;
   std::vector<DotPartial> results_;
   std::vector<bool> sampled_;
 };
@@ -273,7 +290,10 @@ Napi::Value TensorDotProducts(const Napi::CallbackInfo& info) {
     const unsigned threads = ReadThreads(options, state.defaultThreads);
     const uint64_t sampleEvery = ReadSampleBlocks(options);
 
-    auto* worker = new TensorDotProductsWorker(env, state, std::move(files), std::move(pairs), threads, sampleEvery);
+    AbortFlag abort = AbortFlag::FromOptions(options);
+
+    auto* worker = new TensorDotProductsWorker(env, state, std::move(files), std::move(pairs), threads, sampleEvery,
+                                               std::move(abort));
     Napi::Value promise = worker->Promise();
     worker->Queue();
     return promise;

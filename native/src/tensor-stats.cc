@@ -1,3 +1,6 @@
+// Per-tensor statistics of many ranges of one file, read with pread into per-thread buffers (see
+// read-buffer.h for why not a mapping). Every range is checked against the file's real size first;
+// a file that shrinks afterwards fails with SOURCE_CHANGED naming it.
 #include "tensor-stats.h"
 
 #include <fcntl.h>
@@ -6,10 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "abort-flag.h"
 #include "addon-state.h"
 #include "arguments.h"
 #include "file-io.h"
 #include "promise-worker.h"
+#include "read-buffer.h"
 #include "stats-kernels.h"
 
 namespace dus {
@@ -33,24 +38,44 @@ struct StatsRequest {
 
 struct Chunk {
   size_t range;
-  uint64_t offset;  // from the start of the mapped span
+  uint64_t offset;  // in the file
   uint64_t bytes;
 };
+
+// Chunks [first, last) of a task, read in runs of adjacent bytes (one pread per run: a layer's
+// many small tensors usually sit back to back) into the calling thread's buffer.
+template <typename Visit>
+void ReadChunkRuns(const FileDescriptor& file, const std::vector<Chunk>& chunks, size_t first, size_t last,
+                   Visit visit) {
+  for (size_t runStart = first; runStart < last;) {
+    size_t runEnd = runStart + 1;
+    while (runEnd < last && chunks[runEnd].offset == chunks[runEnd - 1].offset + chunks[runEnd - 1].bytes) ++runEnd;
+    const uint64_t runBytes = chunks[runEnd - 1].offset + chunks[runEnd - 1].bytes - chunks[runStart].offset;
+    uint8_t* buffer = ThreadReadBuffer(0, static_cast<size_t>(runBytes));
+    file.ReadExactly(buffer, static_cast<size_t>(runBytes), chunks[runStart].offset);
+    for (size_t index = runStart; index < runEnd; ++index) {
+      visit(index, buffer + (chunks[index].offset - chunks[runStart].offset));
+    }
+    runStart = runEnd;
+  }
+}
 
 class TensorStatsWorker : public PromiseWorker {
  public:
   TensorStatsWorker(Napi::Env env, AddonState& state, std::string file, std::vector<StatsRequest> ranges,
-                    unsigned threads, uint64_t sampleEvery, StatsKernel kernel)
+                    unsigned threads, uint64_t sampleEvery, StatsKernel kernel, AbortFlag abort)
       : PromiseWorker(env, "dus.tensorStats"),
         state_(state),
         file_(std::move(file)),
         ranges_(std::move(ranges)),
         threads_(threads),
         sampleEvery_(sampleEvery),
-        kernel_(kernel) {}
+        kernel_(kernel),
+        abort_(std::move(abort)) {}
 
  protected:
   void Run() override {
+    abort_.ThrowIfRaised(file_);
     FileDescriptor file(file_, O_RDONLY, "tensor file");
     const uint64_t size = file.RegularFileSize();
     uint64_t spanStart = UINT64_MAX;
@@ -85,14 +110,20 @@ class TensorStatsWorker : public PromiseWorker {
           sampled_[index] = true;
           continue;
         }
-        chunks.push_back({index, range.offset - spanStart + start, std::min(step, range.bytes - start)});
+        chunks.push_back({index, range.offset + start, std::min(step, range.bytes - start)});
       }
     }
 
-    MappedRegion region(file, spanStart, spanEnd - spanStart,
-                        sampling ? MappedRegion::Access::kSampled : MappedRegion::Access::kSequential);
+    // Advice only: a failure changes speed, never results. A sampled pass reads a fraction of the
+    // span, so it asks for read-ahead of exactly the sampled blocks.
     if (sampling) {
-      for (const Chunk& chunk : chunks) region.Prefetch(chunk.offset, chunk.bytes);
+      for (const Chunk& chunk : chunks) {
+        ::posix_fadvise(file.get(), static_cast<off_t>(chunk.offset), static_cast<off_t>(chunk.bytes),
+                        POSIX_FADV_WILLNEED);
+      }
+    } else {
+      ::posix_fadvise(file.get(), static_cast<off_t>(spanStart), static_cast<off_t>(spanEnd - spanStart),
+                      POSIX_FADV_SEQUENTIAL);
     }
 
     // Tasks are runs of consecutive chunks of about kTaskBytes.
@@ -108,12 +139,12 @@ class TensorStatsWorker : public PromiseWorker {
     taskStarts.push_back(chunks.size());
 
     std::vector<StatsPartial> partials(chunks.size());
-    const uint8_t* data = region.data();
     state_.pool.ParallelFor(taskStarts.size() - 1, threads_, [&](size_t task) {
-      for (size_t index = taskStarts[task]; index < taskStarts[task + 1]; ++index) {
+      abort_.ThrowIfRaised(file_);
+      ReadChunkRuns(file, chunks, taskStarts[task], taskStarts[task + 1], [&](size_t index, const uint8_t* data) {
         const Chunk& chunk = chunks[index];
-        partials[index] = AccumulateChunk(ranges_[chunk.range].dtype, data + chunk.offset, chunk.bytes, kernel_);
-      }
+        partials[index] = AccumulateChunk(ranges_[chunk.range].dtype, data, chunk.bytes, kernel_);
+      });
     });
     for (size_t index = 0; index < chunks.size(); ++index) {
       CombinePartial(results_[chunks[index].range], partials[index]);
@@ -143,6 +174,7 @@ class TensorStatsWorker : public PromiseWorker {
   unsigned threads_;
   uint64_t sampleEvery_;
   StatsKernel kernel_;
+  AbortFlag abort_;
   std::vector<StatsPartial> results_;
   std::vector<bool> sampled_;
 };
@@ -203,9 +235,10 @@ Napi::Value TensorStats(const Napi::CallbackInfo& info) {
     const unsigned threads = ReadThreads(options, state.defaultThreads);
     const uint64_t sampleEvery = ReadSampleBlocks(options);
     const StatsKernel kernel = ReadKernel(options);
+    AbortFlag abort = AbortFlag::FromOptions(options);
 
-    auto* worker =
-        new TensorStatsWorker(env, state, std::move(file), std::move(ranges), threads, sampleEvery, kernel);
+    auto* worker = new TensorStatsWorker(env, state, std::move(file), std::move(ranges), threads, sampleEvery, kernel,
+                                         std::move(abort));
     Napi::Value promise = worker->Promise();
     worker->Queue();
     return promise;

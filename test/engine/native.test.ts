@@ -27,7 +27,7 @@ import { bytesPerElement, decodeToFloat64, encodeFromFloat64 } from '../../elect
 import { cosineFromSums, DOT_SAMPLE_BLOCK_ELEMENTS, referenceDotProducts } from '../../electron/engine/stats/reference-dot-products.js';
 import { referenceTensorStats } from '../../electron/engine/stats/reference-stats.js';
 
-const MODEL_FILE = path.resolve(import.meta.dirname, '../../../shared/models/stories260K/model.safetensors');
+const MODEL_FILE = path.resolve(import.meta.dirname, '../../build/demo/stories260K/model.safetensors');
 const DTYPES: readonly StatsDtype[] = ['F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2'];
 
 /** Deterministic bytes (mulberry32), so a failure reproduces. */
@@ -896,5 +896,76 @@ describe('tensorDotProducts', () => {
     const folder = path.join(dir, 'a-dot-folder');
     await mkdir(folder, { recursive: true });
     expect(await rejection(tensorDotProducts([pair(folder)]))).toMatchObject({ code: 'InvalidRequest', path: folder });
+  });
+});
+
+describe('cancelling a native call', () => {
+  /** 64 MiB of BF16 (32 M elements) in one file: 64 chunks, far more than one poll of the flag. */
+  const LARGE_BYTES = 64 * 1024 * 1024;
+  let large = '';
+  beforeAll(async () => {
+    large = path.join(dir, 'large-bf16.bin');
+    await writeFile(large, randomBytes(LARGE_BYTES, 31));
+  });
+
+  async function rejection(work: Promise<unknown>): Promise<unknown> {
+    return work.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+  }
+
+  it('stops statistics between chunks once the signal fires, with Cancelled naming the file', async () => {
+    const controller = new AbortController();
+    // The worker polls the flag before each chunk, so raising it right after the call was queued
+    // stops it at the latest one chunk per thread later.
+    const running = tensorStats(large, [{ name: 'large', offset: 0, bytes: LARGE_BYTES, dtype: 'BF16' }], { threads: 1, signal: controller.signal });
+    controller.abort();
+    const error = await rejection(running);
+    expect(isStudioError(error) && error.code).toBe('Cancelled');
+    expect(isStudioError(error) && error.path).toBe(large);
+    // The addon goes on working after a cancelled call.
+    const [stats] = await tensorStats(large, [{ name: 'large', offset: 0, bytes: 1024, dtype: 'BF16' }], { signal: controller.signal }).catch(() => [
+      undefined,
+    ]);
+    expect(stats).toBeUndefined();
+    const [fresh] = await tensorStats(large, [{ name: 'large', offset: 0, bytes: 1024, dtype: 'BF16' }], { signal: new AbortController().signal });
+    expect(fresh?.elements).toBe(512);
+  });
+
+  it('stops dot products between chunks once the signal fires', async () => {
+    const controller = new AbortController();
+    const half = LARGE_BYTES / 2;
+    const pair: DotPair = {
+      name: 'halves',
+      a: { file: large, offset: 0, bytes: half, dtype: 'BF16' },
+      b: { file: large, offset: half, bytes: half, dtype: 'BF16' },
+    };
+    const running = tensorDotProducts([pair, pair], { threads: 1, signal: controller.signal });
+    controller.abort();
+    const error = await rejection(running);
+    expect(isStudioError(error) && error.code).toBe('Cancelled');
+    const [sums] = await tensorDotProducts([pair], { signal: new AbortController().signal, sampleBlocks: 64 });
+    expect(sums?.sampled).toBe(true);
+  });
+
+  it('refuses to start with a signal that has already fired, reading nothing', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const missing = path.join(dir, 'never-read.bin');
+    // The file does not exist: a call that started would fail with NotFound instead.
+    const stats = await rejection(tensorStats(missing, [{ name: 't', offset: 0, bytes: 2, dtype: 'BF16' }], { signal: controller.signal }));
+    expect(isStudioError(stats) && stats.code).toBe('Cancelled');
+    const side = { file: missing, offset: 0, bytes: 2, dtype: 'BF16' as const };
+    const dot = await rejection(tensorDotProducts([{ name: 'p', a: side, b: side }], { signal: controller.signal }));
+    expect(isStudioError(dot) && dot.code).toBe('Cancelled');
+  });
+
+  it('has the addon refuse an abort flag that is not an Int32Array', async () => {
+    const native = uncheckedNativeBinding();
+    for (const abort of [new Uint8Array(4), new Int32Array(0), 1, 'yes']) {
+      const error = await rejection(native.tensorStats(large, [{ offset: 0, bytes: 2, dtype: 'BF16' }], { abort } as never));
+      expect((error as { code?: unknown }).code).toBe('INVALID_ARGUMENT');
+    }
   });
 });

@@ -1,11 +1,13 @@
 import { STATS_DTYPES, type CheckpointSummary, type StatsDtype, type StatsProgress, type StatsReport, type TensorInfo, type TensorStats } from '../../api/types.js';
-import { tensorStats, type StatsRange } from '../native.js';
+import { tensorStats, type StatsOptions, type StatsRange } from '../native.js';
 
 export interface CheckpointStatsOptions {
   /** A quick estimate over every `SAMPLE_EVERY_BLOCKS`-th block instead of every element. */
   sampled: boolean;
   /** Called as each layer (and the group of non-layer tensors, layer null) finishes. */
   onLayer?: (progress: StatsProgress) => void;
+  /** Stops the work between chunks; the promise then rejects with Cancelled. */
+  signal?: AbortSignal;
 }
 
 /** A sampled estimate reads one 64 KiB block in this many: a 1/16 sample is within a few percent for trained weights. */
@@ -47,7 +49,7 @@ export async function computeCheckpointStats(summary: CheckpointSummary, options
   let started = 0;
   for (let index = 0; index < order.length; index += 1) {
     while (inFlight.length < LAYERS_IN_FLIGHT && started < order.length) {
-      const running = statsOfTensors(groups.get(order[started] ?? null) ?? [], options.sampled);
+      const running = statsOfTensors(groups.get(order[started] ?? null) ?? [], options.sampled, options.signal);
       // A later layer may fail while an earlier one is awaited: its rejection counts when its turn
       // comes (or not at all once an earlier one has failed), never as an unhandled rejection.
       running.catch(() => undefined);
@@ -74,14 +76,15 @@ export async function computeCheckpointStats(summary: CheckpointSummary, options
   };
 }
 
-async function statsOfTensors(tensors: readonly TensorInfo[], sampled: boolean): Promise<TensorStats[]> {
+async function statsOfTensors(tensors: readonly TensorInfo[], sampled: boolean, signal: AbortSignal | undefined): Promise<TensorStats[]> {
   const byFile = new Map<string, StatsRange[]>();
   for (const tensor of tensors) {
     const ranges = byFile.get(tensor.file) ?? [];
     ranges.push({ name: tensor.name, offset: tensor.offset, bytes: tensor.bytes, dtype: tensor.dtype as StatsDtype });
     byFile.set(tensor.file, ranges);
   }
-  const options = sampled ? { sampleBlocks: SAMPLE_EVERY_BLOCKS } : {};
+  // Offsets come from headers checked against each file's size at open: past the end means it shrank.
+  const options: StatsOptions = { sizedAtOpen: true, ...(sampled ? { sampleBlocks: SAMPLE_EVERY_BLOCKS } : {}), ...(signal ? { signal } : {}) };
   const perFile = await Promise.all([...byFile].map(([file, ranges]) => tensorStats(file, ranges, options)));
   return perFile.flat();
 }

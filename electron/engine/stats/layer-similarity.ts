@@ -16,7 +16,7 @@ import {
   type TensorInfo,
   type TensorKind,
 } from '../../api/types.js';
-import { tensorDotProducts, type DotPair, type DotRange } from '../native.js';
+import { tensorDotProducts, type DotOptions, type DotPair, type DotRange } from '../native.js';
 import { addDotSums, cosineFromSums, DOT_SAMPLE_BLOCK_ELEMENTS, emptyDotSums, type DotSums } from './reference-dot-products.js';
 
 export interface LayerSimilarityOptions {
@@ -26,6 +26,8 @@ export interface LayerSimilarityOptions {
   threads?: number;
   /** Called as each row (layer of A) finishes, in row order. */
   onRow?: (progress: SimilarityProgress) => void;
+  /** Stops the work between chunks; the promise then rejects with Cancelled. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -129,7 +131,9 @@ export async function layerSimilarity(
   }
   const sampled = options.sampled ?? Math.max(a.totalBytes, b.totalBytes) > SIMILARITY_SAMPLED_ABOVE_BYTES;
   const largest = Math.max(0, ...[...groupsA, ...groupsB].flatMap((group) => group?.tensors.map((tensor) => tensor.elements) ?? []));
-  const dotOptions: { threads?: number; sampleBlocks?: number } = {};
+  // Offsets come from headers checked against each file's size at open: past the end means it shrank.
+  const dotOptions: DotOptions = { sizedAtOpen: true };
+  if (options.signal !== undefined) dotOptions.signal = options.signal;
   if (options.threads !== undefined) dotOptions.threads = options.threads;
   if (sampled) dotOptions.sampleBlocks = similaritySampleStride(largest);
 

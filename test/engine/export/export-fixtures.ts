@@ -7,7 +7,7 @@ import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpo
 import { buildFixtureCheckpoint, type FixtureOptions } from '../../fixtures/checkpoint-builder.js';
 
 /** The real trained model the project ships beside the repository (see TEAM.md). */
-export const STORIES_260K = path.resolve(import.meta.dirname, '../../../../shared/models/stories260K');
+export const STORIES_260K = path.resolve(import.meta.dirname, '../../../build/demo/stories260K');
 
 /** Temporary folders made by a test file; `removeAll` in afterEach/afterAll. */
 export class TempFolders {
