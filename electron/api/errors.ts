@@ -32,6 +32,9 @@ export const ERROR_CODES = [
   // export
   'TargetExists',
   'TargetInsideSource',
+  'TargetNotExport',
+  'ProtectedTarget',
+  'TargetChanged',
   'ExportFailed',
   'Cancelled',
   'SourceChanged',

@@ -3,12 +3,10 @@
  * (mergekit YAML). Each only calls the API: open, build or import, resolve, export.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { MAX_YAML_BYTES } from '../api/schemas.js';
 import { StudioError, isStudioError } from '../api/errors.js';
 import type { StudioHost } from '../api/studio-api.js';
-import type { ExportPhase, ExportReport, LayerPlan, PlanRecipe } from '../api/types.js';
+import type { ExportPhase, ExportReport, LayerPlan, PlanRecipe, VerifyReport } from '../api/types.js';
 import type { ExportArgs, ParsedCommand, RecipeArgs } from './cli-args.js';
 import { CliExit, type CliIo } from './cli-io.js';
 import { exportSummaryText, oneLine, problemText, resolvedPlanText, verifyReportText } from './plan-output.js';
@@ -47,25 +45,9 @@ export async function runRecipeCommand(api: StudioHost, io: CliIo, command: Reci
   return runPlan(api, io, plan, command.export);
 }
 
-async function readYaml(file: string, shown: string): Promise<string> {
-  try {
-    const info = await stat(file);
-    if (info.isDirectory()) throw new StudioError('InvalidRequest', 'is a folder, not a YAML file', { path: shown });
-    if (info.size > MAX_YAML_BYTES) throw new StudioError('InvalidYaml', `larger than ${MAX_YAML_BYTES / 1e6} MB; not a mergekit config`, { path: shown });
-    return await readFile(file, 'utf8');
-  } catch (error) {
-    if (isStudioError(error)) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new StudioError('NotFound', 'no such file', { path: shown });
-    if (code === 'EACCES' || code === 'EPERM') throw new StudioError('PermissionDenied', 'permission denied', { path: shown });
-    throw error;
-  }
-}
-
 export async function runMergeCommand(api: StudioHost, io: CliIo, command: MergeCommand): Promise<number> {
-  const file = path.resolve(cwdOf(io), command.config);
-  const text = await readYaml(file, command.config);
-  const imported = await api.planFromYaml({ text, baseDir: path.dirname(file) });
+  // The API reads the file (bounded, regular YAML files only), as it does for the app.
+  const imported = await api.loadPlanFile({ path: path.resolve(cwdOf(io), command.config) });
   let errors = 0;
   for (const problem of imported.problems) {
     if (problem.severity === 'error') errors++;
@@ -109,12 +91,11 @@ async function runPlan(api: StudioHost, io: CliIo, plan: LayerPlan, args: Export
   const printed = new Set(resolved.problems.map((problem) => problem.message));
   for (const warning of report.warnings) if (!printed.has(warning)) io.stderr.write(`warning: ${oneLine(warning)}\n`);
   io.stdout.write(exportSummaryText(report));
-  if (report.verify !== null && !report.verify.ok) {
-    io.stdout.write(verifyReportText(report.verify));
-    io.stderr.write(`error: ${report.dir}: the export failed verification (${report.verify.problems.length} problems)\n`);
-    return 1;
-  }
   return 0;
+}
+
+function isVerifyReport(value: unknown): value is VerifyReport {
+  return typeof value === 'object' && value !== null && Array.isArray((value as VerifyReport).problems);
 }
 
 /**
@@ -140,6 +121,13 @@ async function exportWithProgress(api: StudioHost, io: CliIo, request: Parameter
   try {
     return await api.exportPlan(request);
   } catch (error) {
+    if (isStudioError(error) && error.code === 'VerifyFailed' && isVerifyReport(error.detail)) {
+      // The engine kept the failed export out of the target; show what verify found.
+      bar?.clear();
+      io.stdout.write(verifyReportText(error.detail));
+      io.stderr.write(`error: ${request.target.dir}: the export failed verification (${error.detail.problems.length} problems); nothing was written there\n`);
+      throw new CliExit(1);
+    }
     if (cancelling !== null) {
       await cancelling;
       bar?.clear();

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import packageJson from '../../package.json' with { type: 'json' };
 import { StudioError, isStudioError } from '../api/errors.js';
@@ -14,27 +14,26 @@ import type {
   ExportProgress,
   ExportReport,
   LayerPlan,
-  PlanFile,
   PlanProblem,
   ResolvedPlan,
   SimilarityMatrix,
   StatsReport,
 } from '../api/types.js';
 import { openCheckpoint } from './checkpoint/open-checkpoint.js';
-import { fileSystemError } from './formats/file-errors.js';
 import { INDEX_FILE_NAME } from './formats/safetensors-index.js';
 import { exportPlan } from './export/export-plan.js';
 import { verifyExport } from './export/verify-export.js';
 import { planModels, resolvePlan } from './plan/layer-plan.js';
 import { buildPlanFromRecipe } from './plan/plan-recipes.js';
 import { emitMergekitYaml, parseMergekitYaml } from './plan/mergekit-yaml.js';
+import { readPlanFile } from './plan/plan-file.js';
 import { computeCheckpointStats } from './stats/checkpoint-stats.js';
 import { layerSimilarity } from './stats/layer-similarity.js';
 
 export interface StudioEngineOptions {
   host: AppInfo['host'];
   demoPath: string;
-  /** Folders the serve mode may open; informational here (the serve front door enforces them). */
+  /** Folders the serve mode may open (the serve front door enforces them); no export may replace one. */
   roots?: string[];
   version?: string;
 }
@@ -193,6 +192,8 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
           sources,
           signal: controller.signal,
           verify: target.verify ?? true,
+          // The bundled demo and the serve roots are never written over (issue 13).
+          targetPolicy: { protectedFolders: [options.demoPath, ...(options.roots ?? [])] },
           onProgress: (progress) => {
             lastProgress = progress;
             emit('exportProgress', { exportId, ...progress });
@@ -232,30 +233,6 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     },
   };
   return api;
-}
-
-/** Largest YAML plan file read: plans are a few KB; this bound keeps a wrong pick from filling memory. */
-export const MAX_PLAN_FILE_BYTES = 1_000_000;
-
-/** Reads a mergekit YAML plan from disk, its model paths resolved against the file's folder. */
-export async function readPlanFile(filePath: string): Promise<PlanFile> {
-  let info;
-  try {
-    info = await stat(filePath);
-  } catch (error) {
-    throw fileSystemError(error, filePath, 'YAML file');
-  }
-  if (!info.isFile()) throw new StudioError('InvalidYaml', `${path.basename(filePath)}: not a file`, { path: filePath });
-  if (info.size > MAX_PLAN_FILE_BYTES) {
-    throw new StudioError('InvalidYaml', `${path.basename(filePath)}: ${info.size.toLocaleString('en-US')} bytes is too large for a plan (at most 1 MB)`, {
-      path: filePath,
-    });
-  }
-  const text = await readFile(filePath, 'utf8').catch((error: unknown) => {
-    throw fileSystemError(error, filePath, 'YAML file');
-  });
-  const imported = parseMergekitYaml(text, { baseDir: path.dirname(filePath), fileName: path.basename(filePath) });
-  return { path: filePath, text, ...imported };
 }
 
 /** Lists a folder for the in-app browser, marking model folders, safetensors files and YAML plans. */

@@ -11,14 +11,23 @@ import { copyRanges } from '../native.js';
 import { resolvePlan } from '../plan/layer-plan.js';
 import { emitMergekitYaml } from '../plan/mergekit-yaml.js';
 import { exportConfigFor } from './config-remap.js';
-import { commitExportTarget, discardExportTarget, errorAtTarget, exportFileError, prepareExportTarget, type PreparedTarget } from './export-target.js';
+import {
+  commitExportTarget,
+  discardExportTarget,
+  errorAtTarget,
+  exportFileError,
+  prepareExportTarget,
+  type ExportTargetPolicy,
+  type PreparedTarget,
+} from './export-target.js';
 import { buildModelCard } from './model-card.js';
 import { planOutputTensors, type OutputTensor } from './output-tensors.js';
 import { planShards, type PlannedShard } from './shard-plan.js';
 import { isPlainCopy, transformedChunks } from './tensor-transform.js';
-import { PLAN_FILE_NAME, verifyExport } from './verify-export.js';
+import { MODEL_CARD_FILE_NAME, PLAN_FILE_NAME } from './export-files.js';
+import { verifyExport } from './verify-export.js';
 
-export const MODEL_CARD_FILE_NAME = 'README.md';
+export { MODEL_CARD_FILE_NAME } from './export-files.js';
 
 /** Bytes per copyRanges call: progress and cancellation are checked at least this often. */
 export const COPY_BATCH_BYTES = 64 * 1024 * 1024;
@@ -35,6 +44,8 @@ export interface ExportPlanRequest {
   onProgress?: (progress: ExportPlanProgress) => void;
   /** Re-open the export and compare every tensor with its source at the end (default true). */
   verify?: boolean;
+  /** Folders the target may not be, nor hold (the bundled demo, serve roots). */
+  targetPolicy?: ExportTargetPolicy;
 }
 
 /**
@@ -88,7 +99,8 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   else warnings.push(...exportConfig.warnings);
   const sideFiles = await sideFileSource(plan, resolved, sources, warnings);
 
-  const prepared = await prepareExportTarget(request.target, sources);
+  const prepared = await prepareExportTarget(request.target, sources, request.targetPolicy);
+  warnings.push(...prepared.notes);
   const files: string[] = [];
   let seconds: number;
   let verify: VerifyReport | null = null;
@@ -153,6 +165,9 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
       // A source that changed during the copy or the comparison explains any difference found.
       await checkSourcesUnchanged(sourceStates);
       verify = { ...verify, dir: prepared.dir };
+      // An export that failed its check never reaches the target: with `replace` it would
+      // overwrite a good export with a bad one. The temporary folder goes with the error below.
+      if (!verify.ok) throw verifyFailed(verify);
     }
     await commitExportTarget(prepared);
   } catch (error) {
@@ -173,6 +188,17 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
     warnings,
     verify,
   };
+}
+
+/** The error for an export whose verification found problems; `detail` is the VerifyReport. */
+function verifyFailed(verify: VerifyReport): StudioError {
+  const count = verify.problems.length;
+  const first = verify.problems[0]?.message ?? '';
+  return new StudioError(
+    'VerifyFailed',
+    `the export to ${verify.dir} failed verification (${count} problem${count === 1 ? '' : 's'}; first: ${first}); nothing was written there`,
+    { path: verify.dir, detail: verify },
+  );
 }
 
 /** `{"metadata": {"total_size": N}, "weight_map": {…}}` with the tensor names sorted, as transformers writes it. */

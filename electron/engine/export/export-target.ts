@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StudioError, isStudioError } from '../../api/errors.js';
 import type { CheckpointSummary, ExportTarget } from '../../api/types.js';
+import { PLAN_FILE_NAME, isExportFileName, isWeightsFileName } from './export-files.js';
 
 /**
  * Where an export is written, and how it becomes visible: everything goes into a temporary folder
@@ -16,13 +18,17 @@ const TRASH_MARKER = 'dus-trash';
 const LEFTOVER_NAME = /^\.(.+)\.(dus-export|dus-trash)-(\d+)-[0-9a-f]+$/;
 
 export interface PreparedTarget {
-  /** Absolute path the export will have. */
+  /** Absolute path the export will have, as the caller named it (for messages and the report). */
   dir: string;
-  /** Folder that holds the target and the temporary folder. */
+  /** The real path checked for `dir` (links resolved): where the export is committed. */
+  realDir: string;
+  /** Real folder that holds the target and the temporary folder. */
   parent: string;
   /** The temporary folder being written. */
   tempDir: string;
   replace: boolean;
+  /** What was found and done about earlier interrupted exports, for the report's warnings. */
+  notes: string[];
 }
 
 function leftoverName(targetName: string, marker: string): string {
@@ -130,47 +136,112 @@ export async function pathExists(target: string): Promise<boolean> {
   }
 }
 
+/** What `lstat` finds at a path, without following a final link; null when nothing is there. */
+async function entryAt(target: string): Promise<Stats | null> {
+  try {
+    return await lstat(target);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw exportFileError(error, target);
+  }
+}
+
+/**
+ * Refuses to replace a folder that is not recognisably a model export: replacing deletes it, and a
+ * mistyped `--out` must never delete a folder of documents. A folder qualifies when every entry is a
+ * regular file whose name an export holds (export-files.ts: weights, index, config.json, tokenizer
+ * and generation files, README.md, mergekit_config.yml) and it holds weights or mergekit_config.yml.
+ * The error names the first entry (in sorted order) that is not part of an export.
+ */
+export async function checkReplaceable(dir: string, shown: string = dir): Promise<void> {
+  const entries = (await readdir(dir, { withFileTypes: true })).sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
+  const refuse = (reason: string): StudioError =>
+    new StudioError('TargetNotExport', `${shown} is not a previous model export, so it is not replaced: ${reason}; choose another folder or empty it yourself`, {
+      path: shown,
+    });
+  for (const entry of entries) {
+    const entryPath = path.join(shown, entry.name);
+    if (entry.isDirectory()) throw refuse(`it holds the folder ${entryPath}, and exports hold no folders`);
+    if (!entry.isFile()) throw refuse(`${entryPath} is not a regular file (a link, pipe or device)`);
+    if (!isExportFileName(entry.name)) throw refuse(`${entryPath} is not part of an export`);
+  }
+  if (!entries.some((entry) => isWeightsFileName(entry.name) || entry.name === PLAN_FILE_NAME)) {
+    throw refuse(`it holds neither model weights nor ${PLAN_FILE_NAME}`);
+  }
+}
+
+export interface ExportTargetPolicy {
+  /**
+   * Folders no export may be written to or over, nor into a folder that holds them: the bundled demo
+   * model, and in serve mode the roots (replacing a root would delete everything the server serves).
+   */
+  protectedFolders?: readonly string[];
+}
+
 /**
  * Checks the target against the refuse rules and creates the temporary folder beside it:
  * - inside (or equal to) a source folder → TargetInsideSource (real paths compared, so links and
  *   `..` cannot hide it); a target that holds a source is refused too, as replacing it would delete
  *   the source;
- * - an existing non-empty target without `replace` → TargetExists.
- * Missing parents are created; leftovers of dead exports to the same target are removed.
+ * - equal to or holding a protected folder → ProtectedTarget;
+ * - an existing non-empty target without `replace` → TargetExists; with `replace`, one that is not
+ *   a previous model export → TargetNotExport (see checkReplaceable).
+ * Everything from here on works on the real path that was checked, so a target reached through a
+ * link is written where the link led when it was checked, and the temporary folder sits beside it.
+ * Missing parents are created; leftovers of dead exports to the same target are removed, and an
+ * old export that a killed `replace` had set aside is put back (see recoverLeftovers).
  */
-export async function prepareExportTarget(target: ExportTarget, sources: ReadonlyMap<string, CheckpointSummary>): Promise<PreparedTarget> {
+export async function prepareExportTarget(
+  target: ExportTarget,
+  sources: ReadonlyMap<string, CheckpointSummary>,
+  policy: ExportTargetPolicy = {},
+): Promise<PreparedTarget> {
   const dir = path.resolve(target.dir);
-  const realTarget = await realTargetPath(dir);
+  const realDir = await realTargetPath(dir);
   for (const source of sources.values()) {
     const sourceFolder = await realTargetPath(source.folder);
-    if (isInside(realTarget, sourceFolder)) {
+    if (isInside(realDir, sourceFolder)) {
       throw new StudioError('TargetInsideSource', `the export target ${dir} is inside the source checkpoint folder ${source.folder}; choose a folder outside it`, {
         path: dir,
       });
     }
-    if (isInside(sourceFolder, realTarget)) {
+    if (isInside(sourceFolder, realDir)) {
       throw new StudioError('TargetExists', `the export target ${dir} holds the source checkpoint ${source.folder}; writing there would replace the source`, {
         path: dir,
       });
     }
   }
-  const replace = target.replace === true;
-  if (await pathExists(dir)) {
-    const info = await stat(dir);
-    const empty = info.isDirectory() && (await isEmptyDirectory(dir));
-    if (!empty && !replace) {
-      throw new StudioError('TargetExists', `${dir} already exists and is not empty; choose another folder or allow replacing it`, { path: dir });
+  for (const folder of policy.protectedFolders ?? []) {
+    if (folder === '') continue;
+    if (isInside(await realTargetPath(folder), realDir)) {
+      throw new StudioError('ProtectedTarget', `the export target ${dir} is or holds ${folder}, which DUS Studio never writes over; choose another folder`, {
+        path: dir,
+      });
     }
   }
-  const parent = path.dirname(dir);
+  const replace = target.replace === true;
+  const parent = path.dirname(realDir);
   try {
     await mkdir(parent, { recursive: true });
   } catch (error) {
-    throw exportFileError(error, parent);
+    throw exportFileError(error, path.dirname(dir));
   }
-  await removeLeftovers(parent, path.basename(dir));
-  const tempDir = path.join(parent, leftoverName(path.basename(dir), TEMP_MARKER));
-  const prepared = { dir, parent, tempDir, replace };
+  const notes = await recoverLeftovers(parent, path.basename(realDir));
+  const existing = await entryAt(realDir);
+  if (existing !== null) {
+    if (existing.isSymbolicLink()) throw new StudioError('TargetExists', `${dir} is a link; choose the folder it leads to or another one`, { path: dir });
+    const empty = existing.isDirectory() && (await isEmptyDirectory(realDir));
+    if (!empty && !replace) {
+      throw new StudioError('TargetExists', `${dir} already exists and is not empty; choose another folder or allow replacing it`, { path: dir });
+    }
+    if (!empty) {
+      if (!existing.isDirectory()) throw new StudioError('TargetNotExport', `${dir} is a file, not a previous model export, so it is not replaced`, { path: dir });
+      await checkReplaceable(realDir, dir);
+    }
+  }
+  const tempDir = path.join(parent, leftoverName(path.basename(realDir), TEMP_MARKER));
+  const prepared = { dir, realDir, parent, tempDir, replace, notes };
   try {
     await mkdir(tempDir);
   } catch (error) {
@@ -179,22 +250,59 @@ export async function prepareExportTarget(target: ExportTarget, sources: Readonl
   return prepared;
 }
 
-/** Removes temporary and set-aside folders for `targetName` whose exporting process is gone. */
-export async function removeLeftovers(parent: string, targetName: string): Promise<string[]> {
+/** Leftover folders of dead exports to `targetName` in `parent`, sorted by name. */
+async function deadLeftovers(parent: string, targetName: string): Promise<Array<{ name: string; kind: 'export' | 'trash' }>> {
   let names: string[];
   try {
     names = await readdir(parent);
   } catch {
     return [];
   }
-  const removed: string[] = [];
-  for (const name of names) {
+  const found = [];
+  for (const name of names.sort()) {
     const leftover = parseExportTempName(name);
     if (leftover === null || leftover.targetName !== targetName || processIsAlive(leftover.pid)) continue;
-    await rm(path.join(parent, name), { recursive: true, force: true });
-    removed.push(name);
+    found.push({ name, kind: leftover.kind });
   }
-  return removed;
+  return found;
+}
+
+/**
+ * Old exports that a killed `replace` set aside (`.<name>.dus-trash-…`) beside a target, as absolute
+ * paths. They are the user's data: nothing here deletes them.
+ */
+export async function findSetAsideExports(target: string): Promise<string[]> {
+  const parent = path.dirname(target);
+  return (await deadLeftovers(parent, path.basename(target))).filter((leftover) => leftover.kind === 'trash').map((leftover) => path.join(parent, leftover.name));
+}
+
+/**
+ * Cleans up after dead exports to `targetName`: their temporary folders (half-written, never the
+ * user's) are removed. An old export set aside by a `replace` that was killed between its two
+ * renames is never deleted: when the target is missing it is renamed back into place; otherwise it
+ * stays where it is and the returned notes say exactly where, for the user to keep or delete.
+ */
+export async function recoverLeftovers(parent: string, targetName: string): Promise<string[]> {
+  const notes: string[] = [];
+  const target = path.join(parent, targetName);
+  for (const leftover of await deadLeftovers(parent, targetName)) {
+    const leftoverPath = path.join(parent, leftover.name);
+    if (leftover.kind === 'export') {
+      await rm(leftoverPath, { recursive: true, force: true });
+      continue;
+    }
+    if ((await entryAt(target)) === null) {
+      try {
+        await rename(leftoverPath, target);
+        notes.push(`an earlier export to ${target} was interrupted while replacing it; the previous export was restored from ${leftoverPath}`);
+        continue;
+      } catch {
+        // Fall through: the note below tells the user where it is.
+      }
+    }
+    notes.push(`an earlier export to ${target} was interrupted while replacing it; the export it replaced is kept at ${leftoverPath} (delete it when no longer needed)`);
+  }
+  return notes;
 }
 
 /** fsync of a folder, so renames inside it survive a crash; not supported everywhere (Windows), hence best effort. */
@@ -211,34 +319,70 @@ async function syncDirectory(dir: string): Promise<void> {
 }
 
 /**
+ * The folder the export is committed into must still be the real folder that was checked: a parent
+ * swapped for a link while a long export ran would otherwise receive it wherever the link leads.
+ */
+async function checkParentUnchanged(prepared: PreparedTarget): Promise<void> {
+  let now: string;
+  try {
+    now = await realpath(prepared.parent);
+  } catch (error) {
+    throw exportFileError(error, prepared.parent);
+  }
+  if (now !== prepared.parent) {
+    throw new StudioError('TargetChanged', `${path.dirname(prepared.dir)} now leads to ${now}, not to ${prepared.parent} as when the export started; the export was not moved there`, {
+      path: prepared.dir,
+    });
+  }
+}
+
+/**
  * Moves the finished temporary folder into place. With `replace`, an existing target is first
  * renamed aside (`.<name>.dus-trash-…`), so the target path always holds either the old or the
- * new export; the old one is deleted afterwards. An empty existing folder is simply replaced.
+ * new export; the old one is deleted only once the new one is in place (a kill in between leaves
+ * it set aside, and the next export or verify to the same place finds it). An empty existing
+ * folder is simply replaced. Just before the renames the target's folder is checked again (it must
+ * still be the real path that was checked, the target no link, and a replaced folder still an export).
  */
 export async function commitExportTarget(prepared: PreparedTarget): Promise<void> {
-  const { dir, parent, tempDir } = prepared;
+  const { dir, realDir, parent, tempDir } = prepared;
   await syncDirectory(tempDir);
   let trash: string | null = null;
   try {
-    if (await pathExists(dir)) {
-      const info = await stat(dir);
-      if (info.isDirectory() && (await isEmptyDirectory(dir))) {
-        await rmdir(dir);
+    await checkParentUnchanged(prepared);
+    const existing = await entryAt(realDir);
+    if (existing !== null) {
+      if (existing.isSymbolicLink()) throw new StudioError('TargetChanged', `${dir} became a link while the export was running; the export was not moved there`, { path: dir });
+      if (existing.isDirectory() && (await isEmptyDirectory(realDir))) {
+        await rmdir(realDir);
       } else if (prepared.replace) {
-        trash = path.join(parent, leftoverName(path.basename(dir), TRASH_MARKER));
-        await rename(dir, trash);
+        if (!existing.isDirectory()) throw new StudioError('TargetNotExport', `${dir} is a file, not a previous model export, so it is not replaced`, { path: dir });
+        await checkReplaceable(realDir, dir);
+        trash = path.join(parent, leftoverName(path.basename(realDir), TRASH_MARKER));
+        await rename(realDir, trash);
       } else {
         throw new StudioError('TargetExists', `${dir} appeared while the export was running; the export was not moved there`, { path: dir });
       }
     }
     try {
-      await rename(tempDir, dir);
+      await rename(tempDir, realDir);
     } catch (error) {
-      if (trash !== null) await rename(trash, dir).catch(() => undefined);
+      if (trash !== null) {
+        const setAside = trash;
+        await rename(setAside, realDir).then(
+          () => {
+            trash = null;
+          },
+          () => undefined,
+        );
+      }
       throw error;
     }
   } catch (error) {
-    throw exportFileError(error, dir);
+    const failure = exportFileError(error, dir);
+    if (trash === null) throw failure;
+    // The old export could not be put back: say where it is, never lose it.
+    throw new StudioError(failure.code, `${failure.message}; the export it was replacing is kept at ${trash}`, { path: failure.path, detail: { setAside: trash }, cause: error });
   }
   await syncDirectory(parent);
   if (trash !== null) await rm(trash, { recursive: true, force: true });

@@ -1,22 +1,22 @@
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { isStudioError } from '../../api/errors.js';
 import { DTYPE_BITS, type CheckpointSummary, type LayerPlan, type VerifyProblem, type VerifyReport } from '../../api/types.js';
 import { openCheckpoint } from '../checkpoint/open-checkpoint.js';
-import { CONFIG_FILE_NAME } from '../checkpoint/model-config.js';
+import { CONFIG_FILE_NAME, readModelConfig } from '../checkpoint/model-config.js';
 import { readSafetensorsHeader, type SafetensorsTensorEntry } from '../formats/safetensors.js';
 import { INDEX_FILE_NAME, readSafetensorsIndex } from '../formats/safetensors-index.js';
 import { compareRanges } from '../native.js';
 import { planModels, resolvePlan } from '../plan/layer-plan.js';
-import { parseMergekitYaml } from '../plan/mergekit-yaml.js';
+import { readPlanFile } from '../plan/plan-file.js';
 import { exportConfigFor, isConfigObject } from './config-remap.js';
-import { pathExists } from './export-target.js';
+import { PLAN_FILE_NAME } from './export-files.js';
+import { findSetAsideExports, pathExists } from './export-target.js';
 import { planOutputTensors, type OutputTensor } from './output-tensors.js';
 import { SINGLE_SHARD_NAME } from './shard-plan.js';
 import { isPlainCopy, transformedChunks } from './tensor-transform.js';
 
-/** The plan file every export carries (mergekit YAML with absolute model paths), read back here. */
-export const PLAN_FILE_NAME = 'mergekit_config.yml';
+export { PLAN_FILE_NAME } from './export-files.js';
 
 /** Bytes per compareRanges call: progress and cancellation are checked between calls. */
 const COMPARE_BATCH_BYTES = 64 * 1024 * 1024;
@@ -94,6 +94,7 @@ class VerifyRun {
  */
 export async function verifyExport(dir: string, options: VerifyExportOptions = {}): Promise<VerifyReport> {
   const run = new VerifyRun(path.resolve(dir), options);
+  if (await reportSetAside(run)) return run.report();
   const plan = await readPlan(run);
   if (plan === null) return run.report();
   const sources = await openSources(run, plan);
@@ -127,16 +128,32 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
   return run.report();
 }
 
+/**
+ * A missing export folder whose old version a killed `replace` set aside: say exactly where it is
+ * (verify only reads; the next export to the same place puts it back).
+ */
+async function reportSetAside(run: VerifyRun): Promise<boolean> {
+  if (await pathExists(run.dir)) return false;
+  const setAside = await findSetAsideExports(run.dir);
+  if (setAside.length === 0) return false;
+  for (const folder of setAside) {
+    run.problem('SetAside', `${run.dir} is missing: an export that was replacing it was interrupted, and the previous export is kept at ${folder}; move it back with: mv '${folder}' '${run.dir}'`, {
+      file: folder,
+    });
+  }
+  return true;
+}
+
 async function readPlan(run: VerifyRun): Promise<LayerPlan | null> {
-  let text: string;
+  let imported;
   try {
-    text = await readFile(path.join(run.dir, PLAN_FILE_NAME), 'utf8');
+    imported = await readPlanFile(path.join(run.dir, PLAN_FILE_NAME));
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(error as Error).message})`;
+    if (!isStudioError(error)) throw error;
+    const reason = error.code === 'NotFound' ? 'is missing' : `cannot be read (${error.message})`;
     run.problem('MissingPlan', `${PLAN_FILE_NAME} ${reason}: without the plan the export cannot be checked`, { file: PLAN_FILE_NAME });
     return null;
   }
-  const imported = parseMergekitYaml(text, { baseDir: run.dir, fileName: PLAN_FILE_NAME });
   for (const problem of imported.problems.filter((item) => item.severity === 'error')) {
     run.problem('InvalidPlan', `${PLAN_FILE_NAME}${problem.line === undefined ? '' : ` line ${problem.line}`}: ${problem.message}`, { file: PLAN_FILE_NAME });
   }
@@ -418,9 +435,10 @@ async function checkConfig(run: VerifyRun, expected: Record<string, unknown> | n
   if (expected === null) return;
   let found: unknown;
   try {
-    found = JSON.parse(await readFile(path.join(run.dir, CONFIG_FILE_NAME), 'utf8'));
+    found = await readModelConfig(path.join(run.dir, CONFIG_FILE_NAME));
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(error as Error).message})`;
+    if (!isStudioError(error)) throw error;
+    const reason = error.code === 'NotFound' ? 'is missing' : `cannot be read (${error.message})`;
     run.problem('ConfigMismatch', `${CONFIG_FILE_NAME} ${reason}`, { file: CONFIG_FILE_NAME });
     return;
   }

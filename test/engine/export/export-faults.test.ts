@@ -15,6 +15,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, statfs } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { StudioError } from '../../../electron/api/errors.js';
 import type { CheckpointSummary, ExportPhase } from '../../../electron/api/types.js';
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
 import { exportPlan, type ExportPlanProgress } from '../../../electron/engine/export/export-plan.js';
@@ -104,6 +105,11 @@ function replaceKeepingTimes(file: string, replacement: string): void {
   const touched = spawnSync('touch', ['-r', file, staging]);
   if (touched.status !== 0) throw new Error(`touch -r failed: ${touched.stderr.toString()}`);
   renameSync(staging, file);
+}
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '0']).pid as number;
 }
 
 function firstEvent(when: (event: FileEvent) => boolean): FileEvent {
@@ -398,6 +404,51 @@ describe('durability of a finished export', () => {
     const tempSynced = events.findLastIndex((event, index) => index < commit && event.operation === 'sync' && event.path === tempDir);
     expect(tempSynced, 'the temporary folder was flushed before the rename').toBeGreaterThan(0);
     expect(events.findIndex((event, index) => index > commit && event.operation === 'sync' && event.path === parent), 'the parent was flushed after the rename').toBeGreaterThan(commit);
+  });
+});
+
+describe('replacing an export atomically', () => {
+  /** A finished export at `dir` and the names it holds. */
+  async function previousExport(source: CheckpointSummary, dir: string): Promise<string[]> {
+    await exportMedium(source, dir);
+    return folderNames(dir);
+  }
+
+  it('keeps the previous export at the target when moving the new one into place fails', async () => {
+    const source = await mediumSource();
+    const parent = await folders.make();
+    const dir = path.join(parent, 'out');
+    const before = await previousExport(source, dir);
+    fileFaults.watch(parent);
+    // The second of the two renames (temporary folder → target) fails, as a crash there would stop it.
+    fileFaults.failWhen((event) => event.operation === 'rename' && event.path === dir && isExportTempName(path.basename(event.from ?? '')) && parseExportTempName(path.basename(event.from ?? ''))?.kind === 'export', 'EIO');
+    await expect(exportMedium(source, dir, { replace: true })).rejects.toMatchObject({ code: 'ExportFailed' });
+    // The old export was renamed aside, not deleted, so it is back in place, whole.
+    expect(await folderNames(dir)).toEqual(before);
+    await expectCorrectExport(dir, source);
+    expect(await folderNames(parent)).toEqual(['out']);
+  });
+
+  it('names where the previous export is when it cannot be put back, and the next export restores it', async () => {
+    const source = await mediumSource();
+    const parent = await folders.make();
+    const dir = path.join(parent, 'out');
+    const before = await previousExport(source, dir);
+    fileFaults.watch(parent);
+    // Every rename onto the target fails: the commit and the rollback both.
+    fileFaults.failWhen((event) => event.operation === 'rename' && event.path === dir, 'EIO');
+    const failure = await exportMedium(source, dir, { replace: true }).catch((error: unknown) => error as StudioError);
+    const setAside = (failure as StudioError).detail as { setAside: string };
+    expect(failure).toMatchObject({ code: 'ExportFailed', message: expect.stringContaining(setAside.setAside) });
+    expect(parseExportTempName(path.basename(setAside.setAside))?.kind).toBe('trash');
+    expect(await folderNames(setAside.setAside)).toEqual(before);
+    fileFaults.reset();
+    // The set-aside folder belongs to a live process (this one) until it exits; a dead exporter's is put back.
+    const deadName = `.out.dus-trash-${deadPid()}-abcdef`;
+    renameSync(setAside.setAside, path.join(parent, deadName));
+    const report = await exportMedium(source, dir, { replace: true });
+    expect(report.warnings).toContainEqual(expect.stringContaining('restored'));
+    expect(await folderNames(parent)).toEqual(['out']);
   });
 });
 

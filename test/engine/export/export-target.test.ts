@@ -1,11 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { utimesSync } from 'node:fs';
-import { appendFile, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { renameSync, symlinkSync, utimesSync } from 'node:fs';
+import { appendFile, lstat, mkdir, open, readFile, readdir, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CheckpointSummary } from '../../../electron/api/types.js';
-import { exportPlan } from '../../../electron/engine/export/export-plan.js';
-import { exportFileError, isExportTempName, parseExportTempName, removeLeftovers } from '../../../electron/engine/export/export-target.js';
+import { exportPlan, type ExportPlanProgress } from '../../../electron/engine/export/export-plan.js';
+import type { ExportTargetPolicy } from '../../../electron/engine/export/export-target.js';
+import { exportFileError, isExportTempName, parseExportTempName, recoverLeftovers } from '../../../electron/engine/export/export-target.js';
+import { verifyExport } from '../../../electron/engine/export/verify-export.js';
 import { TempFolders, dusPlan, folderNames, openFixture, sourceMap } from './export-fixtures.js';
 
 const folders = new TempFolders();
@@ -15,7 +17,11 @@ async function smallSource(options: { shards?: number } = {}): Promise<Checkpoin
   return openFixture(folders, { layers: 6, ...options });
 }
 
-function exportTo(source: CheckpointSummary, dir: string, extra: { replace?: boolean; shardSize?: number; signal?: AbortSignal; onProgress?: () => void } = {}) {
+function exportTo(
+  source: CheckpointSummary,
+  dir: string,
+  extra: { replace?: boolean; shardSize?: number; signal?: AbortSignal; onProgress?: (progress: ExportPlanProgress) => void | Promise<void>; targetPolicy?: ExportTargetPolicy } = {},
+) {
   const { replace, shardSize, ...rest } = extra;
   return exportPlan({
     plan: dusPlan(source, 2),
@@ -66,15 +72,120 @@ describe('export target', () => {
     expect((await exportTo(source, empty)).verify?.ok).toBe(true);
   });
 
-  it('replaces a non-empty target when asked, leaving nothing of the old one behind', async () => {
+  it('replaces a previous export when asked, leaving nothing of the old one behind', async () => {
     const source = await smallSource();
     const dir = path.join(await folders.make(), 'out');
-    await mkdir(dir);
-    await writeFile(path.join(dir, 'old.txt'), 'old export');
+    await exportTo(source, dir, { shardSize: 20_000 });
+    expect((await folderNames(dir)).filter((name) => name.startsWith('model-')).length).toBeGreaterThan(1);
     const report = await exportTo(source, dir, { replace: true });
     expect(report.verify?.ok).toBe(true);
-    expect(await folderNames(dir)).not.toContain('old.txt');
+    expect(await folderNames(dir)).not.toContain('model.safetensors.index.json');
     expect(await folderNames(dir)).toContain('model.safetensors');
+    expect(await folderNames(path.dirname(dir))).toEqual(['out']);
+  });
+
+  it('refuses to replace a folder that is not a model export, naming the first file that is not part of one (issue 13)', async () => {
+    const source = await smallSource();
+    const dir = path.join(await folders.make(), 'documents');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'config.json'), '{}');
+    await writeFile(path.join(dir, 'thesis.docx'), 'years of work');
+    await expect(exportTo(source, dir, { replace: true })).rejects.toMatchObject({
+      code: 'TargetNotExport',
+      path: dir,
+      message: expect.stringContaining(path.join(dir, 'thesis.docx')),
+    });
+    expect(await folderNames(dir)).toEqual(['config.json', 'thesis.docx']);
+    expect(await readFile(path.join(dir, 'thesis.docx'), 'utf8')).toBe('years of work');
+    expect(await folderNames(path.dirname(dir))).toEqual(['documents']);
+  });
+
+  it('refuses to replace a folder holding a subfolder, or export files but no weights nor plan', async () => {
+    const source = await smallSource();
+    const withFolder = path.join(await folders.make(), 'out');
+    await mkdir(path.join(withFolder, 'photos'), { recursive: true });
+    await writeFile(path.join(withFolder, 'model.safetensors'), 'x');
+    await expect(exportTo(source, withFolder, { replace: true })).rejects.toMatchObject({ code: 'TargetNotExport', message: expect.stringContaining('photos') });
+    const onlyReadme = path.join(await folders.make(), 'notes');
+    await mkdir(onlyReadme);
+    await writeFile(path.join(onlyReadme, 'README.md'), '# my notes');
+    await expect(exportTo(source, onlyReadme, { replace: true })).rejects.toMatchObject({ code: 'TargetNotExport' });
+    expect(await readFile(path.join(onlyReadme, 'README.md'), 'utf8')).toBe('# my notes');
+  });
+
+  it('refuses a target that is or holds a protected folder (the bundled demo, a serve root), even with replace', async () => {
+    const source = await smallSource();
+    const parent = await folders.make();
+    const root = path.join(parent, 'root');
+    await exportTo(source, root);
+    const policy = { protectedFolders: [root] };
+    await expect(exportTo(source, root, { replace: true, targetPolicy: policy })).rejects.toMatchObject({ code: 'ProtectedTarget', path: root });
+    await expect(exportTo(source, parent, { replace: true, targetPolicy: policy })).rejects.toMatchObject({ code: 'ProtectedTarget' });
+    expect(await folderNames(root)).toContain('model.safetensors');
+    expect((await exportTo(source, path.join(root, 'inside'), { targetPolicy: policy })).verify?.ok).toBe(true);
+  });
+
+  it('commits a replace through a linked target to the real folder it checked, keeping the link (issue 13)', async () => {
+    const source = await smallSource();
+    const parent = await folders.make();
+    const real = path.join(parent, 'real');
+    await exportTo(source, real, { shardSize: 20_000 });
+    const link = path.join(parent, 'link');
+    await symlink(real, link);
+    const report = await exportTo(source, link, { replace: true });
+    expect(report.dir).toBe(link);
+    expect((await lstat(link)).isSymbolicLink()).toBe(true);
+    expect(await folderNames(real)).toContain('model.safetensors');
+    expect(await folderNames(real)).not.toContain('model.safetensors.index.json');
+    expect((await folderNames(parent)).sort()).toEqual(['link', 'real']);
+  });
+
+  it('does not commit when the target folder is swapped for a link while the export runs (issue 13)', async () => {
+    const source = await smallSource();
+    const base = await folders.make();
+    const parent = path.join(base, 'inside');
+    await mkdir(parent);
+    // Where the swapped-in link leads: the real folder, moved away (outside a root, in serve mode).
+    const moved = path.join(base, 'moved');
+    let swapped = false;
+    const exporting = exportTo(source, path.join(parent, 'out'), {
+      onProgress: (progress) => {
+        if (progress.phase !== 'verifying' || swapped) return;
+        swapped = true;
+        renameSync(parent, moved);
+        symlinkSync(moved, parent);
+      },
+    });
+    await expect(exporting).rejects.toMatchObject({ code: 'TargetChanged' });
+    expect(swapped).toBe(true);
+    expect(await folderNames(moved)).toEqual([]);
+  });
+
+  it('never commits an export that fails verification, and keeps the export it was to replace (issue 14)', async () => {
+    const source = await smallSource();
+    const dir = path.join(await folders.make(), 'out');
+    await exportTo(source, dir, { shardSize: 20_000 });
+    const before = await folderNames(dir);
+    let corrupted = false;
+    const exporting = exportTo(source, dir, {
+      replace: true,
+      onProgress: async (progress) => {
+        if (progress.phase !== 'verifying' || corrupted) return;
+        corrupted = true;
+        // Flip the last data byte of the finished shard in the temporary folder, as a bad copy would.
+        const temp = (await readdir(path.dirname(dir))).find((name) => parseExportTempName(name)?.kind === 'export') as string;
+        const shard = await open(path.join(path.dirname(dir), temp, 'model.safetensors'), 'r+');
+        const { size } = await shard.stat();
+        const byte = Buffer.alloc(1);
+        await shard.read(byte, 0, 1, size - 1);
+        byte[0] = (byte[0] as number) ^ 0xff;
+        await shard.write(byte, 0, 1, size - 1);
+        await shard.close();
+      },
+    });
+    await expect(exporting).rejects.toMatchObject({ code: 'VerifyFailed', detail: { ok: false, problems: [expect.objectContaining({ code: 'TensorBytesDiffer' })] } });
+    expect(corrupted).toBe(true);
+    expect(await folderNames(dir)).toEqual(before);
     expect(await folderNames(path.dirname(dir))).toEqual(['out']);
   });
 
@@ -140,15 +251,36 @@ describe('export target', () => {
     expect(await folderNames(parent)).toEqual([]);
   });
 
-  it('removes leftovers of dead exports to the same target and keeps live and unrelated ones', async () => {
+  it('removes temporary folders of dead exports to the same target and keeps live and unrelated ones', async () => {
     const parent = await folders.make();
     const dead = deadPid();
-    const stale = [`.out.dus-export-${dead}-a1b2c3`, `.out.dus-trash-${dead}-0f0f0f`];
+    const stale = `.out.dus-export-${dead}-a1b2c3`;
     const keep = [`.out.dus-export-${process.pid}-abcdef`, `.other.dus-export-${dead}-a1b2c3`, 'out.dus-export-1-aa', '.out'];
-    for (const name of [...stale, ...keep]) await mkdir(path.join(parent, name));
-    await writeFile(path.join(parent, stale[0] as string, 'model.safetensors'), 'partial');
-    expect((await removeLeftovers(parent, 'out')).sort()).toEqual(stale.sort());
+    for (const name of [stale, ...keep]) await mkdir(path.join(parent, name));
+    await writeFile(path.join(parent, stale, 'model.safetensors'), 'partial');
+    expect(await recoverLeftovers(parent, 'out')).toEqual([]);
     expect(await folderNames(parent)).toEqual(keep.sort());
+  });
+
+  it('puts back an old export that a killed replace set aside, and never deletes one (issue 8)', async () => {
+    const source = await smallSource();
+    const parent = await folders.make();
+    const setAside = path.join(parent, `.out.dus-trash-${deadPid()}-0f0f0f`);
+    await exportTo(source, setAside);
+    const dir = path.join(parent, 'out');
+    const verify = await verifyExport(dir);
+    expect(verify.ok).toBe(false);
+    expect(verify.problems).toEqual([expect.objectContaining({ code: 'SetAside', message: expect.stringContaining(setAside) })]);
+
+    await expect(exportTo(source, dir)).rejects.toMatchObject({ code: 'TargetExists' });
+    expect(await folderNames(parent)).toEqual(['out']);
+    expect((await verifyExport(dir)).ok).toBe(true);
+
+    const second = path.join(parent, `.out.dus-trash-${deadPid()}-1e1e1e`);
+    await exportTo(source, second);
+    const report = await exportTo(source, dir, { replace: true });
+    expect(report.warnings).toContainEqual(expect.stringContaining(`kept at ${second}`));
+    expect((await folderNames(parent)).sort()).toEqual([path.basename(second), 'out'].sort());
   });
 
   it('cleans stale temporary folders when it next exports to the same place', async () => {
