@@ -4,6 +4,7 @@
  * errors (exit 2), found before any work starts.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../common/byte-size.js';
 
 /** A mistake in the command line; main prints it with the command's usage line and exits 2. */
 export class UsageError extends Error {
@@ -142,32 +143,10 @@ export type ParsedCommand =
   | { kind: 'verify'; dir: string; json: boolean }
   | { kind: 'serve'; port: number; host: string; open: string[]; roots: string[] };
 
-const SIZE_UNITS: Readonly<Record<string, number>> = {
-  '': 1,
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  tb: 1e12,
-  kib: 2 ** 10,
-  mib: 2 ** 20,
-  gib: 2 ** 30,
-  tib: 2 ** 40,
-};
-
-/**
- * Parses a size as huggingface_hub does (`5GB` = 5,000,000,000: decimal units), plus binary units
- * (`1.5GiB`) and plain byte counts (`123456`). Units are case-insensitive; fractions round down.
- */
+/** --shard-size's value in bytes (electron/common/byte-size.ts holds the one rule the app shares). */
 export function parseSize(text: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*$/.exec(text);
-  const multiplier = match ? SIZE_UNITS[(match[2] ?? '').toLowerCase()] : undefined;
-  const number = match?.[1] ?? '';
-  if (!match || multiplier === undefined || (multiplier === 1 && number.includes('.'))) {
-    throw new UsageError(`invalid size '${text}': use for example 5GB, 500MB, 1.5GiB or a byte count`);
-  }
-  const bytes = Math.floor(Number(number) * multiplier);
-  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new UsageError(`invalid size '${text}': must be at least 1 byte and below 9 PB`);
+  const bytes = parseByteSize(text);
+  if (bytes === null) throw new UsageError(`invalid size '${text}': use for example ${BYTE_SIZE_EXAMPLES}, at least 1 byte and below 9 PB`);
   return bytes;
 }
 

@@ -1,5 +1,7 @@
 import { LineCounter, parseDocument, stringify, isMap, isSeq, type Node as YamlNode } from 'yaml';
 import { StudioError } from '../../electron/api/errors.js';
+import { resolvePlan } from '../../electron/common/plan/layer-plan.js';
+import { buildPlanFromRecipe } from '../../electron/common/plan/plan-recipes.js';
 import type { StudioHost } from '../../electron/api/studio-api.js';
 import type {
   AppInfo,
@@ -30,7 +32,7 @@ import type {
 /**
  * A stand-in for the engine, for renderer tests and for looking at the built page: Llama-shaped
  * checkpoint summaries built in memory (the 5-layer stories260K and an 80-layer Llama-2-70B),
- * statistics with depth profiles like a trained model's, a small resolvePlan, mergekit YAML both
+ * statistics with depth profiles like a trained model's, the engine's own plan rules, mergekit YAML both
  * ways, a controllable export and a folder tree to browse.
  */
 
@@ -262,6 +264,11 @@ export function defaultCheckpoints(): CheckpointSummary[] {
   return [llamaCheckpoint(STORIES_SHAPE), llamaCheckpoint(llama70bShape(LLAMA_X_PATH)), llamaCheckpoint(llama70bShape(LLAMA_E_PATH))];
 }
 
+/** The default checkpoints by id, as the shared plan rules look sources up. */
+export function defaultSources(): Map<string, CheckpointSummary> {
+  return new Map(defaultCheckpoints().map((summary) => [summary.id, summary]));
+}
+
 /** Goliath-120B's slices (DESIGN.md §2): X[0,16) E[8,24) X[17,32) … X[65,80) → 137 layers. */
 export function goliathPlan(x = LLAMA_X_PATH, e = LLAMA_E_PATH): LayerPlan {
   const ranges: [string, number, number][] = [
@@ -301,115 +308,22 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
     return summary;
   }
 
+  /**
+   * The engine's own plan rules (electron/common/plan), over the known checkpoints: like the engine,
+   * a plan that names a known checkpoint opens it.
+   */
   function resolve(plan: LayerPlan): ResolvedPlan {
-    const problems: PlanProblem[] = [];
-    const layers: OutputLayer[] = [];
-    const uses = new Map<string, number>();
-    plan.slices.forEach((slice, index) => {
-      const summary = open.get(slice.model) ?? known.get(slice.model);
-      if (!summary) {
-        problems.push({ severity: 'error', code: 'ModelNotOpen', message: `Slice ${index + 1}: ${slice.model} is not a checkpoint.`, slice: index, model: slice.model });
-        return;
-      }
-      if (!open.has(slice.model)) open.set(slice.model, summary);
-      if (slice.end <= slice.start) {
-        problems.push({ severity: 'error', code: 'EmptySlice', message: `Slice ${index + 1} has no layers: [${slice.start}, ${slice.end}).`, slice: index });
-        return;
-      }
-      if (slice.start < 0 || slice.end > summary.numLayers) {
-        problems.push({
-          severity: 'error',
-          code: 'RangeOutsideModel',
-          message: `Slice ${index + 1}: [${slice.start}, ${slice.end}) is outside ${summary.name}'s ${summary.numLayers} layers.`,
-          slice: index,
-          model: slice.model,
-        });
-        return;
-      }
-      for (let layer = slice.start; layer < slice.end; layer++) {
-        const key = `${slice.model}:${layer}`;
-        const repeat = uses.get(key) ?? 0;
-        uses.set(key, repeat + 1);
-        layers.push({ index: layers.length, model: slice.model, sourceLayer: layer, slice: index, scale: slice.scale ?? [], repeat });
-      }
-    });
-    const hiddenSizes = new Set(plan.slices.map((slice) => known.get(slice.model)?.hiddenSize).filter((size) => size !== undefined));
-    if (hiddenSizes.size > 1) problems.push({ severity: 'error', code: 'HiddenSizeMismatch', message: 'The sources have different hidden sizes.' });
-    if (plan.slices.length === 0) problems.push({ severity: 'error', code: 'EmptyPlan', message: 'The plan has no slices.' });
-    const seams: Seam[] = [];
-    for (let index = 1; index < layers.length; index++) {
-      const before = layers[index - 1]!;
-      const after = layers[index]!;
-      if (before.model !== after.model || after.sourceLayer !== before.sourceLayer + 1) {
-        seams.push({ afterOutputLayer: before.index, from: { model: before.model, layer: before.sourceLayer }, to: { model: after.model, layer: after.sourceLayer } });
-      }
+    for (const slice of plan.slices) {
+      const summary = known.get(slice.model);
+      if (summary !== undefined && !open.has(slice.model)) open.set(slice.model, summary);
     }
-    const first = known.get(plan.slices[0]?.model ?? '');
-    const last = known.get(plan.slices.at(-1)?.model ?? '');
-    let parameters = 0;
-    let totalBytes = 0;
-    for (const layer of layers) {
-      const info = known.get(layer.model)!.layers[layer.sourceLayer]!;
-      parameters += info.parameters;
-      totalBytes += info.bytes;
-    }
-    for (const tensor of first?.tensors ?? []) {
-      if (tensor.kind === 'embed') {
-        parameters += tensor.elements;
-        totalBytes += tensor.bytes;
-      }
-    }
-    for (const tensor of last?.tensors ?? []) {
-      if (tensor.kind === 'final_norm' || tensor.kind === 'head') {
-        parameters += tensor.elements;
-        totalBytes += tensor.bytes;
-      }
-    }
-    return {
-      plan,
-      layers,
-      numLayers: layers.length,
-      parameters,
-      totalBytes,
-      embeddingsFrom: first?.id ?? null,
-      headFrom: last?.id ?? null,
-      seams,
-      problems,
-      ok: !problems.some((problem) => problem.severity === 'error'),
-    };
+    return resolvePlan(plan, known);
   }
 
   function buildPlan(recipe: PlanRecipe): LayerPlan {
-    if (recipe.kind !== 'interleave') {
-      const n = summaryFor(recipe.model).numLayers;
-      switch (recipe.kind) {
-        case 'dus':
-          return { slices: [{ model: recipe.model, start: 0, end: n - recipe.drop }, { model: recipe.model, start: recipe.drop, end: n }] };
-        case 'splice':
-          return { slices: [{ model: recipe.model, start: 0, end: recipe.a }, { model: recipe.model, start: recipe.b, end: n }] };
-        case 'stack':
-          return { slices: Array.from({ length: recipe.times }, () => ({ model: recipe.model, start: 0, end: n })) };
-        case 'llama-pro': {
-          const slices: PlanSlice[] = [];
-          for (let start = 0; start < n; start += recipe.every) {
-            const end = Math.min(n, start + recipe.every);
-            slices.push({ model: recipe.model, start, end });
-            if (end - start === recipe.every) {
-              slices.push({ model: recipe.model, start: end - 1, end, scale: [{ filter: 'o_proj', value: 0 }, { filter: 'down_proj', value: 0 }, { value: 1 }] });
-            }
-          }
-          return { slices };
-        }
-      }
-    }
-    const n = Math.min(...recipe.models.map((model) => summaryFor(model).numLayers));
-    const step = Math.max(1, recipe.window - recipe.overlap);
-    const slices: PlanSlice[] = [];
-    for (let start = 0, index = 0; start < n; start += step, index++) {
-      slices.push({ model: recipe.models[index % recipe.models.length]!, start, end: Math.min(n, start + recipe.window) });
-      if (start + recipe.window >= n) break;
-    }
-    return { slices };
+    const models = recipe.kind === 'interleave' ? recipe.models : [recipe.model];
+    for (const model of models) summaryFor(model);
+    return buildPlanFromRecipe(recipe, known);
   }
 
   function toYaml(plan: LayerPlan): string {

@@ -1,6 +1,6 @@
 import type { CheckpointSummary, ResolvedPlan } from '../../api/types.js';
 import { findLayerCountKey, getConfigPath } from '../checkpoint/model-config.js';
-import { formatLayerRuns } from '../plan/plan-sources.js';
+import { formatLayerRuns } from '../../common/plan/plan-sources.js';
 import { outputMtpLayers } from './output-tensors.js';
 
 /**

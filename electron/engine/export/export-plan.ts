@@ -8,7 +8,7 @@ import { listSideFiles } from '../checkpoint/side-files.js';
 import { INDEX_FILE_NAME } from '../formats/safetensors-index.js';
 import { layoutSafetensors, writeAll } from '../formats/safetensors-writer.js';
 import { copyRanges } from '../native.js';
-import { resolvePlan } from '../plan/layer-plan.js';
+import { resolvePlan } from '../../common/plan/layer-plan.js';
 import { emitMergekitYaml } from '../plan/mergekit-yaml.js';
 import { exportConfigFor } from './config-remap.js';
 import {

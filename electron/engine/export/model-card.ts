@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import type { CheckpointSummary, ResolvedPlan, ScaleRule } from '../../api/types.js';
-import { formatLayerRuns, sourceName } from '../plan/plan-sources.js';
-import { scalesAnything } from '../plan/scale-rules.js';
+import { formatLayerRuns, sourceName } from '../../common/plan/plan-sources.js';
+import { scalesAnything } from '../../common/plan/scale-rules.js';
 
 export interface ModelCardInput {
   /** Heading of the card: the export folder's name. */

@@ -1,8 +1,9 @@
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, Dtype, ResolvedPlan, TensorInfo } from '../../api/types.js';
 import { type LayerFamily, layerTensorName } from '../checkpoint/layer-families.js';
-import { layerTensorsByIndex } from '../plan/plan-sources.js';
-import { scaleFactorFor } from '../plan/scale-rules.js';
+import { HEAD_KINDS } from '../../common/plan/layer-plan.js';
+import { layerTensorsByIndex } from '../../common/plan/plan-sources.js';
+import { scaleFactorFor } from '../../common/plan/scale-rules.js';
 import { bytesPerElement, type EncodeDtype } from '../stats/float-codec.js';
 
 /** Where an output tensor's bytes come from: one tensor of one source file. */
@@ -53,9 +54,6 @@ const TRANSFORMABLE_DTYPES: ReadonlySet<Dtype> = new Set<Dtype>(['F32', 'F16', '
 export function isTransformableDtype(dtype: Dtype): dtype is EncodeDtype {
   return TRANSFORMABLE_DTYPES.has(dtype);
 }
-
-/** Non-layer tensors that come from the last slice's source (mergekit); every other non-layer tensor comes from the first's. */
-const HEAD_KINDS: ReadonlySet<string> = new Set(['final_norm', 'head']);
 
 /** The naming family a summary's layers were read with (its prefix is authoritative for that checkpoint). */
 function layerFamilyOf(summary: CheckpointSummary): LayerFamily {

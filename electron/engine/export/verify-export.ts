@@ -7,7 +7,7 @@ import { CONFIG_FILE_NAME, readModelConfig } from '../checkpoint/model-config.js
 import { readSafetensorsHeader, type SafetensorsTensorEntry } from '../formats/safetensors.js';
 import { INDEX_FILE_NAME, readSafetensorsIndex } from '../formats/safetensors-index.js';
 import { compareRanges } from '../native.js';
-import { planModels, resolvePlan } from '../plan/layer-plan.js';
+import { planModels, resolvePlan } from '../../common/plan/layer-plan.js';
 import { readPlanFile } from '../plan/plan-file.js';
 import { exportConfigFor, isConfigObject } from './config-remap.js';
 import { PLAN_FILE_NAME } from './export-files.js';

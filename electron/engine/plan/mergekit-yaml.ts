@@ -15,7 +15,7 @@ import {
 } from 'yaml';
 import { MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/schemas.js';
 import type { LayerPlan, PlanProblem, PlanSlice, ScaleRule, YamlImport } from '../../api/types.js';
-import { PLAN_DTYPES } from './plan-validation.js';
+import { PLAN_DTYPES } from '../../common/plan/plan-validation.js';
 
 /**
  * Deepest nesting of collections read. mergekit configs nest about eight levels; the yaml

@@ -1,6 +1,6 @@
 import { line, scaleLinear, ticks as numberTicks } from 'd3';
 import type { OutputLayer, ScaleRule, TensorKind } from '../../../electron/api/types.js';
-import { useCounts, sourceKey } from '../plan/output-stack.js';
+import { sourceKey, useCounts } from '../../../electron/common/plan/layer-plan.js';
 import { kindNorm, kindSeries, type NormMetric, type SourceNormProfile } from '../stats/layer-norms.js';
 
 /**

@@ -1,6 +1,7 @@
 import { linkHorizontal } from 'd3';
 import type { OutputLayer, Seam } from '../../../electron/api/types.js';
-import { isScaled, sourceKey, useCounts } from '../plan/output-stack.js';
+import { sourceKey, useCounts } from '../../../electron/common/plan/layer-plan.js';
+import { scalesAnything } from '../../../electron/common/plan/scale-rules.js';
 
 /**
  * Geometry of the stack canvas, in CSS pixels: one column per source checkpoint, one for the output
@@ -251,7 +252,7 @@ export function stackGeometry(input: StackGeometryInput): StackGeometry {
       height: h,
       colour,
       repeated: (uses.get(sourceKey(layer.model, layer.sourceLayer)) ?? 0) >= 2,
-      scaled: isScaled(layer),
+      scaled: scalesAnything(layer.scale),
     });
     const column = columnOf.get(layer.model);
     if (!column) continue;

@@ -65,36 +65,6 @@ export function formatStatistic(value: number | undefined): string {
   return value.toPrecision(4);
 }
 
-const SIZE_SUFFIXES: Record<string, number> = {
-  '': 1,
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  tb: 1e12,
-  k: 1e3,
-  m: 1e6,
-  g: 1e9,
-  t: 1e12,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-  tib: 1024 ** 4,
-};
-
-/**
- * Reads a shard size as huggingface_hub writes it ("5GB" = 5,000,000,000; "500MB"; "2GiB") or a
- * plain byte count. Returns null for anything else, or for a size under 1 kB (a shard must hold a tensor).
- */
-export function parseByteSize(text: string): number | null {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
-  if (!match) return null;
-  const factor = SIZE_SUFFIXES[(match[2] ?? '').toLowerCase()];
-  if (factor === undefined) return null;
-  const bytes = Math.round(Number(match[1]) * factor);
-  return Number.isSafeInteger(bytes) && bytes >= 1000 ? bytes : null;
-}
-
 /** "F32 100 %", "BF16 99.9 % · F32 0.1 %": parameters per dtype, largest first. */
 export function formatDtypeMix(dtypes: Partial<Record<string, number>>): string {
   const entries = Object.entries(dtypes).filter((entry): entry is [string, number] => (entry[1] ?? 0) > 0);

@@ -2,7 +2,7 @@ import type { StudioHost } from '../../../electron/api/studio-api.js';
 import type { ExportPhase, ExportProgress, ExportReport, LayerPlan } from '../../../electron/api/types.js';
 import { StudioError } from '../../../electron/api/errors.js';
 import { describeError } from '../studio-client.js';
-import { parseByteSize } from '../format/human-units.js';
+import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../../electron/common/byte-size.js';
 
 export interface ExportSessionOptions {
   /** Milliseconds clock (tests pass a fake one). */
@@ -67,7 +67,7 @@ export class ExportSession {
   /** Why the form cannot start, in words, or null when it can. */
   get formProblem(): string | null {
     if (this.dir.trim() === '') return 'Choose a target folder.';
-    if (this.shardSizeBytes === null) return 'Shard size: a size such as 5GB, 500MB or 2GiB.';
+    if (this.shardSizeBytes === null) return `Shard size: a size such as ${BYTE_SIZE_EXAMPLES}.`;
     return null;
   }
 

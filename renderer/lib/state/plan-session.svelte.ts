@@ -1,18 +1,10 @@
 import type { StudioHost } from '../../../electron/api/studio-api.js';
-import type { CheckpointSummary, LayerPlan, PlanProblem, PlanRecipe, PlanSlice, ResolvedPlan, ScaleRule, YamlImport } from '../../../electron/api/types.js';
+import type { CheckpointSummary, LayerPlan, OutputLayer, PlanProblem, PlanRecipe, PlanSlice, ResolvedPlan, ScaleRule, YamlImport } from '../../../electron/api/types.js';
 import { StudioError } from '../../../electron/api/errors.js';
 import { describeError } from '../studio-client.js';
-import { estimatePlanSize, expandPlan, findSeams, type PlanSizeEstimate } from '../plan/output-stack.js';
-import {
-  clamp,
-  dusSlices,
-  llamaProEvery,
-  spliceBoundaries,
-  spliceSlices,
-  stackSlices,
-  withLlamaPro,
-  withoutLlamaPro,
-} from '../plan/recipes.js';
+import { expandPlan, findSeams, planSize, type PlanSize, type SourceLookup } from '../../../electron/common/plan/layer-plan.js';
+import { llamaProEvery, withLlamaPro, withoutLlamaPro } from '../../../electron/common/plan/llama-pro.js';
+import { buildPlanFromRecipe, spliceBoundaries } from '../../../electron/common/plan/plan-recipes.js';
 
 export type RecipeKind = PlanRecipe['kind'] | 'custom';
 export type SpliceHandle = 'A' | 'B';
@@ -74,7 +66,16 @@ export class PlanSession {
   #past = $state.raw<Snapshot[]>([]);
   #future = $state.raw<Snapshot[]>([]);
 
-  layers = $derived(expandPlan(this.plan, (id) => this.#options.checkpointOf(id)?.numLayers));
+  /** The open checkpoints as the shared plan rules look them up. */
+  #sources: SourceLookup = {
+    get: (id) => this.#options.checkpointOf(id),
+    has: (id) => this.#options.checkpointOf(id) !== undefined,
+  };
+  /**
+   * The output stack, computed here by the engine's own rules so the canvas redraws on every drag
+   * frame; the engine's answer stands in while it names sources this window has not opened.
+   */
+  layers = $derived(this.#outputLayers());
   seams = $derived(findSeams(this.layers));
   /** k when the plan is a regular LLaMA-Pro expansion (an identity copy after every k-th layer), else null. */
   llamaProEvery = $derived(regularLlamaProEvery(this.plan));
@@ -110,41 +111,12 @@ export class PlanSession {
     this.#historyLimit = options.historyLimit ?? 200;
   }
 
-  /** Builds a recipe's slices (DUS, splice, LLaMA-Pro, stack locally; interleave by the engine) and makes it the plan. */
+  /** Builds a recipe's plan with the shared recipe rules and makes it the plan; a refusal becomes `lastError`. */
   async applyRecipe(recipe: PlanRecipe): Promise<void> {
-    if (recipe.kind === 'interleave') {
-      try {
-        const plan = await this.#host.buildPlan({ recipe });
-        this.#commit({ ...this.#keptOptions(), ...plan }, 'interleave');
-        this.lastError = null;
-      } catch (error) {
-        this.lastError = describeError(error);
-      }
-      return;
-    }
-    const layers = this.#layerCount(recipe.model);
-    if (layers === undefined || layers < 1) {
-      this.lastError = 'Open the checkpoint before building a plan from it.';
-      return;
-    }
-    let slices: PlanSlice[];
-    switch (recipe.kind) {
-      case 'dus':
-        slices = dusSlices(recipe.model, layers, recipe.drop);
-        break;
-      case 'splice':
-        slices = spliceSlices(recipe.model, layers, recipe.a, recipe.b);
-        break;
-      case 'stack':
-        slices = stackSlices(recipe.model, layers, recipe.times);
-        break;
-      case 'llama-pro':
-        slices = withLlamaPro({ slices: [{ model: recipe.model, start: 0, end: layers }] }, recipe.every).slices;
-        break;
-    }
-    this.lastError = null;
+    const plan = this.#buildRecipe(recipe);
+    if (plan === null) return;
     this.boundary = 0;
-    this.#commit({ ...this.#keptOptions(), slices }, recipe.kind);
+    this.#commit({ ...this.#keptOptions(), ...plan }, recipe.kind);
   }
 
   /** Replaces the plan (opened YAML, a plan from elsewhere). */
@@ -155,9 +127,10 @@ export class PlanSession {
   /** SOLAR DUS with m dropped from each copy, on the plan's (first) model; keeps LLaMA-Pro copies if on. */
   setDrop(drop: number): void {
     const model = this.plan.slices[0]?.model;
-    const layers = model === undefined ? undefined : this.#layerCount(model);
-    if (model === undefined || layers === undefined) return;
-    let plan: LayerPlan = { ...this.#keptOptions(), slices: dusSlices(model, layers, drop) };
+    if (model === undefined) return;
+    const dus = this.#buildRecipe({ kind: 'dus', model, drop });
+    if (dus === null) return;
+    let plan: LayerPlan = { ...this.#keptOptions(), ...dus };
     if (this.llamaProEvery !== null) plan = withLlamaPro(plan, this.llamaProEvery);
     this.boundary = 0;
     this.#commit(plan, 'dus');
@@ -168,7 +141,7 @@ export class PlanSession {
     const splice = this.splice;
     if (!splice) return;
     const point = handle === 'A' ? splice.a : splice.b;
-    const target = clamp(Math.round(layer), point.min, point.max);
+    const target = Math.min(point.max, Math.max(point.min, Math.round(layer)));
     if (target === point.layer) return;
     const slices = [...this.base.slices];
     const index = handle === 'A' ? splice.boundary : splice.boundary + 1;
@@ -339,6 +312,23 @@ export class PlanSession {
     this.#timer = null;
   }
 
+  #buildRecipe(recipe: PlanRecipe): LayerPlan | null {
+    try {
+      const plan = buildPlanFromRecipe(recipe, this.#sources);
+      this.lastError = null;
+      return plan;
+    } catch (error) {
+      this.lastError = describeError(error);
+      return null;
+    }
+  }
+
+  #outputLayers(): OutputLayer[] {
+    const resolved = this.resolvedFor === this.plan ? this.resolved : null;
+    const allOpen = this.plan.slices.every((slice) => this.#sources.has(slice.model));
+    return resolved !== null && !allOpen ? resolved.layers : expandPlan(this.plan, this.#sources);
+  }
+
   #layerCount(model: string): number | undefined {
     return this.#options.checkpointOf(model)?.numLayers;
   }
@@ -392,11 +382,11 @@ export class PlanSession {
     return problems;
   }
 
-  #size(): PlanSizeEstimate {
+  #size(): PlanSize {
     if (this.isCurrent && this.resolved) {
       return { numLayers: this.resolved.numLayers, parameters: this.resolved.parameters, totalBytes: this.resolved.totalBytes };
     }
-    return estimatePlanSize(this.layers, this.plan, (id) => this.#options.checkpointOf(id));
+    return planSize(this.plan, this.layers, this.#sources);
   }
 
   #snapshot(): Snapshot {

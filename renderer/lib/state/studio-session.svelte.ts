@@ -2,7 +2,7 @@ import { getContext, setContext } from 'svelte';
 import type { StudioHost } from '../../../electron/api/studio-api.js';
 import type { AppInfo, CheckpointSummary, MenuCommand } from '../../../electron/api/types.js';
 import { describeError, type DesktopActions } from '../studio-client.js';
-import { defaultDrop } from '../plan/recipes.js';
+import { defaultDrop } from '../../../electron/common/plan/plan-recipes.js';
 import { seamJump, sourceNormProfile, typicalStep, type SourceNormProfile } from '../stats/layer-norms.js';
 import { CheckpointsState } from './checkpoints.svelte.js';
 import { ExportSession } from './export-session.svelte.js';

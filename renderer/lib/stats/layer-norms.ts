@@ -1,5 +1,5 @@
 import type { CheckpointSummary, ScaleRule, TensorKind, TensorStats } from '../../../electron/api/types.js';
-import { scaleFor } from '../plan/output-stack.js';
+import { scaleFactorFor } from '../../../electron/common/plan/scale-rules.js';
 
 /**
  * Per-layer, per-kind weight norms of a source checkpoint, aggregated from per-tensor statistics.
@@ -108,7 +108,7 @@ export function kindNorm(entry: KindEntry | null | undefined, rules: readonly Sc
   if (!entry || entry.elements === 0) return null;
   let total = 0;
   entry.sumSquares.forEach((sumSquares, index) => {
-    const scale = rules.length === 0 ? 1 : scaleFor(entry.names[index]!, rules);
+    const scale = rules.length === 0 ? 1 : scaleFactorFor(rules, entry.names[index]!);
     total += sumSquares * scale * scale;
   });
   return { l2: Math.sqrt(total), rms: Math.sqrt(total / entry.elements) };

@@ -6,9 +6,9 @@ import type { CheckpointSummary, LayerPlan } from '../../../electron/api/types.j
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
 import { exportPlan, type ExportPlanProgress } from '../../../electron/engine/export/export-plan.js';
 import { readSafetensorsHeader } from '../../../electron/engine/formats/safetensors.js';
-import { resolvePlan } from '../../../electron/engine/plan/layer-plan.js';
-import { buildPlanFromRecipe } from '../../../electron/engine/plan/plan-recipes.js';
-import { scalesAnything } from '../../../electron/engine/plan/scale-rules.js';
+import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
+import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
+import { scalesAnything } from '../../../electron/common/plan/scale-rules.js';
 import {
   STORIES_260K,
   TempFolders,

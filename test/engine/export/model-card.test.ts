@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { buildModelCard } from '../../../electron/engine/export/model-card.js';
-import { resolvePlan } from '../../../electron/engine/plan/layer-plan.js';
+import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
 import { emitMergekitYaml } from '../../../electron/engine/plan/mergekit-yaml.js';
-import { IDENTITY_BLOCK_SCALE } from '../../../electron/engine/plan/scale-rules.js';
+import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
 import { TempFolders, dusPlan, openFixture, slice, sourceMap } from './export-fixtures.js';
 
 const folders = new TempFolders();

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CheckpointSummary, LayerPlan } from '../../../electron/api/types.js';
 import { planOutputDtype, planOutputTensors, type OutputTensor } from '../../../electron/engine/export/output-tensors.js';
-import { resolvePlan } from '../../../electron/engine/plan/layer-plan.js';
-import { IDENTITY_BLOCK_SCALE } from '../../../electron/engine/plan/scale-rules.js';
+import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
+import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
 import { TempFolders, dusPlan, openFixture, slice, sourceMap } from './export-fixtures.js';
 
 const folders = new TempFolders();

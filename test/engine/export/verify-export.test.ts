@@ -6,7 +6,7 @@ import { exportPlan } from '../../../electron/engine/export/export-plan.js';
 import { jsonDifferences, verifyExport } from '../../../electron/engine/export/verify-export.js';
 import { readSafetensorsHeader } from '../../../electron/engine/formats/safetensors.js';
 import { writeSafetensors } from '../../../electron/engine/formats/safetensors-writer.js';
-import { IDENTITY_BLOCK_SCALE } from '../../../electron/engine/plan/scale-rules.js';
+import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
 import { TempFolders, dusPlan, openFixture, slice, sourceMap, tensorBytes } from './export-fixtures.js';
 
 const folders = new TempFolders();

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LayerPlan, PlanProblem } from '../../../electron/api/types.js';
-import { resolvePlan } from '../../../electron/engine/plan/layer-plan.js';
+import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
 import { emitMergekitYaml, MAX_YAML_ALIASES, parseMergekitYaml } from '../../../electron/engine/plan/mergekit-yaml.js';
-import { buildPlanFromRecipe } from '../../../electron/engine/plan/plan-recipes.js';
-import { IDENTITY_BLOCK_SCALE } from '../../../electron/engine/plan/scale-rules.js';
-import { lookupOf, makeSummary } from './summary-factory.js';
+import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
+import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
+import { lookupOf, makeSummary } from '../../common/plan/summary-factory.js';
 
 // Pure path arithmetic: nothing is read from disk, so any absolute folder will do.
 const configDir = path.resolve('/work-models/configs');

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { boundaryAtY, fitLayerHeight, stackGeometry, STACK_TOP } from '../../../../renderer/lib/charts/stack-geometry.js';
-import { expandPlan, findSeams } from '../../../../renderer/lib/plan/output-stack.js';
-import { goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH } from '../../fake-studio.js';
+import { expandPlan, findSeams } from '../../../../electron/common/plan/layer-plan.js';
+import { defaultSources, goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH } from '../../fake-studio.js';
 
 describe('stack geometry', () => {
-  const layers = expandPlan(goliathPlan());
+  const layers = expandPlan(goliathPlan(), defaultSources());
   const geometry = stackGeometry({
     sources: [
       { id: LLAMA_X_PATH, name: 'X', numLayers: 80, colour: '#111' },

@@ -5,7 +5,6 @@ import {
   formatDtypeMix,
   formatDuration,
   formatSeamJump,
-  parseByteSize,
 } from '../../../../renderer/lib/format/human-units.js';
 
 describe('human units', () => {
@@ -21,17 +20,6 @@ describe('human units', () => {
     expect(formatBytes(21_400_000_000)).toBe('21.4 GB');
     expect(formatBytes(1_040_128)).toBe('1.0 MB');
     expect(formatBytes(512)).toBe('512 B');
-  });
-
-  it('reads shard sizes as huggingface_hub writes them', () => {
-    expect(parseByteSize('5GB')).toBe(5_000_000_000);
-    expect(parseByteSize(' 500 MB ')).toBe(500_000_000);
-    expect(parseByteSize('2GiB')).toBe(2 * 1024 ** 3);
-    expect(parseByteSize('1.5gb')).toBe(1_500_000_000);
-    expect(parseByteSize('4096')).toBe(4096);
-    expect(parseByteSize('five')).toBeNull();
-    expect(parseByteSize('5 parsecs')).toBeNull();
-    expect(parseByteSize('10')).toBeNull();
   });
 
   it('writes durations, dtype mixes and seam jumps', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CheckpointsState } from '../../../../renderer/lib/state/checkpoints.svelte.js';
 import { PlanSession } from '../../../../renderer/lib/state/plan-session.svelte.js';
-import { IDENTITY_SCALE } from '../../../../renderer/lib/plan/recipes.js';
+import { IDENTITY_BLOCK_SCALE } from '../../../../electron/common/plan/scale-rules.js';
 import { createFakeStudio, goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
 
 async function sessionWith(paths: string[] = [STORIES_PATH], planFiles: Record<string, string> = {}) {
@@ -28,6 +28,14 @@ describe('PlanSession', () => {
     expect(ranges(plan)).toBe('[0,3) [2,5)');
     expect(plan.seams).toHaveLength(1);
     expect(plan.seams[0]).toMatchObject({ afterOutputLayer: 2, from: { layer: 2 }, to: { layer: 2 } });
+  });
+
+  it('refuses a drop that leaves no layers with the engine recipe message, keeping the plan', async () => {
+    const { plan } = await sessionWith();
+    await plan.applyRecipe({ kind: 'dus', model: STORIES_PATH, drop: 1 });
+    plan.setDrop(5);
+    expect(ranges(plan)).toBe('[0,4) [1,5)');
+    expect(plan.lastError).toMatch(/drop 5 leaves no layers of its 5/);
   });
 
   it('undoes and redoes each edit in order', async () => {
@@ -126,7 +134,7 @@ describe('PlanSession', () => {
     await plan.applyRecipe({ kind: 'stack', model: STORIES_PATH, times: 1 });
     plan.toggleLlamaPro(2);
     expect(ranges(plan)).toBe('[0,2) [1,2)* [2,4) [3,4)* [4,5)');
-    expect(plan.plan.slices[1]!.scale).toEqual(IDENTITY_SCALE);
+    expect(plan.plan.slices[1]!.scale).toEqual(IDENTITY_BLOCK_SCALE);
     expect(plan.llamaProEvery).toBe(2);
     expect(plan.layers.filter((layer) => layer.scale.length > 0).map((layer) => layer.sourceLayer)).toEqual([1, 3]);
     plan.toggleLlamaPro(null);
@@ -204,7 +212,7 @@ describe('PlanSession', () => {
     expect(plan.canExport).toBe(true);
   });
 
-  it('builds an interleave plan through the engine and puts the handles on the chosen seam', async () => {
+  it('builds an interleave plan with the shared recipe rules and puts the handles on the chosen seam', async () => {
     const { host, plan } = await sessionWith([LLAMA_X_PATH, LLAMA_E_PATH]);
     plan.replace(goliathPlan());
     expect(plan.layers).toHaveLength(137);
@@ -215,8 +223,9 @@ describe('PlanSession', () => {
     expect(plan.splice?.a).toMatchObject({ model: LLAMA_E_PATH, layer: 24 });
     expect(plan.splice?.b).toMatchObject({ model: LLAMA_X_PATH, layer: 17 });
 
+    // Every recipe, interleave included, is built here by the engine's own rules: no round trip.
     await plan.applyRecipe({ kind: 'interleave', models: [LLAMA_X_PATH, LLAMA_E_PATH], window: 16, overlap: 8 });
-    expect(host.callsOf('buildPlan')).toHaveLength(1);
+    expect(host.callsOf('buildPlan')).toHaveLength(0);
     expect(plan.recipe).toBe('interleave');
     expect(plan.plan.slices[1]).toMatchObject({ model: LLAMA_E_PATH, start: 8, end: 24 });
   });

@@ -28,6 +28,8 @@ describe('layer norms', () => {
     expect(kindNorm(entry)!.rms).toBeCloseTo(6);
     expect(kindNorm(entry, [{ filter: 'o_proj', value: 0 }, { value: 1 }])!.l2).toBe(0);
     expect(kindNorm(entry, [{ value: 0.5 }])!.rms).toBeCloseTo(3);
+    // mergekit's evaluate_setting: the filter "*" matches every name, as the exporter applies it.
+    expect(kindNorm(entry, [{ filter: '*', value: 0 }])!.l2).toBe(0);
   });
 
   it('measures the seam jump relative to the profile level, averaged over kinds', () => {

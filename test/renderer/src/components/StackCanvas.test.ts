@@ -2,10 +2,13 @@ import { describe, expect, it, beforeEach } from 'vitest';
 import { render } from '@testing-library/svelte';
 import type { OutputLayer } from '../../../../electron/api/types.js';
 import StackCanvas from '../../../../renderer/src/components/StackCanvas.svelte';
-import { expandPlan, findSeams } from '../../../../renderer/lib/plan/output-stack.js';
-import { dusSlices, spliceSlices, withLlamaPro } from '../../../../renderer/lib/plan/recipes.js';
+import { expandPlan, findSeams } from '../../../../electron/common/plan/layer-plan.js';
+import { withLlamaPro } from '../../../../electron/common/plan/llama-pro.js';
+import { buildPlanFromRecipe } from '../../../../electron/common/plan/plan-recipes.js';
 import type { StackSourceInput } from '../../../../renderer/lib/charts/stack-geometry.js';
-import { goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
+import { defaultSources, goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
+
+const checkpoints = defaultSources();
 
 const stories: StackSourceInput = { id: STORIES_PATH, name: 'stories260K', numLayers: 5, colour: '#4e79a7' };
 
@@ -34,7 +37,7 @@ describe('StackCanvas', () => {
   });
 
   it('links every output layer to the source layer it copies', () => {
-    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) });
+    const layers = expandPlan(buildPlanFromRecipe({ kind: 'dus', model: STORIES_PATH, drop: 1 }, checkpoints), checkpoints);
     const { getAllByTestId, container } = renderStack([stories], layers);
     const outputs = getAllByTestId('output-layer');
     const links = getAllByTestId('layer-link');
@@ -55,7 +58,7 @@ describe('StackCanvas', () => {
   });
 
   it('marks layers used twice and shades the overlap on the source column', () => {
-    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) });
+    const layers = expandPlan(buildPlanFromRecipe({ kind: 'dus', model: STORIES_PATH, drop: 1 }, checkpoints), checkpoints);
     const { getAllByTestId } = renderStack([stories], layers);
     const repeated = getAllByTestId('output-layer').filter((layer) => layer.dataset.repeated === 'true');
     expect(repeated.map((layer) => Number(layer.dataset.index))).toEqual([1, 2, 3, 4, 5, 6]);
@@ -69,7 +72,7 @@ describe('StackCanvas', () => {
   });
 
   it('draws the seam as a line after the last layer of copy A', () => {
-    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) });
+    const layers = expandPlan(buildPlanFromRecipe({ kind: 'dus', model: STORIES_PATH, drop: 1 }, checkpoints), checkpoints);
     const { getAllByTestId } = renderStack([stories], layers);
     const seams = getAllByTestId('seam-line');
     expect(seams).toHaveLength(1);
@@ -80,7 +83,7 @@ describe('StackCanvas', () => {
   });
 
   it('greys the layers a splice cuts out', () => {
-    const layers = expandPlan({ slices: spliceSlices(STORIES_PATH, 5, 2, 3) });
+    const layers = expandPlan(buildPlanFromRecipe({ kind: 'splice', model: STORIES_PATH, a: 2, b: 3 }, checkpoints), checkpoints);
     const { getAllByTestId } = renderStack([stories], layers);
     const cut = getAllByTestId('source-layer').filter((layer) => layer.classList.contains('cut'));
     expect(cut.map((layer) => Number(layer.dataset.index))).toEqual([2]);
@@ -88,7 +91,7 @@ describe('StackCanvas', () => {
   });
 
   it('hatches scaled LLaMA-Pro copies', () => {
-    const layers = expandPlan(withLlamaPro({ slices: [{ model: STORIES_PATH, start: 0, end: 5 }] }, 2));
+    const layers = expandPlan(withLlamaPro({ slices: [{ model: STORIES_PATH, start: 0, end: 5 }] }, 2), checkpoints);
     const { getAllByTestId } = renderStack([stories], layers);
     const scaled = getAllByTestId('output-layer').filter((layer) => layer.dataset.scaled === 'true');
     expect(scaled.map((layer) => Number(layer.dataset.sourceLayer))).toEqual([1, 3]);
@@ -96,7 +99,7 @@ describe('StackCanvas', () => {
   });
 
   it('records the first render when the plan arrives after the canvas', async () => {
-    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) });
+    const layers = expandPlan(buildPlanFromRecipe({ kind: 'dus', model: STORIES_PATH, drop: 1 }, checkpoints), checkpoints);
     const view = renderStack([stories], []);
     expect(window.__dusPerf!.marks).toEqual([]);
     await view.rerender({ sources: [stories], layers, seams: findSeams(layers), splice: null, seamJump: null });
@@ -111,7 +114,7 @@ describe('StackCanvas', () => {
       { id: LLAMA_X_PATH, name: 'Xwin-LM-70B', numLayers: 80, colour: '#4e79a7' },
       { id: LLAMA_E_PATH, name: 'Euryale-70B', numLayers: 80, colour: '#f28e2b' },
     ];
-    const layers = expandPlan(goliathPlan());
+    const layers = expandPlan(goliathPlan(), checkpoints);
     const { getAllByTestId } = renderStack(sources, layers, { a: { model: LLAMA_X_PATH, layer: 16 }, b: { model: LLAMA_E_PATH, layer: 8 } });
     expect(getAllByTestId('output-layer')).toHaveLength(137);
     expect(getAllByTestId('layer-link')).toHaveLength(137);

@@ -2,16 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { render } from '@testing-library/svelte';
 import WeightNormCharts from '../../../../renderer/src/components/WeightNormCharts.svelte';
 import { NORM_CHART_MARGIN, normChartData } from '../../../../renderer/lib/charts/norm-chart.js';
-import { expandPlan, findSeams } from '../../../../renderer/lib/plan/output-stack.js';
-import { dusSlices } from '../../../../renderer/lib/plan/recipes.js';
+import { expandPlan, findSeams } from '../../../../electron/common/plan/layer-plan.js';
+import { buildPlanFromRecipe } from '../../../../electron/common/plan/plan-recipes.js';
 import { CHART_KINDS, sourceNormProfile } from '../../../../renderer/lib/stats/layer-norms.js';
-import { llamaCheckpoint, STORIES_SHAPE, STORIES_PATH, syntheticStats } from '../../fake-studio.js';
+import { defaultSources, llamaCheckpoint, STORIES_SHAPE, STORIES_PATH, syntheticStats } from '../../fake-studio.js';
 
 function dusCharts(metric: 'l2' | 'rms' = 'l2') {
   const summary = llamaCheckpoint(STORIES_SHAPE);
   const stats = Object.fromEntries(syntheticStats(summary).map((tensor) => [tensor.name, tensor]));
   const profile = sourceNormProfile(summary, stats)!;
-  const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) });
+  const layers = expandPlan(buildPlanFromRecipe({ kind: 'dus', model: STORIES_PATH, drop: 1 }, defaultSources()), defaultSources());
   const kinds = CHART_KINDS.filter((kind) => profile.kinds.includes(kind));
   const charts = normChartData(kinds, layers, new Map([[STORIES_PATH, profile]]), () => '#4e79a7', findSeams(layers), metric);
   return { layers, charts, stats, summary };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { LayerPlan } from '../../../electron/api/types.js';
-import { planModels, resolvePlan } from '../../../electron/engine/plan/layer-plan.js';
+import { expandPlan, planModels, planSize, resolvePlan } from '../../../electron/common/plan/layer-plan.js';
 import { lookupOf, makeSummary } from './summary-factory.js';
 
 // With the factory's defaults (hidden 16, intermediate 40, vocab 32, 4 heads, 2 KV heads) a layer
@@ -71,6 +71,16 @@ describe('resolvePlan', () => {
     const dropped = resolvePlan({ ...plan, mtp: 'drop' }, lookupOf(deep));
     expect(dropped.numLayers).toBe(6);
     expect(dropped.parameters).toBe(6 * LAYER_PARAMETERS + nonLayer);
+  });
+
+  it('gives the renderer the same layers and size as resolvePlan, MTP layers included', () => {
+    const deep = makeSummary({ name: 'Deep', numLayers: 4, mtpLayers: 1 });
+    const plan: LayerPlan = { slices: [{ model: deep.id, start: 0, end: 3 }, { model: deep.id, start: 1, end: 4 }] };
+    const resolved = resolvePlan(plan, lookupOf(deep));
+    const layers = expandPlan(plan, lookupOf(deep));
+    expect(layers).toEqual(resolved.layers);
+    expect(planSize(plan, layers, lookupOf(deep))).toEqual({ numLayers: 6, parameters: resolved.parameters, totalBytes: resolved.totalBytes });
+    expect(planSize(plan, layers, lookupOf(deep)).parameters).toBe(7 * LAYER_PARAMETERS + EMBED_PARAMETERS + NORM_PARAMETERS + HEAD_PARAMETERS);
   });
 
   it('warns when MTP layers of an earlier source cannot follow the last slice', () => {

@@ -1,7 +1,8 @@
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, LayerPlan, PlanRecipe, PlanSlice } from '../../api/types.js';
 import type { SourceLookup } from './plan-sources.js';
-import { IDENTITY_BLOCK_SCALE } from './scale-rules.js';
+import { withLlamaPro } from './llama-pro.js';
+import { scalesAnything } from './scale-rules.js';
 
 /** No real model has this many layers; the bound keeps a mistyped `times` from building millions of slices. */
 export const MAX_RECIPE_LAYERS = 10_000;
@@ -82,10 +83,7 @@ function splicePlan(model: string, a: number, b: number, sources: SourceLookup):
   };
 }
 
-/**
- * LLaMA-Pro: after layers every−1, 2·every−1, … an identity copy of that layer. Written as
- * [0, k) [k−1, k)·scaled [k, 2k) [2k−1, 2k)·scaled …, which is how mergekit expresses it.
- */
+/** LLaMA-Pro: after layers every−1, 2·every−1, … an identity copy of that layer. */
 function llamaProPlan(model: string, every: number, sources: SourceLookup): LayerPlan {
   const recipe = 'LLaMA-Pro';
   const source = openSource(model, sources, recipe);
@@ -94,13 +92,7 @@ function llamaProPlan(model: string, every: number, sources: SourceLookup): Laye
   if (every < 1) refuse(source, recipe, `every ${every} must be at least 1`);
   if (every > n) refuse(source, recipe, `every ${every} exceeds the model's ${n} layers, so no block would be inserted`);
   requireSize(source, recipe, n + Math.floor(n / every));
-  const slices: PlanSlice[] = [];
-  for (let start = 0; start < n; start += every) {
-    const end = Math.min(start + every, n);
-    slices.push({ model, start, end });
-    if (end - start === every) slices.push({ model, start: end - 1, end, scale: IDENTITY_BLOCK_SCALE.map((rule) => ({ ...rule })) });
-  }
-  return { slices };
+  return withLlamaPro({ slices: [{ model, start: 0, end: n }] }, every);
 }
 
 /** G_stack: the whole stack `times` times; embeddings and head stay single. */
@@ -141,4 +133,19 @@ function interleavePlan(models: readonly string[], window: number, overlap: numb
     requireSize(source, recipe, layers);
   }
   return { slices };
+}
+
+/** The drop SOLAR's proportions suggest: 8 of 32, i.e. n/4 rounded, at least 1 when there are 2 layers. */
+export function defaultDrop(layers: number): number {
+  if (layers < 2) return 0;
+  return Math.min(layers - 1, Math.max(1, Math.round(layers / 4)));
+}
+
+/** Indexes i of the slice boundaries (slice i | slice i + 1) that splice handles can hold: both neighbours unscaled. */
+export function spliceBoundaries(plan: LayerPlan): number[] {
+  const boundaries: number[] = [];
+  for (let index = 0; index + 1 < plan.slices.length; index += 1) {
+    if (!scalesAnything(plan.slices[index]?.scale) && !scalesAnything(plan.slices[index + 1]?.scale)) boundaries.push(index);
+  }
+  return boundaries;
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CheckpointSummary, LayerPlan, PlanProblem } from '../../../electron/api/types.js';
-import { validatePlan } from '../../../electron/engine/plan/plan-validation.js';
-import { IDENTITY_BLOCK_SCALE } from '../../../electron/engine/plan/scale-rules.js';
+import { validatePlan } from '../../../electron/common/plan/plan-validation.js';
+import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
 import { lookupOf, makeSummary } from './summary-factory.js';
 
 const base = makeSummary({ name: 'Base-8', numLayers: 8 });

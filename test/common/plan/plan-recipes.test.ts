@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isStudioError } from '../../../electron/api/errors.js';
 import type { PlanRecipe } from '../../../electron/api/types.js';
-import { resolvePlan } from '../../../electron/engine/plan/layer-plan.js';
-import { MAX_RECIPE_LAYERS, buildPlanFromRecipe } from '../../../electron/engine/plan/plan-recipes.js';
-import { IDENTITY_BLOCK_SCALE } from '../../../electron/engine/plan/scale-rules.js';
+import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
+import { MAX_RECIPE_LAYERS, buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
+import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
 import { lookupOf, makeSummary } from './summary-factory.js';
 
 const mistral = makeSummary({ name: 'Mistral-7B', numLayers: 32 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IDENTITY_BLOCK_SCALE, scaleFactorFor, scalesAnything } from '../../../electron/engine/plan/scale-rules.js';
+import { IDENTITY_BLOCK_SCALE, scaleFactorFor, scalesAnything } from '../../../electron/common/plan/scale-rules.js';
 
 describe('scaleFactorFor', () => {
   it('leaves a tensor unscaled when there are no rules', () => {

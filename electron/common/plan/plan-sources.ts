@@ -1,7 +1,10 @@
 import type { CheckpointSummary, LayerInfo, LayerPlan, PlanSlice, TensorInfo } from '../../api/types.js';
 
-/** Open checkpoints keyed by checkpoint id (= absolute path), as the engine glue hands them over. */
-export type SourceLookup = ReadonlyMap<string, CheckpointSummary>;
+/**
+ * Open checkpoints by checkpoint id (= absolute path): the engine passes its map, the renderer a
+ * view of the checkpoints it has open. Plan rules only look sources up.
+ */
+export type SourceLookup = Pick<ReadonlyMap<string, CheckpointSummary>, 'get' | 'has'>;
 
 /** Distinct source ids of a plan's slices, in order of first use. */
 export function planModels(plan: LayerPlan): string[] {
