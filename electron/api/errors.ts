@@ -20,6 +20,18 @@ export const ERROR_CODES = [
   'MissingShard',
   'TensorNotInShard',
   'DuplicateTensor',
+  // GGUF (ggml's gguf.cpp rules)
+  'GgufBadMagic',
+  'GgufUnsupportedVersion',
+  'GgufTruncated',
+  'GgufInvalidValue',
+  'GgufUnknownType',
+  'GgufDuplicateKey',
+  'GgufWrongKeyType',
+  'GgufInvalidTensorInfo',
+  'GgufInvalidOffset',
+  'GgufInvalidSplit',
+  'MixedFormats',
   // checkpoints and configs
   'NotFound',
   'NotACheckpoint',

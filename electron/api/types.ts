@@ -29,7 +29,12 @@ export const DTYPE_BITS = {
   U64: 64,
 } as const;
 
-export type Dtype = keyof typeof DTYPE_BITS;
+import type { Dtype } from './dtypes.js';
+export type { Dtype, GgmlTypeName, SafetensorsDtype } from './dtypes.js';
+
+/** The checkpoint formats the engine reads and writes (one module each under engine/formats/). */
+export const CHECKPOINT_FORMATS = ['safetensors', 'gguf'] as const;
+export type CheckpointFormatId = (typeof CHECKPOINT_FORMATS)[number];
 
 /** Dtypes whose statistics the engine computes (native addon and TypeScript reference). */
 export const STATS_DTYPES = ['F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2'] as const;
@@ -97,7 +102,7 @@ export interface ShardInfo {
   file: string;
   /** File size in bytes. */
   bytes: number;
-  /** 8 + header length: where the data buffer starts. */
+  /** Where the tensor data starts (safetensors: 8 + header length; GGUF: after the aligned header). */
   dataStart: number;
   tensorCount: number;
   /**
@@ -114,7 +119,7 @@ export interface CheckpointSummary {
   name: string;
   /** Folder holding config.json and the shards. */
   folder: string;
-  format: 'safetensors';
+  format: CheckpointFormatId;
   /** `architectures[0]` of config.json, or null without a config. */
   architecture: string | null;
   /** `model_type` of config.json (of `text_config` for multimodal models). */
@@ -383,7 +388,7 @@ export interface ExportReport {
 export interface DirectoryEntry {
   name: string;
   path: string;
-  kind: 'directory' | 'checkpoint' | 'safetensors' | 'yaml' | 'file';
+  kind: 'directory' | 'checkpoint' | 'safetensors' | 'gguf' | 'yaml' | 'file';
 }
 
 export interface DirectoryListing {

@@ -26,7 +26,7 @@ import fc from 'fast-check';
 import { ERROR_CODES, isStudioError } from '../../electron/api/errors.js';
 import { layerPlanSchema, MAX_YAML_BYTES } from '../../electron/api/schemas.js';
 import type { CheckpointSummary, Dtype, YamlImport } from '../../electron/api/types.js';
-import { DTYPE_BITS } from '../../electron/api/types.js';
+import { DTYPE_BITS, type SafetensorsDtype } from '../../electron/api/types.js';
 import {
   findLayerCountKey,
   MAX_CONFIG_BYTES,
@@ -460,7 +460,7 @@ const validTensorsArbitrary = fc
   .map((tensors) =>
     tensors
       .filter((tensor) => tensor.name !== '__metadata__')
-      .map((tensor) => ((shapeElements(tensor.shape) * DTYPE_BITS[tensor.dtype]) % 8 === 0 ? tensor : { ...tensor, shape: [...tensor.shape, 8] })),
+      .map((tensor) => ((shapeElements(tensor.shape) * DTYPE_BITS[tensor.dtype as SafetensorsDtype]) % 8 === 0 ? tensor : { ...tensor, shape: [...tensor.shape, 8] })),
   );
 
 export type HeaderMutation =

@@ -4,33 +4,28 @@ import { StudioError } from '../../api/errors.js';
 import { MAX_LAYER_COUNT } from '../../api/schemas.js';
 import type { CheckpointSummary, Dtype, LayerInfo, ShardInfo, TensorInfo } from '../../api/types.js';
 import { fileSystemError } from '../formats/file-errors.js';
-import { readSafetensorsHeader, shapeElements, type SafetensorsHeader } from '../formats/safetensors.js';
-import { INDEX_FILE_NAME, readSafetensorsIndex, type SafetensorsIndex } from '../formats/safetensors-index.js';
+import type { CheckpointFormat, OpenedWeights, WeightsLocation } from '../formats/checkpoint-format.js';
+import { CHECKPOINT_FORMAT_LIST, checkpointExtensions, formatOfFile } from '../formats/format-registry.js';
+import { shapeElements } from '../formats/safetensors.js';
 import { classifyTensorKind, detectLayerFamily, splitLayerName } from './layer-families.js';
 import { CONFIG_FILE_NAME, getConfigPath, readConfigFacts, readModelConfig, type ModelConfigFacts } from './model-config.js';
 import { listSideFiles } from './side-files.js';
-
-const SINGLE_FILE_NAME = 'model.safetensors';
-const SAFETENSORS_EXTENSION = '.safetensors';
-const INDEX_SUFFIX = '.safetensors.index.json';
 
 /** What a path given to openCheckpoint turned out to be. */
 interface CheckpointSource {
   id: string;
   name: string;
   folder: string;
-  /** Set for a sharded checkpoint: the index file's absolute path. */
-  indexPath: string | null;
-  /** For an unsharded checkpoint: the one weights file's name inside `folder`. */
-  singleFile: string | null;
+  format: CheckpointFormat;
+  location: WeightsLocation;
   warnings: string[];
 }
 
 /**
- * Opens a checkpoint and summarises it: a model folder (`model.safetensors`, or
- * `model.safetensors.index.json` with its shards, or exactly one other `*.safetensors` file), a
- * single `.safetensors` file, or an index file. Reads the headers, the index and config.json only,
- * never tensor data.
+ * Opens a checkpoint and summarises it: a model folder or a weights file of any registered format
+ * (safetensors: `model.safetensors`, an index with its shards, or exactly one other
+ * `*.safetensors` file; GGUF: a `.gguf` file or the first of a split set). Reads headers, indexes
+ * and config.json only, never tensor data.
  *
  * A single shard of a sharded model, opened by its file path, is opened alone: its layers keep
  * their indexes, the ones it does not hold show as holes, and the folder's config.json and side
@@ -38,13 +33,12 @@ interface CheckpointSource {
  */
 export async function openCheckpoint(inputPath: string): Promise<CheckpointSummary> {
   const source = await resolveSource(inputPath);
+  const weights = await source.format.open(source.location);
+  if (weights.embedded !== null) {
+    return summarise(source, weights.embedded.config, weights.embedded.facts, [], weights);
+  }
   const configPath = path.join(source.folder, CONFIG_FILE_NAME);
-
-  const [config, sideFiles, weights] = await Promise.all([
-    readOptionalConfig(configPath),
-    listSideFiles(source.folder),
-    readWeights(source),
-  ]);
+  const [config, sideFiles] = await Promise.all([readOptionalConfig(configPath), listSideFiles(source.folder)]);
   const facts = config === null ? null : readConfigFacts(config, configPath);
   return summarise(source, config, facts, sideFiles, weights);
 }
@@ -64,40 +58,30 @@ async function resolveSource(inputPath: string): Promise<CheckpointSource> {
 
   if (stats.isDirectory()) {
     const folder = await realPath(resolved);
-    const base = { id: folder, name: path.basename(folder) || folder, folder };
+    const name = path.basename(folder) || folder;
     const names = await weightFileNames(folder);
-    if (names.includes(SINGLE_FILE_NAME)) {
-      // transformers looks for model.safetensors before the index; do the same.
-      const warnings = names.includes(INDEX_FILE_NAME)
-        ? [`The folder holds both ${SINGLE_FILE_NAME} and ${INDEX_FILE_NAME}; opened ${SINGLE_FILE_NAME}, as transformers does.`]
-        : [];
-      return { ...base, indexPath: null, singleFile: SINGLE_FILE_NAME, warnings };
+    for (const format of CHECKPOINT_FORMAT_LIST) {
+      const found = format.detectInFolder(name, folder, names);
+      if (found === null) continue;
+      return { id: folder, name, folder, format, location: { folder, entry: found.entry, openedAsFile: false }, warnings: found.warnings };
     }
-    if (names.includes(INDEX_FILE_NAME)) return { ...base, indexPath: path.join(folder, INDEX_FILE_NAME), singleFile: null, warnings: [] };
-    const indexes = names.filter((name) => name.endsWith(INDEX_SUFFIX));
-    const files = names.filter((name) => name.endsWith(SAFETENSORS_EXTENSION));
-    if (indexes.length === 1) return { ...base, indexPath: path.join(folder, indexes[0] as string), singleFile: null, warnings: [] };
-    if (indexes.length === 0 && files.length === 1) return { ...base, indexPath: null, singleFile: files[0] as string, warnings: [] };
-    const problem =
-      files.length === 0
-        ? 'it holds no .safetensors file'
-        : `it holds ${files.length} .safetensors files but no ${INDEX_FILE_NAME} that says how they fit together; open one file or the index`;
-    throw new StudioError('NotACheckpoint', `${base.name}: not a checkpoint folder: ${problem}`, { path: folder });
+    const expected = checkpointExtensions().filter((extension) => !extension.endsWith('.json')).join(' or ');
+    throw new StudioError('NotACheckpoint', `${name}: not a checkpoint folder: it holds no ${expected} file`, { path: folder });
   }
 
   const fileName = path.basename(resolved);
-  if (!stats.isFile() || !(fileName.endsWith(SAFETENSORS_EXTENSION) || fileName.endsWith(INDEX_SUFFIX))) {
-    throw new StudioError('NotACheckpoint', `${fileName}: not a checkpoint: expected a model folder, a .safetensors file or an index file`, {
+  const format = stats.isFile() ? formatOfFile(fileName) : null;
+  if (format === null) {
+    throw new StudioError('NotACheckpoint', `${fileName}: not a checkpoint: expected a model folder, a ${checkpointExtensions().join(', ')} file`, {
       path: resolved,
     });
   }
   // The folder is the link's folder, not the target's: in the Hugging Face cache every file is a
   // link into a blob store, and the shards and config.json sit beside the link.
   const [id, folder] = await Promise.all([realPath(resolved), realPath(path.dirname(resolved))]);
-  if (fileName.endsWith(INDEX_SUFFIX)) {
-    return { id, name: path.basename(folder) || folder, folder, indexPath: path.join(folder, fileName), singleFile: null, warnings: [] };
-  }
-  return { id, name: fileName, folder, indexPath: null, singleFile: fileName, warnings: [] };
+  const location = { folder, entry: fileName, openedAsFile: true };
+  if (fileName.endsWith('.json')) return { id, name: path.basename(folder) || folder, folder, format, location, warnings: [] };
+  return { id, name: fileName, folder, format, location, warnings: [] };
 }
 
 async function realPath(target: string): Promise<string> {
@@ -108,7 +92,7 @@ async function realPath(target: string): Promise<string> {
   }
 }
 
-/** Names of `*.safetensors` and `*.safetensors.index.json` files (or links to files) in a folder. */
+/** Names of the files (or links to files) in a folder that some format reads. */
 async function weightFileNames(folder: string): Promise<string[]> {
   let entries;
   try {
@@ -116,8 +100,9 @@ async function weightFileNames(folder: string): Promise<string[]> {
   } catch (error) {
     throw fileSystemError(error, folder, 'model folder');
   }
+  const extensions = checkpointExtensions();
   const candidates = entries.filter(
-    (entry) => (entry.name.endsWith(SAFETENSORS_EXTENSION) || entry.name.endsWith(INDEX_SUFFIX)) && (entry.isFile() || entry.isSymbolicLink()),
+    (entry) => extensions.some((extension) => entry.name.endsWith(extension)) && (entry.isFile() || entry.isSymbolicLink()),
   );
   const names = await Promise.all(
     candidates.map(async (entry) => {
@@ -141,76 +126,6 @@ async function readOptionalConfig(configPath: string): Promise<Record<string, un
   }
 }
 
-interface Weights {
-  /** Shard names relative to the folder, in index order (one name for an unsharded checkpoint). */
-  shardNames: string[];
-  headers: SafetensorsHeader[];
-}
-
-async function readWeights(source: CheckpointSource): Promise<Weights> {
-  if (source.indexPath === null) {
-    const name = source.singleFile as string;
-    return { shardNames: [name], headers: [await readSafetensorsHeader(path.join(source.folder, name))] };
-  }
-  const index = await readSafetensorsIndex(source.indexPath);
-  // All headers at once: a 191-shard model costs one round of parallel reads, not 191 in a row.
-  const headers = await Promise.all(index.shards.map((shard) => readSafetensorsHeader(path.join(source.folder, shard))));
-  checkIndexAgainstShards(index, headers);
-  // Shards in file-name order (model-00001 first), not in the index's order of first mention.
-  const order = index.shards.map((_, position) => position).sort((left, right) => compareNames(index.shards[left] as string, index.shards[right] as string));
-  return { shardNames: order.map((position) => index.shards[position] as string), headers: order.map((position) => headers[position] as SafetensorsHeader) };
-}
-
-/**
- * Every tensor of the shards is listed in the index under the shard that holds it, and every
- * listed tensor is in its shard: one pass over the tensors with a map, then one over the index.
- */
-function checkIndexAgainstShards(index: SafetensorsIndex, headers: readonly SafetensorsHeader[]): void {
-  const indexFile = path.basename(index.path);
-  const foundIn = new Map<string, string>();
-  index.shards.forEach((shard, shardIndex) => {
-    const header = headers[shardIndex] as SafetensorsHeader;
-    for (const tensor of header.tensors) {
-      const detail = { tensor: tensor.name, shard, index: index.path };
-      const previous = foundIn.get(tensor.name);
-      if (previous !== undefined) {
-        throw new StudioError('DuplicateTensor', `${indexFile}: tensor "${tensor.name}" is in two shards, ${previous} and ${shard}`, {
-          path: header.path,
-          detail,
-        });
-      }
-      foundIn.set(tensor.name, shard);
-      const listed = index.weightMap[tensor.name];
-      if (listed === undefined) {
-        throw new StudioError('InvalidIndex', `${indexFile}: tensor "${tensor.name}" of shard ${shard} is not listed in the index`, {
-          path: index.path,
-          detail,
-        });
-      }
-      if (listed !== shard) {
-        throw new StudioError(
-          'DuplicateTensor',
-          `${indexFile}: tensor "${tensor.name}" is listed in shard ${listed} but found in shard ${shard}`,
-          { path: header.path, detail },
-        );
-      }
-    }
-  });
-  for (const tensor of Object.keys(index.weightMap)) {
-    if (!foundIn.has(tensor)) {
-      const shard = index.weightMap[tensor] as string;
-      throw new StudioError('TensorNotInShard', `${indexFile}: tensor "${tensor}" is listed in shard ${shard}, which does not hold it`, {
-        path: path.join(index.folder, shard),
-        detail: { tensor, shard, index: index.path },
-      });
-    }
-  }
-}
-
-function compareNames(left: string, right: string): number {
-  return left < right ? -1 : left > right ? 1 : 0;
-}
-
 interface LayerAccumulator {
   parameters: number;
   bytes: number;
@@ -222,13 +137,13 @@ function summarise(
   config: Record<string, unknown> | null,
   facts: ModelConfigFacts | null,
   sideFiles: string[],
-  weights: Weights,
+  weights: OpenedWeights,
 ): CheckpointSummary {
-  const warnings = [...source.warnings];
+  const warnings = [...source.warnings, ...weights.warnings];
   if (config === null) warnings.push(`No ${CONFIG_FILE_NAME} beside the weights: architecture and layer count are unknown.`);
 
   const allNames: string[] = [];
-  for (const header of weights.headers) for (const tensor of header.tensors) allNames.push(tensor.name);
+  for (const tensor of weights.tensors) allNames.push(tensor.name);
   const family = detectLayerFamily(allNames);
   if (family === null && allNames.length > 0) warnings.push('No text decoder layers were recognised in the tensor names.');
 
@@ -242,58 +157,58 @@ function summarise(
   let hasHead = false;
   let hasEmbed = false;
 
-  weights.headers.forEach((header, shardIndex) => {
-    const file = path.join(source.folder, weights.shardNames[shardIndex] as string);
-    const shard: ShardInfo = { file, bytes: header.fileSize, dataStart: header.dataStart, tensorCount: header.tensors.length };
-    if (header.mtimeMs !== undefined) shard.mtimeMs = header.mtimeMs;
+  for (const weightsFile of weights.files) {
+    const shard: ShardInfo = { file: weightsFile.file, bytes: weightsFile.bytes, dataStart: weightsFile.dataStart, tensorCount: weightsFile.tensorCount };
+    if (weightsFile.mtimeMs !== undefined) shard.mtimeMs = weightsFile.mtimeMs;
     shards.push(shard);
-    diskBytes += header.fileSize;
-    for (const entry of header.tensors) {
-      const split = family === null ? null : splitLayerName(entry.name, family);
-      const layer = split === null ? null : split.layer;
-      // The summary lists every index up to the highest (holes included): a name that claims layer
-      // 999,999,999 must not make it list a billion layers.
-      if (layer !== null && layer >= MAX_LAYER_COUNT) {
-        throw new StudioError(
-          'NotACheckpoint',
-          `${path.basename(file)}: tensor "${entry.name}" claims layer ${layer}; DUS Studio reads models of at most ${MAX_LAYER_COUNT.toLocaleString('en-US')} layers`,
-          { path: file, detail: { tensor: entry.name } },
-        );
-      }
-      const localName = split === null ? entry.name : split.localName;
-      const kind = classifyTensorKind(entry.name, layer !== null);
-      const elements = shapeElements(entry.shape);
-      const bytes = entry.end - entry.begin;
-      tensors.push({
-        name: entry.name,
-        dtype: entry.dtype,
-        shape: entry.shape,
-        elements,
-        file,
-        offset: header.dataStart + entry.begin,
-        bytes,
-        layer,
-        localName,
-        kind,
-      });
-      parameters += elements;
-      totalBytes += bytes;
-      dtypes[entry.dtype] = (dtypes[entry.dtype] ?? 0) + elements;
-      if (layer === null) {
-        if (kind === 'head') hasHead = true;
-        if (kind === 'embed') hasEmbed = true;
-      } else {
-        let accumulator = layerMap.get(layer);
-        if (accumulator === undefined) {
-          accumulator = { parameters: 0, bytes: 0, tensorNames: [] };
-          layerMap.set(layer, accumulator);
-        }
-        accumulator.parameters += elements;
-        accumulator.bytes += bytes;
-        accumulator.tensorNames.push(localName);
-      }
+    diskBytes += weightsFile.bytes;
+  }
+  for (const entry of weights.tensors) {
+    const file = entry.file;
+    const split = family === null ? null : splitLayerName(entry.name, family);
+    const layer = split === null ? null : split.layer;
+    // The summary lists every index up to the highest (holes included): a name that claims layer
+    // 999,999,999 must not make it list a billion layers.
+    if (layer !== null && layer >= MAX_LAYER_COUNT) {
+      throw new StudioError(
+        'NotACheckpoint',
+        `${path.basename(file)}: tensor "${entry.name}" claims layer ${layer}; DUS Studio reads models of at most ${MAX_LAYER_COUNT.toLocaleString('en-US')} layers`,
+        { path: file, detail: { tensor: entry.name } },
+      );
     }
-  });
+    const localName = split === null ? entry.name : split.localName;
+    const kind = classifyTensorKind(entry.name, layer !== null);
+    const elements = shapeElements(entry.shape);
+    const bytes = entry.bytes;
+    tensors.push({
+      name: entry.name,
+      dtype: entry.dtype,
+      shape: entry.shape,
+      elements,
+      file,
+      offset: entry.offset,
+      bytes,
+      layer,
+      localName,
+      kind,
+    });
+    parameters += elements;
+    totalBytes += bytes;
+    dtypes[entry.dtype] = (dtypes[entry.dtype] ?? 0) + elements;
+    if (layer === null) {
+      if (kind === 'head') hasHead = true;
+      if (kind === 'embed') hasEmbed = true;
+    } else {
+      let accumulator = layerMap.get(layer);
+      if (accumulator === undefined) {
+        accumulator = { parameters: 0, bytes: 0, tensorNames: [] };
+        layerMap.set(layer, accumulator);
+      }
+      accumulator.parameters += elements;
+      accumulator.bytes += bytes;
+      accumulator.tensorNames.push(localName);
+    }
+  }
 
   const configNumLayers = facts?.numLayers ?? null;
   const layerCountKey = facts?.layerCountKey ?? null;
@@ -359,7 +274,7 @@ function summarise(
     id: source.id,
     name: source.name,
     folder: source.folder,
-    format: 'safetensors',
+    format: weights.format,
     architecture: facts?.architecture ?? null,
     modelType: facts?.modelType ?? null,
     family: family?.id ?? 'unknown',

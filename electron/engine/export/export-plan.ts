@@ -5,8 +5,9 @@ import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, ExportProgress, ExportReport, ExportTarget, LayerPlan, ResolvedPlan, VerifyReport } from '../../api/types.js';
 import { CONFIG_FILE_NAME } from '../checkpoint/model-config.js';
 import { listSideFiles } from '../checkpoint/side-files.js';
-import { INDEX_FILE_NAME } from '../formats/safetensors-index.js';
-import { layoutSafetensors, writeAll } from '../formats/safetensors-writer.js';
+import type { LaidOutFile } from '../formats/checkpoint-format.js';
+import { exportFormatFor } from '../formats/format-registry.js';
+import { writeAll } from '../formats/safetensors-writer.js';
 import { copyRanges } from '../native.js';
 import { resolvePlan } from '../../common/plan/layer-plan.js';
 import { emitMergekitYaml } from '../plan/mergekit-yaml.js';
@@ -22,7 +23,7 @@ import {
 } from './export-target.js';
 import { buildModelCard } from './model-card.js';
 import { planOutputTensors, type OutputTensor } from './output-tensors.js';
-import { planShards, type PlannedShard } from './shard-plan.js';
+import { DEFAULT_SHARD_SIZE } from './shard-plan.js';
 import { isPlainCopy, transformedChunks } from './tensor-transform.js';
 import { MODEL_CARD_FILE_NAME, PLAN_FILE_NAME } from './export-files.js';
 import { verifyExport } from './verify-export.js';
@@ -91,7 +92,8 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   const resolved = resolvePlan(plan, sources);
   refuseUnresolvablePlan(resolved);
   const tensors = planOutputTensors(resolved, sources);
-  const shards = planShards(tensors, request.target.shardSize);
+  const format = exportFormatFor(sources);
+  const { files: shards, companions } = format.exporter.layout(tensors, { shardSize: request.target.shardSize ?? DEFAULT_SHARD_SIZE });
   const totalBytes = tensors.reduce((sum, tensor) => sum + tensor.bytes, 0);
   const warnings = resolved.problems.filter((problem) => problem.severity === 'warning').map((problem) => problem.message);
   const exportConfig = exportConfigFor(resolved, sources);
@@ -125,9 +127,9 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
     await Promise.all(shardsSyncing);
     throwIfCancelled(signal);
     report({ phase: 'finishing', doneBytes, totalBytes });
-    if (shards.length > 1) {
-      await writeDurably(path.join(prepared.tempDir, INDEX_FILE_NAME), `${JSON.stringify(shardIndex(shards), null, 2)}\n`);
-      files.push(INDEX_FILE_NAME);
+    for (const companion of companions) {
+      await writeDurably(path.join(prepared.tempDir, companion.name), companion.text);
+      files.push(companion.name);
     }
     if (exportConfig !== null) {
       await writeDurably(path.join(prepared.tempDir, CONFIG_FILE_NAME), `${JSON.stringify(exportConfig.config, null, 2)}\n`);
@@ -199,18 +201,6 @@ function verifyFailed(verify: VerifyReport): StudioError {
     `the export to ${verify.dir} failed verification (${count} problem${count === 1 ? '' : 's'}; first: ${first}); nothing was written there`,
     { path: verify.dir, detail: verify },
   );
-}
-
-/** `{"metadata": {"total_size": N}, "weight_map": {…}}` with the tensor names sorted, as transformers writes it. */
-export function shardIndex(shards: readonly PlannedShard[]): { metadata: { total_size: number }; weight_map: Record<string, string> } {
-  const placement: Array<[string, string]> = [];
-  let totalSize = 0;
-  for (const shard of shards) {
-    for (const tensor of shard.tensors) placement.push([tensor.name, shard.file]);
-    totalSize += shard.dataBytes;
-  }
-  placement.sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
-  return { metadata: { total_size: totalSize }, weight_map: Object.fromEntries(placement) };
 }
 
 /**
@@ -343,19 +333,18 @@ export function copyBatches(ranges: readonly CopyRange[], batchBytes: number = C
  */
 async function writeShard(
   prepared: PreparedTarget,
-  shard: PlannedShard,
+  shard: LaidOutFile,
   sourceStates: ReadonlyMap<string, SourceFileState>,
   signal: AbortSignal | undefined,
   onBytes: (bytes: number) => void,
 ): Promise<{ durable: Promise<void> }> {
-  const layout = layoutSafetensors(shard.tensors.map((tensor) => ({ name: tensor.name, dtype: tensor.dtype, shape: tensor.shape })));
   const shardPath = path.join(prepared.tempDir, shard.file);
-  const dataStart = layout.header.byteLength;
-  const targetOffsets = new Map(layout.tensors.map((entry) => [entry.name, dataStart + entry.begin]));
+  const targetOffsets = shard.offsets;
   const handle = await writingTo(shardPath, open(shardPath, 'wx'));
   try {
-    await writingTo(shardPath, writeAll(handle, layout.header));
-    await writingTo(shardPath, handle.truncate(dataStart + layout.dataBytes));
+    await writingTo(shardPath, writeAll(handle, shard.header));
+    // Sized up front: alignment padding between tensors reads as the zeros the formats require.
+    await writingTo(shardPath, handle.truncate(shard.size));
 
     const plainBySource = new Map<string, CopyRange[]>();
     const transformed: OutputTensor[] = [];

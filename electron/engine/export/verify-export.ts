@@ -1,11 +1,11 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, readdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { isStudioError } from '../../api/errors.js';
-import { DTYPE_BITS, type CheckpointSummary, type LayerPlan, type VerifyProblem, type VerifyReport } from '../../api/types.js';
+import { type CheckpointSummary, type LayerPlan, type VerifyProblem, type VerifyReport } from '../../api/types.js';
 import { openCheckpoint } from '../checkpoint/open-checkpoint.js';
 import { CONFIG_FILE_NAME, readModelConfig } from '../checkpoint/model-config.js';
-import { readSafetensorsHeader, type SafetensorsTensorEntry } from '../formats/safetensors.js';
-import { INDEX_FILE_NAME, readSafetensorsIndex } from '../formats/safetensors-index.js';
+import type { OpenedWeights, WeightsTensor } from '../formats/checkpoint-format.js';
+import { CHECKPOINT_FORMAT_LIST, checkpointExtensions } from '../formats/format-registry.js';
 import { compareRanges } from '../native.js';
 import { planModels, resolvePlan } from '../../common/plan/layer-plan.js';
 import { readPlanFile } from '../plan/plan-file.js';
@@ -13,7 +13,6 @@ import { exportConfigFor, isConfigObject } from './config-remap.js';
 import { PLAN_FILE_NAME } from './export-files.js';
 import { findSetAsideExports, pathExists } from './export-target.js';
 import { planOutputTensors, type OutputTensor } from './output-tensors.js';
-import { SINGLE_SHARD_NAME } from './shard-plan.js';
 import { isPlainCopy, transformedChunks } from './tensor-transform.js';
 
 export { PLAN_FILE_NAME } from './export-files.js';
@@ -42,7 +41,7 @@ export interface VerifyExportOptions {
 interface FoundTensor {
   /** Shard file name relative to the export folder. */
   file: string;
-  entry: SafetensorsTensorEntry;
+  tensor: WeightsTensor;
   /** Absolute offset of the first data byte. */
   offset: number;
 }
@@ -100,6 +99,8 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
   const sources = await openSources(run, plan);
   if (sources === null) return run.report();
   const weights = await readExportWeights(run);
+  // Weights the format's reader refuses have no tensors to compare: the refusal is the finding.
+  if (weights === null) return run.report();
 
   let resolved = resolvePlan(options.mtp === undefined ? plan : { ...plan, mtp: options.mtp }, sources);
   if (!resolved.ok) {
@@ -178,90 +179,48 @@ async function openSources(run: VerifyRun, plan: LayerPlan): Promise<Map<string,
   return sources.size === planModels(plan).length ? sources : null;
 }
 
-/** Every shard's header (format, alignment) and, for a sharded export, the index against the shards. */
-async function readExportWeights(run: VerifyRun): Promise<ExportWeights> {
+/**
+ * The export's weights, read through its format's own `open` (the reader that refuses what loaders
+ * refuse), then the format's checks of what loaders need beyond a valid file.
+ */
+async function readExportWeights(run: VerifyRun): Promise<ExportWeights | null> {
   const tensors = new Map<string, FoundTensor>();
-  const indexPath = path.join(run.dir, INDEX_FILE_NAME);
-  const hasIndex = await pathExists(indexPath);
-  const hasSingle = await pathExists(path.join(run.dir, SINGLE_SHARD_NAME));
-  let weightMap: Record<string, string> | null = null;
-  let totalSize: unknown;
-  let shards: string[] = [];
-  if (hasIndex) {
-    if (hasSingle) {
-      run.problem('StrayWeights', `the export holds both ${SINGLE_SHARD_NAME} and ${INDEX_FILE_NAME}; transformers would load ${SINGLE_SHARD_NAME} only`, {
-        file: SINGLE_SHARD_NAME,
-      });
-    }
-    try {
-      const index = await readSafetensorsIndex(indexPath);
-      weightMap = index.weightMap;
-      totalSize = index.metadata.total_size;
-      shards = index.shards;
-    } catch (error) {
-      if (!isStudioError(error)) throw error;
-      run.problem(error.code, error.message, { file: INDEX_FILE_NAME });
-      return { tensors, dataBytes: 0 };
-    }
-  } else if (hasSingle) {
-    shards = [SINGLE_SHARD_NAME];
-  } else {
-    run.problem('MissingWeights', `the export has neither ${SINGLE_SHARD_NAME} nor ${INDEX_FILE_NAME}`);
-    return { tensors, dataBytes: 0 };
+  let names: string[];
+  try {
+    names = (await readdir(run.dir)).sort();
+  } catch (error) {
+    run.problem('MissingWeights', `the export folder cannot be listed (${(error as Error).message})`);
+    return null;
   }
-
+  let opened: OpenedWeights | null = null;
+  try {
+    for (const format of CHECKPOINT_FORMAT_LIST) {
+      const found = format.detectInFolder(path.basename(run.dir), run.dir, names);
+      if (found === null) continue;
+      opened = await format.open({ folder: run.dir, entry: found.entry, openedAsFile: false });
+      for (const problem of await format.checkWritten(opened)) run.problem(problem.code, problem.message, problem);
+      break;
+    }
+  } catch (error) {
+    if (!isStudioError(error)) throw error;
+    const file = error.path === undefined ? undefined : path.relative(run.dir, error.path);
+    run.problem(error.code, error.message, file === undefined ? {} : { file });
+    return null;
+  }
+  if (opened === null) {
+    run.problem('MissingWeights', `the export holds no weights file (${checkpointExtensions().join(', ')})`);
+    return null;
+  }
   let dataBytes = 0;
-  for (const shard of shards) {
-    let header;
-    try {
-      header = await readSafetensorsHeader(path.join(run.dir, shard));
-    } catch (error) {
-      if (!isStudioError(error)) throw error;
-      run.problem(error.code, `${shard}: ${error.message}`, { file: shard });
+  for (const tensor of opened.tensors) {
+    const file = path.relative(run.dir, tensor.file);
+    const previous = tensors.get(tensor.name);
+    if (previous !== undefined) {
+      run.problem('DuplicateTensor', `${tensor.name} is in both ${previous.file} and ${file}`, { tensor: tensor.name, file });
       continue;
     }
-    if (header.metadata?.format !== 'pt') {
-      run.problem('NotPtFormat', `${shard}: __metadata__.format is ${JSON.stringify(header.metadata?.format ?? null)}, expected "pt" (transformers refuses other formats)`, {
-        file: shard,
-      });
-    }
-    if (header.dataStart % 8 !== 0) {
-      run.problem('Misaligned', `${shard}: the data starts at byte ${header.dataStart}, not a multiple of 8 (the header is not padded)`, { file: shard });
-    }
-    for (const entry of header.tensors) {
-      const elementBytes = Math.max(1, Math.floor(DTYPE_BITS[entry.dtype] / 8));
-      if (entry.begin % elementBytes !== 0) {
-        run.problem('Misaligned', `${entry.name} in ${shard} starts at data offset ${entry.begin}, not a multiple of its ${elementBytes}-byte ${entry.dtype} elements`, {
-          tensor: entry.name,
-          file: shard,
-        });
-      }
-      const previous = tensors.get(entry.name);
-      if (previous !== undefined) {
-        run.problem('DuplicateTensor', `${entry.name} is in both ${previous.file} and ${shard}`, { tensor: entry.name, file: shard });
-        continue;
-      }
-      tensors.set(entry.name, { file: shard, entry, offset: header.dataStart + entry.begin });
-      dataBytes += entry.end - entry.begin;
-    }
-  }
-
-  if (weightMap !== null) {
-    if (totalSize !== dataBytes) {
-      run.problem('IndexTotalSize', `${INDEX_FILE_NAME}: metadata.total_size is ${JSON.stringify(totalSize ?? null)}, but the shards hold ${dataBytes} bytes of tensor data`, {
-        file: INDEX_FILE_NAME,
-      });
-    }
-    for (const [name, found] of tensors) {
-      const listed = weightMap[name];
-      if (listed === undefined) run.problem('IndexMismatch', `${INDEX_FILE_NAME}: ${name} (in ${found.file}) is not in weight_map`, { tensor: name, file: INDEX_FILE_NAME });
-      else if (listed !== found.file) {
-        run.problem('IndexMismatch', `${INDEX_FILE_NAME}: weight_map puts ${name} in ${listed}, but it is in ${found.file}`, { tensor: name, file: INDEX_FILE_NAME });
-      }
-    }
-    for (const [name, shard] of Object.entries(weightMap)) {
-      if (!tensors.has(name)) run.problem('IndexMismatch', `${INDEX_FILE_NAME}: weight_map lists ${name} in ${shard}, which does not hold it`, { tensor: name, file: INDEX_FILE_NAME });
-    }
+    tensors.set(tensor.name, { file, tensor, offset: tensor.offset });
+    dataBytes += tensor.bytes;
   }
   return { tensors, dataBytes };
 }
@@ -277,7 +236,7 @@ function checkTensorList(run: VerifyRun, expected: readonly OutputTensor[], weig
       run.problem('MissingTensor', `${tensor.name} (layer ${tensor.layer ?? '—'}, from ${tensor.source.name}) is missing from the export`, { tensor: tensor.name });
       continue;
     }
-    const { entry, file } = found;
+    const { tensor: entry, file } = found;
     let matches = true;
     if (entry.dtype !== tensor.dtype) {
       run.problem('DtypeMismatch', `${tensor.name} in ${file} is ${entry.dtype}, expected ${tensor.dtype}`, { tensor: tensor.name, file });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
-import { DTYPE_BITS, type Dtype } from '../../api/types.js';
+import { DTYPE_BITS, type Dtype, type SafetensorsDtype } from '../../api/types.js';
 import type { SafetensorsTensorEntry } from './safetensors.js';
 
 type FileHandle = import('node:fs/promises').FileHandle;
@@ -31,19 +31,21 @@ export interface SafetensorsLayout {
   dataBytes: number;
 }
 
+/** True for the dtypes a safetensors header may name (a GGML block type is none of them). */
+export function isSafetensorsDtype(dtype: string): dtype is SafetensorsDtype {
+  return Object.hasOwn(DTYPE_BITS, dtype);
+}
+
 /** Bytes per element used for ordering; sub-byte dtypes (F4, F6) align to 1. */
-function alignmentOf(dtype: Dtype): number {
+function alignmentOf(dtype: SafetensorsDtype): number {
   return Math.max(1, Math.floor(DTYPE_BITS[dtype] / 8));
 }
 
-function tensorBytes(tensor: TensorLayoutInput): number {
+function safetensorsBytes(tensor: TensorLayoutInput & { dtype: SafetensorsDtype }): number {
   for (const dim of tensor.shape) {
     if (!Number.isSafeInteger(dim) || dim < 0) {
       throw new StudioError('InvalidHeaderDeserialization', `tensor "${tensor.name}" has an invalid dimension ${String(dim)}`);
     }
-  }
-  if (!Object.hasOwn(DTYPE_BITS, tensor.dtype)) {
-    throw new StudioError('InvalidHeaderDeserialization', `tensor "${tensor.name}" has an unknown dtype ${String(tensor.dtype)}`);
   }
   let elements = 1;
   for (const dim of tensor.shape) {
@@ -78,7 +80,13 @@ export function layoutSafetensors(tensors: TensorLayoutInput[], metadata?: Recor
     seen.add(tensor.name);
   }
   const ordered = tensors
-    .map((tensor) => ({ tensor, alignment: alignmentOf(tensor.dtype), bytes: tensorBytes(tensor) }))
+    .map((tensor) => {
+      if (!isSafetensorsDtype(tensor.dtype)) {
+        throw new StudioError('InvalidHeaderDeserialization', `tensor "${tensor.name}" has dtype ${String(tensor.dtype)}, which safetensors cannot hold`);
+      }
+      const typed = { ...tensor, dtype: tensor.dtype };
+      return { tensor: typed, alignment: alignmentOf(typed.dtype), bytes: safetensorsBytes(typed) };
+    })
     .sort((left, right) => {
       if (left.alignment !== right.alignment) return right.alignment - left.alignment;
       return left.tensor.name < right.tensor.name ? -1 : left.tensor.name > right.tensor.name ? 1 : 0;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { isStudioError, StudioError } from '../../api/errors.js';
-import { DTYPE_BITS, type Dtype } from '../../api/types.js';
+import { DTYPE_BITS, type SafetensorsDtype as Dtype } from '../../api/types.js';
 import { READ_ONLY_NONBLOCKING } from './bounded-read.js';
 import { fileSystemError } from './file-errors.js';
 

@@ -6,7 +6,8 @@
  * allocates nothing per element.
  */
 import { StudioError } from '../../api/errors.js';
-import { DTYPE_BITS, STATS_DTYPES, type Dtype, type StatsDtype } from '../../api/types.js';
+import { dtypeBlock } from '../../api/dtypes.js';
+import { STATS_DTYPES, type Dtype, type StatsDtype } from '../../api/types.js';
 
 export type EncodeDtype = 'F32' | 'F16' | 'BF16';
 
@@ -22,14 +23,14 @@ const scratchHalfBytes = new Uint8Array(scratchHalves.buffer);
 /** Typed-array views are little-endian only on little-endian hosts (every platform Node ships for). */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
-/** Bytes per element of `dtype`; dtypes with sub-byte elements (F4, F6_*) have none. */
+/** Bytes per element of `dtype`; sub-byte (F4, F6_*) and block-quantised (Q4_K, …) dtypes have none. */
 export function bytesPerElement(dtype: Dtype): number {
-  const bits: number | undefined = DTYPE_BITS[dtype];
-  if (bits === undefined) throw new StudioError('UnsupportedDtype', `unknown dtype ${String(dtype)}`);
-  if (bits % 8 !== 0) {
-    throw new StudioError('UnsupportedDtype', `${dtype} packs ${bits}-bit elements, so it has no whole number of bytes per element`);
+  const block = dtypeBlock(dtype);
+  if (block === null) throw new StudioError('UnsupportedDtype', `unknown dtype ${String(dtype)}`);
+  if (block.elements !== 1) {
+    throw new StudioError('UnsupportedDtype', `${dtype} packs ${block.elements} elements into ${block.bytes} bytes, so it has no whole number of bytes per element`);
   }
-  return bits / 8;
+  return block.bytes;
 }
 
 /** float32 bit pattern of every IEEE half (sign, NaN payload and subnormals kept exactly). */

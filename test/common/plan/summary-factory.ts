@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DTYPE_BITS } from '../../../electron/api/types.js';
+import { DTYPE_BITS, type SafetensorsDtype } from '../../../electron/api/types.js';
 import type { CheckpointSummary, Dtype, LayerInfo, TensorInfo, TensorKind } from '../../../electron/api/types.js';
 
 /** What a test may vary about an in-memory Llama/Mistral-shaped checkpoint. */
@@ -40,7 +40,7 @@ const KIND_BY_LOCAL_NAME: Readonly<Record<string, TensorKind>> = {
 
 /** Bytes of a tensor of this many elements, rounded up to whole bytes for sub-byte dtypes. */
 export function tensorBytes(dtype: Dtype, elements: number): number {
-  return Math.ceil((elements * DTYPE_BITS[dtype]) / 8);
+  return Math.ceil((elements * DTYPE_BITS[dtype as SafetensorsDtype]) / 8);
 }
 
 /**

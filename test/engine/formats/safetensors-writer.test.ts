@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StudioError } from '../../../electron/api/errors.js';
-import { DTYPE_BITS, type Dtype } from '../../../electron/api/types.js';
+import { DTYPE_BITS, type SafetensorsDtype } from '../../../electron/api/types.js';
 import { readSafetensorsHeader } from '../../../electron/engine/formats/safetensors.js';
 import { layoutSafetensors, writeSafetensors } from '../../../electron/engine/formats/safetensors-writer.js';
 
@@ -15,7 +15,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const ALL_DTYPES = Object.keys(DTYPE_BITS) as Dtype[];
+const ALL_DTYPES = Object.keys(DTYPE_BITS) as SafetensorsDtype[];
 
 function patternBytes(length: number, salt: number): Uint8Array {
   const bytes = new Uint8Array(length);
