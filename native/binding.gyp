@@ -11,6 +11,8 @@
         'src/copy-ranges.cc',
         'src/dot-kernels.cc',
         'src/file-io.cc',
+        'src/ggml-blocks.cc',
+        'src/ggml-dequantise.cc',
         'src/promise-worker.cc',
         'src/stats-kernels.cc',
         'src/stats-kernels-x86.cc',

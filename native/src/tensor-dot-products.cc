@@ -16,6 +16,7 @@
 #include "arguments.h"
 #include "dot-kernels.h"
 #include "file-io.h"
+#include "ggml-blocks.h"
 #include "promise-worker.h"
 
 namespace dus {
@@ -31,7 +32,7 @@ struct DotSide {
   size_t file;
   uint64_t offset;
   uint64_t bytes;
-  StatsDtype dtype;
+  TensorFormat format;
 };
 
 struct DotRequest {
@@ -78,14 +79,10 @@ DotSide ReadSide(const Napi::Object& pair, const char* side, size_t index, size_
     error.WithRangeIndex(index);
     throw;
   }
-  Napi::Value dtype = object.Get("dtype");
-  if (!dtype.IsString() || !ParseStatsDtype(dtype.As<Napi::String>().Utf8Value(), &result.dtype)) {
-    throw NativeError(codes::kInvalidArgument, label + " dtype must be F32, F16, BF16, F8_E4M3 or F8_E5M2")
-        .WithRangeIndex(index);
-  }
-  if (result.bytes % ElementSize(result.dtype) != 0) {
-    throw NativeError(codes::kInvalidArgument,
-                      label + " has " + std::to_string(result.bytes) + " bytes, not a whole number of elements")
+  result.format = ReadTensorFormat(object.Get("dtype"), label, index);
+  if (result.bytes % BlockBytes(result.format) != 0) {
+    throw NativeError(codes::kInvalidArgument, label + " has " + std::to_string(result.bytes) + " bytes, not a whole number of " +
+                                                   (result.format.blocked ? "blocks" : "elements"))
         .WithRangeIndex(index);
   }
   return result;
@@ -172,13 +169,13 @@ class TensorDotProductsWorker : public PromiseWorker {
     }
     auto addressOf = [&](const DotSide& side, uint64_t first) -> const uint8_t* {
       const FileSpan& span = spans[side.file];
-      return span.region->data() + (side.offset - span.start) + first * ElementSize(side.dtype);
+      return span.region->data() + (side.offset - span.start) + BytesOfElements(side.format, first);
     };
     for (const DotChunk& chunk : chunks) {
       for (const DotSide* side : {&pairs_[chunk.pair].a, &pairs_[chunk.pair].b}) {
         const FileSpan& span = spans[side->file];
-        const uint64_t size = ElementSize(side->dtype);
-        span.region->Prefetch(side->offset - span.start + chunk.first * size, chunk.count * size);
+        span.region->Prefetch(side->offset - span.start + BytesOfElements(side->format, chunk.first),
+                              BytesOfElements(side->format, chunk.count));
       }
     }
 
@@ -190,7 +187,7 @@ class TensorDotProductsWorker : public PromiseWorker {
         taskBytes = 0;
       }
       const DotRequest& pair = pairs_[chunks[index].pair];
-      taskBytes += chunks[index].count * (ElementSize(pair.a.dtype) + ElementSize(pair.b.dtype));
+      taskBytes += BytesOfElements(pair.a.format, chunks[index].count) + BytesOfElements(pair.b.format, chunks[index].count);
     }
     taskStarts.push_back(chunks.size());
 
@@ -199,7 +196,7 @@ class TensorDotProductsWorker : public PromiseWorker {
       for (size_t index = taskStarts[task]; index < taskStarts[task + 1]; ++index) {
         const DotChunk& chunk = chunks[index];
         const DotRequest& pair = pairs_[chunk.pair];
-        partials[index] = AccumulateDot(pair.a.dtype, addressOf(pair.a, chunk.first), pair.b.dtype,
+        partials[index] = AccumulateDot(pair.a.format, addressOf(pair.a, chunk.first), pair.b.format,
                                         addressOf(pair.b, chunk.first), static_cast<size_t>(chunk.count));
       }
     });
@@ -259,8 +256,8 @@ Napi::Value TensorDotProducts(const Napi::CallbackInfo& info) {
       DotRequest pair{};
       pair.a = ReadSide(object, "a", index, files.size());
       pair.b = ReadSide(object, "b", index, files.size());
-      const uint64_t elementsA = pair.a.bytes / ElementSize(pair.a.dtype);
-      const uint64_t elementsB = pair.b.bytes / ElementSize(pair.b.dtype);
+      const uint64_t elementsA = pair.a.bytes / BlockBytes(pair.a.format) * BlockElements(pair.a.format);
+      const uint64_t elementsB = pair.b.bytes / BlockBytes(pair.b.format) * BlockElements(pair.b.format);
       if (elementsA != elementsB) {
         throw NativeError(codes::kInvalidArgument, "pair " + std::to_string(index) + " has " +
                                                        std::to_string(elementsA) + " elements on side a and " +
