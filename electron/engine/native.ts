@@ -21,6 +21,11 @@ import { statsFromSums } from './stats/reference-stats.js';
  */
 export type StatsElementType = StatsDtype | GgmlStatsType;
 
+/** Whether tensors of `dtype` have statistics and dot products (a float dtype or GGML_STATS_TYPES). */
+export function isStatsElementType(dtype: string): dtype is StatsElementType {
+  return (STATS_DTYPES as readonly string[]).includes(dtype) || isGgmlStatsType(dtype);
+}
+
 export interface StatsRange {
   name: string;
   offset: number;

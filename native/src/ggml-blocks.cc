@@ -68,6 +68,10 @@ inline float HalfToFloat(uint32_t half) {
 }
 inline float HalfAt(const uint8_t* p) { return HalfToFloat(Load16(p)); }
 
+// Small non-negative integers to float through int32: x86 has a vector conversion from int32 but
+// none from uint32 before AVX-512, so this keeps the loops below vectorised. Exact either way.
+inline float SmallToFloat(uint32_t value) { return static_cast<float>(static_cast<int32_t>(value)); }
+
 // The 32-element types keep element j in the low nibble of byte j and element j + 16 in its high
 // nibble; the 5-bit ones add bit j of a 32-bit word as the fifth bit.
 void Q4_0Block(const uint8_t* block, float* out) {
@@ -84,8 +88,8 @@ void Q4_1Block(const uint8_t* block, float* out) {
   const float minimum = HalfAt(block + 2);
   const uint8_t* nibbles = block + 4;
   for (size_t j = 0; j < kQK / 2; ++j) {
-    out[j] = scale * static_cast<float>(nibbles[j] & 0x0F) + minimum;
-    out[j + 16] = scale * static_cast<float>(nibbles[j] >> 4) + minimum;
+    out[j] = scale * SmallToFloat(nibbles[j] & 0x0F) + minimum;
+    out[j + 16] = scale * SmallToFloat(nibbles[j] >> 4) + minimum;
   }
 }
 
@@ -109,8 +113,8 @@ void Q5_1Block(const uint8_t* block, float* out) {
   for (size_t j = 0; j < kQK / 2; ++j) {
     const uint32_t low = (nibbles[j] & 0x0F) | ((high >> j) & 1) << 4;
     const uint32_t upper = (nibbles[j] >> 4) | ((high >> (j + 16)) & 1) << 4;
-    out[j] = scale * static_cast<float>(low) + minimum;
-    out[j + 16] = scale * static_cast<float>(upper) + minimum;
+    out[j] = scale * SmallToFloat(low) + minimum;
+    out[j + 16] = scale * SmallToFloat(upper) + minimum;
   }
 }
 
@@ -137,14 +141,14 @@ void Q2_KBlock(const uint8_t* block, float* out) {
   const float d = HalfAt(block + 80);
   const float dmin = HalfAt(block + 82);
   for (size_t group = 0; group < kQKK / 16; ++group) {
-    const float scale = d * static_cast<float>(scales[group] & 0x0F);
-    const float minimum = dmin * static_cast<float>(scales[group] >> 4);
+    const float scale = d * SmallToFloat(scales[group] & 0x0F);
+    const float minimum = dmin * SmallToFloat(scales[group] >> 4);
     const size_t half = group / 8;
     const unsigned shift = static_cast<unsigned>((group / 2) % 4) * 2;
     const uint8_t* source = values + half * 32 + (group % 2) * 16;
     float* target = out + group * 16;
     for (size_t l = 0; l < 16; ++l) {
-      target[l] = scale * static_cast<float>((source[l] >> shift) & 3) - minimum;
+      target[l] = scale * SmallToFloat((source[l] >> shift) & 3) - minimum;
     }
   }
 }
@@ -188,8 +192,8 @@ inline void KGroupScaleAndMin(const uint8_t* block, size_t group, float* scale, 
     scaleBits = (packed[group + 4] & 0x0F) | (packed[group - 4] >> 6) << 4;
     minimumBits = (packed[group + 4] >> 4) | (packed[group] >> 6) << 4;
   }
-  *scale = HalfAt(block) * static_cast<float>(scaleBits);
-  *minimum = HalfAt(block + 2) * static_cast<float>(minimumBits);
+  *scale = HalfAt(block) * SmallToFloat(scaleBits);
+  *minimum = HalfAt(block + 2) * SmallToFloat(minimumBits);
 }
 
 // Q4_K: then 128 bytes of nibbles: byte l of each 32-byte quarter holds element l (low nibble) and
@@ -207,7 +211,7 @@ void KQuantBlock(const uint8_t* block, float* out) {
     float* target = out + group * 32;
     for (size_t l = 0; l < 32; ++l) {
       const uint32_t fifth = kFifthBit ? ((mask[l] >> group) & 1) << 4 : 0;
-      target[l] = scale * static_cast<float>(((source[l] >> shift) & 0x0F) | fifth) - minimum;
+      target[l] = scale * SmallToFloat(((source[l] >> shift) & 0x0F) | fifth) - minimum;
     }
   }
 }

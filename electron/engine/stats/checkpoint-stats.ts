@@ -1,5 +1,5 @@
-import { STATS_DTYPES, type CheckpointSummary, type StatsDtype, type StatsProgress, type StatsReport, type TensorInfo, type TensorStats } from '../../api/types.js';
-import { tensorStats, type StatsRange } from '../native.js';
+import type { CheckpointSummary, StatsProgress, StatsReport, TensorInfo, TensorStats } from '../../api/types.js';
+import { isStatsElementType, tensorStats, type StatsRange } from '../native.js';
 
 export interface CheckpointStatsOptions {
   /** A quick estimate over every `SAMPLE_EVERY_BLOCKS`-th block instead of every element. */
@@ -18,10 +18,6 @@ export const SAMPLE_EVERY_BLOCKS = 16;
  */
 export const LAYERS_IN_FLIGHT = 2;
 
-function isStatsDtype(dtype: string): dtype is StatsDtype {
-  return (STATS_DTYPES as readonly string[]).includes(dtype);
-}
-
 /**
  * Statistics of every float tensor of a checkpoint, one layer at a time so results stream to the
  * window as they finish (in layer order; LAYERS_IN_FLIGHT layers are computed at once). The native
@@ -32,7 +28,7 @@ export async function computeCheckpointStats(summary: CheckpointSummary, options
   const groups = new Map<number | null, TensorInfo[]>();
   const skipped: string[] = [];
   for (const tensor of summary.tensors) {
-    if (!isStatsDtype(tensor.dtype)) {
+    if (!isStatsElementType(tensor.dtype)) {
       skipped.push(tensor.name);
       continue;
     }
@@ -78,7 +74,7 @@ async function statsOfTensors(tensors: readonly TensorInfo[], sampled: boolean):
   const byFile = new Map<string, StatsRange[]>();
   for (const tensor of tensors) {
     const ranges = byFile.get(tensor.file) ?? [];
-    ranges.push({ name: tensor.name, offset: tensor.offset, bytes: tensor.bytes, dtype: tensor.dtype as StatsDtype });
+    ranges.push({ name: tensor.name, offset: tensor.offset, bytes: tensor.bytes, dtype: tensor.dtype as StatsRange['dtype'] });
     byFile.set(tensor.file, ranges);
   }
   const options = sampled ? { sampleBlocks: SAMPLE_EVERY_BLOCKS } : {};
