@@ -12,6 +12,8 @@
         'src/copy-ranges.cc',
         'src/dot-kernels.cc',
         'src/file-io.cc',
+        'src/ggml-blocks.cc',
+        'src/ggml-dequantise.cc',
         'src/promise-worker.cc',
         'src/read-buffer.cc',
         'src/stats-kernels.cc',

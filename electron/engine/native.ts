@@ -12,15 +12,28 @@ import { fileURLToPath } from 'node:url';
 import { isStudioError, StudioError, type ErrorCode } from '../api/errors.js';
 import { COPY_METHODS, CopyPathCalibration, type CopyMethod } from './copy-path-calibration.js';
 import { STATS_DTYPES, type StatsDtype, type TensorStats } from '../api/types.js';
+import { ggmlTypeByName, isGgmlStatsType, type GgmlStatsType } from './formats/ggml-types.js';
 import { bytesPerElement } from './stats/float-codec.js';
 import { DOT_SAMPLE_BLOCK_ELEMENTS, type DotSums } from './stats/reference-dot-products.js';
 import { statsFromSums } from './stats/reference-stats.js';
 
+/**
+ * What the statistics and dot products read: a float dtype, or a GGML type as gguf-py spells it
+ * ('Q4_K', 'IQ4_XS'; see GGML_STATS_TYPES), whose dequantised values are summed.
+ */
+export type StatsElementType = StatsDtype | GgmlStatsType;
+
+/** Whether tensors of `dtype` have statistics and dot products (a float dtype or GGML_STATS_TYPES). */
+export function isStatsElementType(dtype: string): dtype is StatsElementType {
+  return (STATS_DTYPES as readonly string[]).includes(dtype) || isGgmlStatsType(dtype);
+}
+
 export interface StatsRange {
   name: string;
   offset: number;
+  /** A whole number of elements (of blocks, for a GGML block type). */
   bytes: number;
-  dtype: StatsDtype;
+  dtype: StatsElementType;
 }
 
 /**
@@ -88,7 +101,7 @@ export interface DotRange {
   file: string;
   offset: number;
   bytes: number;
-  dtype: StatsDtype;
+  dtype: StatsElementType;
 }
 
 /** Two tensors of the same element count (dtypes may differ; files may too). `name` labels errors. */
@@ -146,6 +159,8 @@ export interface NativeBinding {
     pairs: readonly { a: NativeDotSide; b: NativeDotSide }[],
     options: NativeReadOptions,
   ): Promise<Float64Array>;
+  /** The dequantised values of whole blocks of a GGML block type (small inputs only). */
+  ggmlDequantise(bytes: Uint8Array, type: string): Float32Array;
 }
 
 /** Options of the addon's reading calls as they cross into C++. */
@@ -295,6 +310,33 @@ function checkCount(value: unknown, what: string): void {
   }
 }
 
+/**
+ * Bytes and elements per block of a statistics dtype (1 element for the float dtypes). Another GGML
+ * type is UnsupportedDtype "statistics not available for TYPE"; an unknown name too.
+ */
+function statsBlock(dtype: unknown, what: string, file: string): { bytes: number; elements: number } {
+  const name = String(dtype);
+  if ((STATS_DTYPES as readonly string[]).includes(name)) return { bytes: bytesPerElement(name as StatsDtype), elements: 1 };
+  if (isGgmlStatsType(name)) {
+    const info = ggmlTypeByName(name)!;
+    return { bytes: info.blockBytes, elements: info.blockElements };
+  }
+  if (ggmlTypeByName(name) !== undefined) {
+    throw new StudioError('UnsupportedDtype', `${what}: statistics not available for ${name}`, { path: file, detail: { dtype: name } });
+  }
+  throw new StudioError('UnsupportedDtype', `${what} has dtype ${name}, which has no statistics`, { path: file, detail: { dtype: name } });
+}
+
+/** The element count of a range of `bytes` bytes; TensorInvalidInfo unless it is whole blocks. */
+function statsElements(dtype: unknown, bytes: number, what: string, file: string): number {
+  const block = statsBlock(dtype, what, file);
+  if (bytes % block.bytes !== 0) {
+    const unit = block.elements === 1 ? `${String(dtype)} elements` : `${String(dtype)} blocks (${block.bytes} bytes each)`;
+    throw new StudioError('TensorInvalidInfo', `${what} has ${bytes} bytes, not a whole number of ${unit}`, { path: file });
+  }
+  return (bytes / block.bytes) * block.elements;
+}
+
 type Operation = 'stats' | 'copy' | 'compare' | 'dot';
 
 /** A StudioError for a native rejection; `label` names the range in the message when known. */
@@ -322,6 +364,7 @@ function fromNative(
     OUT_OF_BOUNDS: operation === 'copy' || sizedAtOpen ? 'SourceChanged' : 'InvalidOffset',
     NOT_A_FILE: operation === 'copy' ? 'ExportFailed' : 'InvalidRequest',
     INVALID_ARGUMENT: 'InvalidRequest',
+    UNSUPPORTED_TYPE: 'UnsupportedDtype',
     IO_ERROR: failedIo,
     OUT_OF_MEMORY: failedIo,
   };
@@ -373,14 +416,7 @@ export async function tensorStats(file: string, ranges: readonly StatsRange[], o
   for (const range of ranges) {
     const what = `tensor ${String(range.name)}`;
     checkSpan(range.offset, range.bytes, what, file);
-    if (!(STATS_DTYPES as readonly string[]).includes(range.dtype)) {
-      throw new StudioError('UnsupportedDtype', `${what} has dtype ${String(range.dtype)}, which has no statistics`, { path: file });
-    }
-    if (range.bytes % bytesPerElement(range.dtype) !== 0) {
-      throw new StudioError('TensorInvalidInfo', `${what} has ${range.bytes} bytes, not a whole number of ${range.dtype} elements`, {
-        path: file,
-      });
-    }
+    statsElements(range.dtype, range.bytes, what, file);
   }
   checkCount(options.threads, 'threads');
   checkCount(options.sampleBlocks, 'sampleBlocks');
@@ -576,18 +612,12 @@ export async function compareRanges(fileA: string, fileB: string, ranges: readon
   }
 }
 
-function checkDotRange(range: DotRange, what: string): void {
+/** Checks one side of a pair; returns its element count. */
+function checkDotRange(range: DotRange, what: string): number {
   if (typeof range !== 'object' || range === null) throw new StudioError('InvalidRequest', `${what} must be a tensor range`);
   checkPath(range.file, `the file of ${what}`);
   checkSpan(range.offset, range.bytes, what, range.file);
-  if (!(STATS_DTYPES as readonly string[]).includes(range.dtype)) {
-    throw new StudioError('UnsupportedDtype', `${what} has dtype ${String(range.dtype)}, which has no dot products`, { path: range.file });
-  }
-  if (range.bytes % bytesPerElement(range.dtype) !== 0) {
-    throw new StudioError('TensorInvalidInfo', `${what} has ${range.bytes} bytes, not a whole number of ${range.dtype} elements`, {
-      path: range.file,
-    });
-  }
+  return statsElements(range.dtype, range.bytes, what, range.file);
 }
 
 /**
@@ -612,10 +642,8 @@ export async function tensorDotProducts(pairs: readonly DotPair[], options: DotO
   const nativePairs = pairs.map((pair) => {
     if (typeof pair !== 'object' || pair === null) throw new StudioError('InvalidRequest', 'each pair must be an object');
     const label = `pair ${String(pair.name)}`;
-    checkDotRange(pair.a, `${label} side a`);
-    checkDotRange(pair.b, `${label} side b`);
-    const elementsA = pair.a.bytes / bytesPerElement(pair.a.dtype);
-    const elementsB = pair.b.bytes / bytesPerElement(pair.b.dtype);
+    const elementsA = checkDotRange(pair.a, `${label} side a`);
+    const elementsB = checkDotRange(pair.b, `${label} side b`);
     if (elementsA !== elementsB) {
       throw new StudioError(
         'InvalidRequest',
@@ -664,4 +692,22 @@ export async function tensorDotProducts(pairs: readonly DotPair[], options: DotO
       sampled: rows[at + 6] === 1,
     };
   });
+}
+
+/**
+ * The dequantised values of `bytes`, a whole number of blocks of the GGML block type `type` (at
+ * most 64 MiB), as gguf-py's `gguf.quants.dequantize` computes them, NaN and ±Inf kept. For tests
+ * and spot checks; statistics of whole files go through tensorStats.
+ */
+export function ggmlDequantise(bytes: Uint8Array, type: GgmlStatsType): Float32Array {
+  const what = `${bytes.length} bytes of ${String(type)}`;
+  const block = statsBlock(type, what, '');
+  if (block.elements === 1) throw new StudioError('InvalidRequest', `${String(type)} is not a GGML block type`);
+  statsElements(type, bytes.length, what, '');
+  try {
+    return binding().ggmlDequantise(bytes, type);
+  } catch (error) {
+    if (error instanceof StudioError) throw error;
+    throw fromNative(error, 'stats', '');
+  }
 }

@@ -5,6 +5,7 @@
 #include "addon-state.h"
 #include "compare-ranges.h"
 #include "copy-ranges.h"
+#include "ggml-dequantise.h"
 #include "stats-kernels.h"
 #include "tensor-dot-products.h"
 #include "tensor-stats.h"
@@ -43,6 +44,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dotFields", Napi::Number::New(env, kDotFields));
   exports.Set("dotSampleBlockElements", Napi::Number::New(env, static_cast<double>(kDotSampleBlockElements)));
   exports.Set("tensorDotProducts", Napi::Function::New(env, TensorDotProducts, "tensorDotProducts"));
+  exports.Set("ggmlDequantise", Napi::Function::New(env, GgmlDequantise, "ggmlDequantise"));
   return exports;
 }
 

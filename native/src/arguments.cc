@@ -69,4 +69,17 @@ uint64_t ReadSampleBlocks(const Napi::Object& options) {
   return every;
 }
 
+TensorFormat ReadTensorFormat(const Napi::Value& value, const std::string& what, size_t index) {
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
+  TensorFormat format;
+  if (ParseTensorFormat(name, &format)) return format;
+  if (IsOtherGgmlType(name)) {
+    throw NativeError(codes::kUnsupportedType, "statistics not available for " + name).WithRangeIndex(index);
+  }
+  throw NativeError(codes::kInvalidArgument,
+                    what + " dtype must be F32, F16, BF16, F8_E4M3, F8_E5M2 or a GGML block type (Q4_0, Q4_1, Q5_0, "
+                           "Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)")
+      .WithRangeIndex(index);
+}
+
 }  // namespace dus

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "ggml-blocks.h"
+
 namespace dus {
 
 // A non-empty absolute path without NUL bytes.
@@ -22,5 +24,9 @@ Napi::Object ReadOptions(const Napi::Env& env, const Napi::Value& value);
 unsigned ReadThreads(const Napi::Object& options, unsigned fallback);
 // options.sampleBlocks (≥ 1; 1 = read everything), or 1 when absent.
 uint64_t ReadSampleBlocks(const Napi::Object& options);
+// A range's dtype: a float dtype or a GGML block type (ParseTensorFormat). Another GGML type is
+// UNSUPPORTED_TYPE ("statistics not available for IQ2_XXS"); anything else INVALID_ARGUMENT.
+// `what` names the range ("range 3", "pair 2 a") and `index` is its place in the caller's array.
+TensorFormat ReadTensorFormat(const Napi::Value& value, const std::string& what, size_t index);
 
 }  // namespace dus

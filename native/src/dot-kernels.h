@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "stats-kernels.h"
+#include "ggml-blocks.h"
 
 namespace dus {
 
@@ -19,8 +19,10 @@ struct DotPartial {
   double squaresB = 0;      // Σ b²
 };
 
-// Σ a·b, Σ a², Σ b² of `count` elements at `a` (dtype `dtypeA`) and at `b` (dtype `dtypeB`).
-DotPartial AccumulateDot(StatsDtype dtypeA, const uint8_t* a, StatsDtype dtypeB, const uint8_t* b, size_t count);
+// Σ a·b, Σ a², Σ b² of `count` elements at `a` (format `formatA`) and at `b` (format `formatB`);
+// `count` is a whole number of blocks of both formats.
+DotPartial AccumulateDot(const TensorFormat& formatA, const uint8_t* a, const TensorFormat& formatB, const uint8_t* b,
+                         size_t count);
 
 // Adds `next` to `into` (the order of calls fixes the rounding of the sums).
 void CombineDot(DotPartial& into, const DotPartial& next);

@@ -22,6 +22,8 @@ inline constexpr const char* kPermissionDenied = "PERMISSION_DENIED";
 inline constexpr const char* kIoError = "IO_ERROR";
 inline constexpr const char* kOutOfMemory = "OUT_OF_MEMORY";
 inline constexpr const char* kInternal = "INTERNAL";
+// A GGML tensor type the addon cannot dequantise (statistics not available for it).
+inline constexpr const char* kUnsupportedType = "UNSUPPORTED_TYPE";
 }  // namespace codes
 
 class NativeError : public std::runtime_error {

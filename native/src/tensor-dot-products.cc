@@ -17,6 +17,7 @@
 #include "arguments.h"
 #include "dot-kernels.h"
 #include "file-io.h"
+#include "ggml-blocks.h"
 #include "promise-worker.h"
 #include "read-buffer.h"
 
@@ -33,7 +34,7 @@ struct DotSide {
   size_t file;
   uint64_t offset;
   uint64_t bytes;
-  StatsDtype dtype;
+  TensorFormat format;
 };
 
 struct DotRequest {
@@ -73,29 +74,25 @@ DotSide ReadSide(const Napi::Object& pair, const char* side, size_t index, size_
     error.WithRangeIndex(index);
     throw;
   }
-  Napi::Value dtype = object.Get("dtype");
-  if (!dtype.IsString() || !ParseStatsDtype(dtype.As<Napi::String>().Utf8Value(), &result.dtype)) {
-    throw NativeError(codes::kInvalidArgument, label + " dtype must be F32, F16, BF16, F8_E4M3 or F8_E5M2")
-        .WithRangeIndex(index);
-  }
-  if (result.bytes % ElementSize(result.dtype) != 0) {
-    throw NativeError(codes::kInvalidArgument,
-                      label + " has " + std::to_string(result.bytes) + " bytes, not a whole number of elements")
+  result.format = ReadTensorFormat(object.Get("dtype"), label, index);
+  if (result.bytes % BlockBytes(result.format) != 0) {
+    throw NativeError(codes::kInvalidArgument, label + " has " + std::to_string(result.bytes) + " bytes, not a whole number of " +
+                                                   (result.format.blocked ? "blocks" : "elements"))
         .WithRangeIndex(index);
   }
   return result;
 }
 
 bool SameRange(const DotSide& left, const DotSide& right) {
-  return left.file == right.file && left.offset == right.offset && left.bytes == right.bytes && left.dtype == right.dtype;
+  return left.file == right.file && left.offset == right.offset && left.bytes == right.bytes &&
+         left.format.blocked == right.format.blocked && left.format.dtype == right.format.dtype && left.format.block == right.format.block;
 }
 
 // Reads `chunk` of one side into the calling thread's buffer `slot`.
 const uint8_t* ReadSideChunk(const FileDescriptor& file, const DotSide& side, const DotChunk& chunk, unsigned slot) {
-  const uint64_t size = ElementSize(side.dtype);
-  const size_t bytes = static_cast<size_t>(chunk.count * size);
+  const size_t bytes = static_cast<size_t>(BytesOfElements(side.format, chunk.count));
   uint8_t* buffer = ThreadReadBuffer(slot, bytes);
-  file.ReadExactly(buffer, bytes, side.offset + chunk.first * size);
+  file.ReadExactly(buffer, bytes, side.offset + BytesOfElements(side.format, chunk.first));
   return buffer;
 }
 
@@ -175,9 +172,8 @@ class TensorDotProductsWorker : public PromiseWorker {
       const bool sameA = previousA != nullptr && SameRange(*previousA, pair.a) && previousFirst == chunk.first;
       for (const DotSide* side : {&pair.a, &pair.b}) {
         if (side == &pair.a && sameA) continue;
-        const uint64_t size = ElementSize(side->dtype);
-        ::posix_fadvise(descriptors[side->file]->get(), static_cast<off_t>(side->offset + chunk.first * size),
-                        static_cast<off_t>(chunk.count * size), POSIX_FADV_WILLNEED);
+        ::posix_fadvise(descriptors[side->file]->get(), static_cast<off_t>(side->offset + BytesOfElements(side->format, chunk.first)),
+                        static_cast<off_t>(BytesOfElements(side->format, chunk.count)), POSIX_FADV_WILLNEED);
       }
       previousA = &pair.a;
       previousFirst = chunk.first;
@@ -195,7 +191,7 @@ class TensorDotProductsWorker : public PromiseWorker {
         taskStarts.push_back(index);
         taskBytes = 0;
       }
-      taskBytes += chunks[index].count * (ElementSize(pair.a.dtype) + ElementSize(pair.b.dtype));
+      taskBytes += BytesOfElements(pair.a.format, chunks[index].count) + BytesOfElements(pair.b.format, chunks[index].count);
     }
     taskStarts.push_back(chunks.size());
 
@@ -216,7 +212,7 @@ class TensorDotProductsWorker : public PromiseWorker {
         }
         const uint8_t* bufferB = ReadSideChunk(*descriptors[pair.b.file], pair.b, chunk, 1);
         partials[index] =
-            AccumulateDot(pair.a.dtype, bufferA, pair.b.dtype, bufferB, static_cast<size_t>(chunk.count));
+            AccumulateDot(pair.a.format, bufferA, pair.b.format, bufferB, static_cast<size_t>(chunk.count));
       }
     });
     for (size_t index = 0; index < chunks.size(); ++index) CombineDot(results_[chunks[index].pair], partials[index]);
@@ -276,8 +272,8 @@ Napi::Value TensorDotProducts(const Napi::CallbackInfo& info) {
       DotRequest pair{};
       pair.a = ReadSide(object, "a", index, files.size());
       pair.b = ReadSide(object, "b", index, files.size());
-      const uint64_t elementsA = pair.a.bytes / ElementSize(pair.a.dtype);
-      const uint64_t elementsB = pair.b.bytes / ElementSize(pair.b.dtype);
+      const uint64_t elementsA = pair.a.bytes / BlockBytes(pair.a.format) * BlockElements(pair.a.format);
+      const uint64_t elementsB = pair.b.bytes / BlockBytes(pair.b.format) * BlockElements(pair.b.format);
       if (elementsA != elementsB) {
         throw NativeError(codes::kInvalidArgument, "pair " + std::to_string(index) + " has " +
                                                        std::to_string(elementsA) + " elements on side a and " +

@@ -13,6 +13,7 @@
 #include "addon-state.h"
 #include "arguments.h"
 #include "file-io.h"
+#include "ggml-blocks.h"
 #include "promise-worker.h"
 #include "read-buffer.h"
 #include "stats-kernels.h"
@@ -33,7 +34,7 @@ constexpr uint64_t kTaskBytes = 1 << 20;
 struct StatsRequest {
   uint64_t offset;
   uint64_t bytes;
-  StatsDtype dtype;
+  TensorFormat format;
 };
 
 struct Chunk {
@@ -104,7 +105,8 @@ class TensorStatsWorker : public PromiseWorker {
     std::vector<Chunk> chunks;
     for (size_t index = 0; index < ranges_.size(); ++index) {
       const StatsRequest& range = ranges_[index];
-      const uint64_t step = sampling ? kSampleBlockBytes : kChunkBytes;
+      // GGML block types: chunks of whole blocks.
+      const uint64_t step = WholeBlockBytes(range.format, sampling ? kSampleBlockBytes : kChunkBytes);
       for (uint64_t start = 0, block = 0; start < range.bytes; start += step, ++block) {
         if (sampling && block % sampleEvery_ != 0) {
           sampled_[index] = true;
@@ -143,7 +145,7 @@ class TensorStatsWorker : public PromiseWorker {
       abort_.ThrowIfRaised(file_);
       ReadChunkRuns(file, chunks, taskStarts[task], taskStarts[task + 1], [&](size_t index, const uint8_t* data) {
         const Chunk& chunk = chunks[index];
-        partials[index] = AccumulateChunk(ranges_[chunk.range].dtype, data, chunk.bytes, kernel_);
+        partials[index] = AccumulateFormat(ranges_[chunk.range].format, data, chunk.bytes, kernel_);
       });
     });
     for (size_t index = 0; index < chunks.size(); ++index) {
@@ -217,16 +219,11 @@ Napi::Value TensorStats(const Napi::CallbackInfo& info) {
       StatsRequest range{};
       range.offset = ReadIntegerField(object, "offset", index);
       range.bytes = ReadIntegerField(object, "bytes", index);
-      Napi::Value dtype = object.Get("dtype");
-      if (!dtype.IsString() || !ParseStatsDtype(dtype.As<Napi::String>().Utf8Value(), &range.dtype)) {
-        throw NativeError(codes::kInvalidArgument,
-                          "range " + std::to_string(index) + " dtype must be F32, F16, BF16, F8_E4M3 or F8_E5M2")
-            .WithRangeIndex(index);
-      }
-      if (range.bytes % ElementSize(range.dtype) != 0) {
+      range.format = ReadTensorFormat(object.Get("dtype"), "range " + std::to_string(index), index);
+      if (range.bytes % BlockBytes(range.format) != 0) {
         throw NativeError(codes::kInvalidArgument, "range " + std::to_string(index) + " has " +
                                                        std::to_string(range.bytes) +
-                                                       " bytes, not a whole number of elements")
+                                                       (range.format.blocked ? " bytes, not a whole number of blocks" : " bytes, not a whole number of elements"))
             .WithRangeIndex(index);
       }
       ranges.push_back(range);

@@ -1,5 +1,5 @@
-import { STATS_DTYPES, type CheckpointSummary, type StatsDtype, type StatsProgress, type StatsReport, type TensorInfo, type TensorStats } from '../../api/types.js';
-import { tensorStats, type StatsOptions, type StatsRange } from '../native.js';
+import type { CheckpointSummary, StatsProgress, StatsReport, TensorInfo, TensorStats } from '../../api/types.js';
+import { isStatsElementType, tensorStats, type StatsOptions, type StatsRange } from '../native.js';
 
 export interface CheckpointStatsOptions {
   /** A quick estimate over every `SAMPLE_EVERY_BLOCKS`-th block instead of every element. */
@@ -20,10 +20,6 @@ export const SAMPLE_EVERY_BLOCKS = 16;
  */
 export const LAYERS_IN_FLIGHT = 2;
 
-function isStatsDtype(dtype: string): dtype is StatsDtype {
-  return (STATS_DTYPES as readonly string[]).includes(dtype);
-}
-
 /**
  * Statistics of every float tensor of a checkpoint, one layer at a time so results stream to the
  * window as they finish (in layer order; LAYERS_IN_FLIGHT layers are computed at once). The native
@@ -34,7 +30,7 @@ export async function computeCheckpointStats(summary: CheckpointSummary, options
   const groups = new Map<number | null, TensorInfo[]>();
   const skipped: string[] = [];
   for (const tensor of summary.tensors) {
-    if (!isStatsDtype(tensor.dtype)) {
+    if (!isStatsElementType(tensor.dtype)) {
       skipped.push(tensor.name);
       continue;
     }
@@ -80,7 +76,7 @@ async function statsOfTensors(tensors: readonly TensorInfo[], sampled: boolean, 
   const byFile = new Map<string, StatsRange[]>();
   for (const tensor of tensors) {
     const ranges = byFile.get(tensor.file) ?? [];
-    ranges.push({ name: tensor.name, offset: tensor.offset, bytes: tensor.bytes, dtype: tensor.dtype as StatsDtype });
+    ranges.push({ name: tensor.name, offset: tensor.offset, bytes: tensor.bytes, dtype: tensor.dtype as StatsRange['dtype'] });
     byFile.set(tensor.file, ranges);
   }
   // Offsets come from headers checked against each file's size at open: past the end means it shrank.

@@ -8,15 +8,13 @@
  */
 import { StudioError } from '../../api/errors.js';
 import {
-  STATS_DTYPES,
   type CheckpointSummary,
   type SimilarityMatrix,
   type SimilarityProgress,
-  type StatsDtype,
   type TensorInfo,
   type TensorKind,
 } from '../../api/types.js';
-import { tensorDotProducts, type DotOptions, type DotPair, type DotRange } from '../native.js';
+import { isStatsElementType, tensorDotProducts, type DotOptions, type DotPair, type DotRange } from '../native.js';
 import { addDotSums, cosineFromSums, DOT_SAMPLE_BLOCK_ELEMENTS, emptyDotSums, type DotSums } from './reference-dot-products.js';
 
 export interface LayerSimilarityOptions {
@@ -52,10 +50,6 @@ interface KindGroup {
   float: boolean;
 }
 
-function isStatsDtype(dtype: string): dtype is StatsDtype {
-  return (STATS_DTYPES as readonly string[]).includes(dtype);
-}
-
 /** Per text layer (MTP layers excluded), the group of tensors of `kind`, or null where the layer has none. */
 export function kindGroups(summary: CheckpointSummary, kind: TensorKind): (KindGroup | null)[] {
   const byLayer: TensorInfo[][] = Array.from({ length: summary.numLayers }, () => []);
@@ -69,7 +63,7 @@ export function kindGroups(summary: CheckpointSummary, kind: TensorKind): (KindG
     return {
       tensors,
       signature: tensors.map((tensor) => `${tensor.localName}:[${tensor.shape.join(',')}]`).join(' '),
-      float: tensors.every((tensor) => isStatsDtype(tensor.dtype)),
+      float: tensors.every((tensor) => isStatsElementType(tensor.dtype)),
     };
   });
 }
@@ -85,7 +79,7 @@ function firstUsable(groups: readonly (KindGroup | null)[], summary: CheckpointS
   }
   const usable = present.find((group) => group.float);
   if (!usable) {
-    const dtype = present[0]!.tensors.find((tensor) => !isStatsDtype(tensor.dtype))?.dtype;
+    const dtype = present[0]!.tensors.find((tensor) => !isStatsElementType(tensor.dtype))?.dtype;
     throw new StudioError('UnsupportedDtype', `${summary.name} holds its ${kind} tensors as ${String(dtype)}, which has no float values to compare`, {
       path: summary.id,
       detail: { kind, checkpoint: summary.id, dtype },
@@ -101,7 +95,7 @@ export function similaritySampleStride(largest: number): number {
 }
 
 function rangeOf(tensor: TensorInfo): DotRange {
-  return { file: tensor.file, offset: tensor.offset, bytes: tensor.bytes, dtype: tensor.dtype as StatsDtype };
+  return { file: tensor.file, offset: tensor.offset, bytes: tensor.bytes, dtype: tensor.dtype as DotRange['dtype'] };
 }
 
 /**

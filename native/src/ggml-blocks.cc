@@ -1,0 +1,359 @@
+#include "ggml-blocks.h"
+
+#include <cmath>
+#include <cstring>
+
+// Every dequantised value must be rounded exactly as gguf-py rounds it: a product, then a sum, each
+// to f32. A fused multiply-add would round once and change the last bit of Q4_1, Q5_1, Q2_K, Q4_K
+// and Q5_K values. GCC never contracts in ISO C++ mode (-std=c++17); clang would within an
+// expression, so it is told not to.
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
+namespace dus {
+
+namespace {
+
+constexpr size_t kQK = 32;    // elements per block of the 32-element types
+constexpr size_t kQKK = 256;  // elements per "super-block" of the K and IQ4_XS types
+
+// IQ4_NL's and IQ4_XS's 16 non-linear levels (ggml's kvalues_iq4nl).
+constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+
+struct Layout {
+  const char* name;
+  GgmlBlockType type;
+  uint32_t elements;
+  uint32_t bytes;
+};
+
+// Block sizes as gguf-py's GGML_QUANT_SIZES gives them.
+constexpr Layout kLayouts[] = {
+    {"Q4_0", GgmlBlockType::kQ4_0, 32, 18},     {"Q4_1", GgmlBlockType::kQ4_1, 32, 20},
+    {"Q5_0", GgmlBlockType::kQ5_0, 32, 22},     {"Q5_1", GgmlBlockType::kQ5_1, 32, 24},
+    {"Q8_0", GgmlBlockType::kQ8_0, 32, 34},     {"Q2_K", GgmlBlockType::kQ2_K, 256, 84},
+    {"Q3_K", GgmlBlockType::kQ3_K, 256, 110},   {"Q4_K", GgmlBlockType::kQ4_K, 256, 144},
+    {"Q5_K", GgmlBlockType::kQ5_K, 256, 176},   {"Q6_K", GgmlBlockType::kQ6_K, 256, 210},
+    {"IQ4_NL", GgmlBlockType::kIQ4_NL, 32, 18}, {"IQ4_XS", GgmlBlockType::kIQ4_XS, 256, 136},
+};
+
+// GGML block types this file does not dequantise (gguf-py's spelling). The plain number types
+// (I8 ... I64, F64) are left out: they are dtypes without statistics, as in safetensors.
+constexpr const char* kOtherGgmlTypes[] = {"Q8_1",  "Q8_K",  "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
+                                           "IQ3_S", "IQ2_S", "IQ1_M",   "TQ1_0",  "TQ2_0",   "MXFP4"};
+
+const Layout& LayoutOf(GgmlBlockType type) { return kLayouts[static_cast<size_t>(type)]; }
+
+inline uint32_t Load16(const uint8_t* p) { return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8; }
+inline uint32_t Load32(const uint8_t* p) { return Load16(p) | Load16(p + 2) << 16; }
+
+// IEEE half → float, exactly, keeping NaN and ±Inf (a broken scale must show up as NaN/Inf).
+inline float HalfToFloat(uint32_t half) {
+  const uint32_t sign = (half & 0x8000u) << 16;
+  const uint32_t exponent = (half >> 10) & 0x1Fu;
+  const uint32_t mantissa = half & 0x3FFu;
+  uint32_t bits;
+  if (exponent == 0x1F) {
+    bits = sign | 0x7F800000u | mantissa << 13;
+  } else if (exponent == 0) {
+    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;  // exact: 10 bits times a power of two
+    return sign != 0 ? -magnitude : magnitude;
+  } else {
+    bits = sign | (exponent + 112) << 23 | mantissa << 13;
+  }
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
+inline float HalfAt(const uint8_t* p) { return HalfToFloat(Load16(p)); }
+
+// Small non-negative integers to float through int32: x86 has a vector conversion from int32 but
+// none from uint32 before AVX-512, so this keeps the loops below vectorised. Exact either way.
+inline float SmallToFloat(uint32_t value) { return static_cast<float>(static_cast<int32_t>(value)); }
+
+// The 32-element types keep element j in the low nibble of byte j and element j + 16 in its high
+// nibble; the 5-bit ones add bit j of a 32-bit word as the fifth bit.
+void Q4_0Block(const uint8_t* block, float* out) {
+  const float scale = HalfAt(block);
+  const uint8_t* nibbles = block + 2;
+  for (size_t j = 0; j < kQK / 2; ++j) {
+    out[j] = scale * static_cast<float>(static_cast<int>(nibbles[j] & 0x0F) - 8);
+    out[j + 16] = scale * static_cast<float>(static_cast<int>(nibbles[j] >> 4) - 8);
+  }
+}
+
+void Q4_1Block(const uint8_t* block, float* out) {
+  const float scale = HalfAt(block);
+  const float minimum = HalfAt(block + 2);
+  const uint8_t* nibbles = block + 4;
+  for (size_t j = 0; j < kQK / 2; ++j) {
+    out[j] = scale * SmallToFloat(nibbles[j] & 0x0F) + minimum;
+    out[j + 16] = scale * SmallToFloat(nibbles[j] >> 4) + minimum;
+  }
+}
+
+void Q5_0Block(const uint8_t* block, float* out) {
+  const float scale = HalfAt(block);
+  const uint32_t high = Load32(block + 2);
+  const uint8_t* nibbles = block + 6;
+  for (size_t j = 0; j < kQK / 2; ++j) {
+    const int low = static_cast<int>((nibbles[j] & 0x0F) | ((high >> j) & 1) << 4);
+    const int upper = static_cast<int>((nibbles[j] >> 4) | ((high >> (j + 16)) & 1) << 4);
+    out[j] = scale * static_cast<float>(low - 16);
+    out[j + 16] = scale * static_cast<float>(upper - 16);
+  }
+}
+
+void Q5_1Block(const uint8_t* block, float* out) {
+  const float scale = HalfAt(block);
+  const float minimum = HalfAt(block + 2);
+  const uint32_t high = Load32(block + 4);
+  const uint8_t* nibbles = block + 8;
+  for (size_t j = 0; j < kQK / 2; ++j) {
+    const uint32_t low = (nibbles[j] & 0x0F) | ((high >> j) & 1) << 4;
+    const uint32_t upper = (nibbles[j] >> 4) | ((high >> (j + 16)) & 1) << 4;
+    out[j] = scale * SmallToFloat(low) + minimum;
+    out[j + 16] = scale * SmallToFloat(upper) + minimum;
+  }
+}
+
+void Q8_0Block(const uint8_t* block, float* out) {
+  const float scale = HalfAt(block);
+  for (size_t j = 0; j < kQK; ++j) out[j] = static_cast<float>(static_cast<int8_t>(block[2 + j])) * scale;
+}
+
+void IQ4_NLBlock(const uint8_t* block, float* out) {
+  const float scale = HalfAt(block);
+  const uint8_t* nibbles = block + 2;
+  for (size_t j = 0; j < kQK / 2; ++j) {
+    out[j] = scale * static_cast<float>(kIq4Levels[nibbles[j] & 0x0F]);
+    out[j + 16] = scale * static_cast<float>(kIq4Levels[nibbles[j] >> 4]);
+  }
+}
+
+// Q2_K: 16 scale bytes (low nibble scales, high nibble mins of 16 groups of 16), 64 bytes of 2-bit
+// values, then d and dmin. Byte l of each 32-byte half holds elements l, l + 32, l + 64, l + 96 of
+// that half, two bits each from the bottom.
+void Q2_KBlock(const uint8_t* block, float* out) {
+  const uint8_t* scales = block;
+  const uint8_t* values = block + 16;
+  const float d = HalfAt(block + 80);
+  const float dmin = HalfAt(block + 82);
+  for (size_t group = 0; group < kQKK / 16; ++group) {
+    const float scale = d * SmallToFloat(scales[group] & 0x0F);
+    const float minimum = dmin * SmallToFloat(scales[group] >> 4);
+    const size_t half = group / 8;
+    const unsigned shift = static_cast<unsigned>((group / 2) % 4) * 2;
+    const uint8_t* source = values + half * 32 + (group % 2) * 16;
+    float* target = out + group * 16;
+    for (size_t l = 0; l < 16; ++l) {
+      target[l] = scale * SmallToFloat((source[l] >> shift) & 3) - minimum;
+    }
+  }
+}
+
+// Q3_K: a 32-byte high-bit mask (bit b of byte l is element 32b + l), 64 bytes of 2-bit low parts
+// laid out as Q2_K's, 12 bytes of 16 six-bit signed scales, then d. A clear mask bit subtracts 4.
+void Q3_KBlock(const uint8_t* block, float* out) {
+  const uint8_t* mask = block;
+  const uint8_t* values = block + 32;
+  const uint8_t* packed = block + 96;
+  const float d = HalfAt(block + 108);
+  for (size_t group = 0; group < kQKK / 16; ++group) {
+    const uint32_t low = (packed[group % 8] >> (4 * (group / 8))) & 0x0F;
+    const uint32_t high = (packed[8 + group % 4] >> (2 * (group / 4))) & 0x03;
+    const float scale = d * static_cast<float>(static_cast<int>(low | high << 4) - 32);
+    const size_t half = group / 8;
+    const unsigned shift = static_cast<unsigned>((group / 2) % 4) * 2;
+    const unsigned maskBit = static_cast<unsigned>(group / 2);
+    const size_t first = (group % 2) * 16;
+    const uint8_t* source = values + half * 32 + first;
+    float* target = out + group * 16;
+    for (size_t l = 0; l < 16; ++l) {
+      const int lowBits = (source[l] >> shift) & 3;
+      const int subtract = ((mask[first + l] >> maskBit) & 1) != 0 ? 0 : 4;
+      target[l] = scale * static_cast<float>(lowBits - subtract);
+    }
+  }
+}
+
+// d·scale and dmin·min of group `group` (32 elements) of a Q4_K or Q5_K block, which both start
+// with d, dmin and 12 bytes of eight 6-bit scales and eight 6-bit mins. Groups 0-3 sit in the low
+// 6 bits of bytes 0-3 (scales) and 4-7 (mins); groups 4-7 take their low 4 bits from the nibbles of
+// bytes 8-11 and their top 2 bits from the top of bytes 0-3 (scales) and 4-7 (mins).
+inline void KGroupScaleAndMin(const uint8_t* block, size_t group, float* scale, float* minimum) {
+  const uint8_t* packed = block + 4;
+  uint32_t scaleBits, minimumBits;
+  if (group < 4) {
+    scaleBits = packed[group] & 0x3F;
+    minimumBits = packed[group + 4] & 0x3F;
+  } else {
+    scaleBits = (packed[group + 4] & 0x0F) | (packed[group - 4] >> 6) << 4;
+    minimumBits = (packed[group + 4] >> 4) | (packed[group] >> 6) << 4;
+  }
+  *scale = HalfAt(block) * SmallToFloat(scaleBits);
+  *minimum = HalfAt(block + 2) * SmallToFloat(minimumBits);
+}
+
+// Q4_K: then 128 bytes of nibbles: byte l of each 32-byte quarter holds element l (low nibble) and
+// l + 32 (high nibble) of that 64-element quarter. Value = scale·q − min. Q5_K (kFifthBit) has a
+// 32-byte high-bit mask before the nibbles: bit g of byte l is the fifth bit of element 32g + l.
+template <bool kFifthBit>
+void KQuantBlock(const uint8_t* block, float* out) {
+  const uint8_t* mask = block + 16;
+  const uint8_t* nibbles = block + (kFifthBit ? 48 : 16);
+  for (size_t group = 0; group < kQKK / 32; ++group) {
+    float scale, minimum;
+    KGroupScaleAndMin(block, group, &scale, &minimum);
+    const uint8_t* source = nibbles + (group / 2) * 32;
+    const unsigned shift = (group % 2) * 4;
+    float* target = out + group * 32;
+    for (size_t l = 0; l < 32; ++l) {
+      const uint32_t fifth = kFifthBit ? ((mask[l] >> group) & 1) << 4 : 0;
+      target[l] = scale * SmallToFloat(((source[l] >> shift) & 0x0F) | fifth) - minimum;
+    }
+  }
+}
+
+// Q6_K: 128 bytes of low nibbles (byte l of each 64-byte half: element l low, l + 64 high), 64
+// bytes of 2-bit high parts (byte l of each 32-byte half: elements l, l + 32, l + 64, l + 96),
+// 16 signed 8-bit scales of groups of 16, then d. Value = (d·scale)·(q − 32).
+void Q6_KBlock(const uint8_t* block, float* out) {
+  const uint8_t* lows = block;
+  const uint8_t* highs = block + 128;
+  const uint8_t* scales = block + 192;
+  const float d = HalfAt(block + 208);
+  for (size_t group = 0; group < kQKK / 16; ++group) {
+    const float scale = d * static_cast<float>(static_cast<int8_t>(scales[group]));
+    const size_t half = group / 8;
+    const size_t within = (group % 8) * 16;  // element offset inside the 128-element half
+    const uint8_t* lowSource = lows + half * 64 + within % 64;
+    const unsigned lowShift = within >= 64 ? 4 : 0;
+    const uint8_t* highSource = highs + half * 32 + within % 32;
+    const unsigned highShift = static_cast<unsigned>(within / 32) * 2;
+    float* target = out + group * 16;
+    for (size_t l = 0; l < 16; ++l) {
+      const int q = static_cast<int>(((lowSource[l] >> lowShift) & 0x0F) | ((highSource[l] >> highShift) & 3) << 4);
+      target[l] = scale * static_cast<float>(q - 32);
+    }
+  }
+}
+
+// IQ4_XS: d, 16 bits of scale high parts (2 per group), 4 bytes of scale low nibbles, 128 bytes of
+// level indexes: byte l of each 16-byte run holds element l (low nibble) and l + 16 (high) of its
+// 32-element group. Value = (d·(scale − 32))·level.
+void IQ4_XSBlock(const uint8_t* block, float* out) {
+  const float d = HalfAt(block);
+  const uint32_t highs = Load16(block + 2);
+  const uint8_t* lows = block + 4;
+  const uint8_t* nibbles = block + 8;
+  for (size_t group = 0; group < kQKK / 32; ++group) {
+    const uint32_t low = (lows[group / 2] >> (4 * (group % 2))) & 0x0F;
+    const uint32_t high = (highs >> (2 * group)) & 0x03;
+    const float scale = d * static_cast<float>(static_cast<int>(low | high << 4) - 32);
+    const uint8_t* source = nibbles + group * 16;
+    float* target = out + group * 32;
+    for (size_t l = 0; l < 16; ++l) {
+      target[l] = scale * static_cast<float>(kIq4Levels[source[l] & 0x0F]);
+      target[l + 16] = scale * static_cast<float>(kIq4Levels[source[l] >> 4]);
+    }
+  }
+}
+
+template <void (*Block)(const uint8_t*, float*)>
+void EachBlock(const uint8_t* data, size_t blocks, size_t blockBytes, size_t blockElements, float* out) {
+  for (size_t index = 0; index < blocks; ++index) Block(data + index * blockBytes, out + index * blockElements);
+}
+
+// Quantised chunks are dequantised this many elements at a time (16 KiB of floats, in L1 cache)
+// and summed by the F32 kernel; partial sums are combined in order.
+constexpr size_t kDequantisedElements = 4096;
+
+}  // namespace
+
+bool ParseTensorFormat(const std::string& name, TensorFormat* format) {
+  StatsDtype dtype;
+  if (ParseStatsDtype(name, &dtype)) {
+    *format = TensorFormat{false, dtype, GgmlBlockType::kQ4_0};
+    return true;
+  }
+  for (const Layout& layout : kLayouts) {
+    if (name == layout.name) {
+      *format = TensorFormat{true, StatsDtype::kF32, layout.type};
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IsOtherGgmlType(const std::string& name) {
+  for (const char* other : kOtherGgmlTypes) {
+    if (name == other) return true;
+  }
+  return false;
+}
+
+uint64_t BlockBytes(const TensorFormat& format) {
+  return format.blocked ? LayoutOf(format.block).bytes : ElementSize(format.dtype);
+}
+
+uint64_t BlockElements(const TensorFormat& format) { return format.blocked ? LayoutOf(format.block).elements : 1; }
+
+uint64_t WholeBlockBytes(const TensorFormat& format, uint64_t target) {
+  const uint64_t block = BlockBytes(format);
+  return target < block ? block : target / block * block;
+}
+
+void DequantiseBlocks(GgmlBlockType type, const uint8_t* data, size_t blocks, float* out) {
+  const Layout& layout = LayoutOf(type);
+  const size_t bytes = layout.bytes;
+  const size_t elements = layout.elements;
+  switch (type) {
+    case GgmlBlockType::kQ4_0: return EachBlock<Q4_0Block>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kQ4_1: return EachBlock<Q4_1Block>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kQ5_0: return EachBlock<Q5_0Block>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kQ5_1: return EachBlock<Q5_1Block>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kQ8_0: return EachBlock<Q8_0Block>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kQ2_K: return EachBlock<Q2_KBlock>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kQ3_K: return EachBlock<Q3_KBlock>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kQ4_K: return EachBlock<KQuantBlock<false>>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kQ5_K: return EachBlock<KQuantBlock<true>>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kQ6_K: return EachBlock<Q6_KBlock>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kIQ4_NL: return EachBlock<IQ4_NLBlock>(data, blocks, bytes, elements, out);
+    case GgmlBlockType::kIQ4_XS: return EachBlock<IQ4_XSBlock>(data, blocks, bytes, elements, out);
+  }
+}
+
+StatsPartial AccumulateFormat(const TensorFormat& format, const uint8_t* data, size_t bytes, StatsKernel kernel) {
+  if (!format.blocked) return AccumulateChunk(format.dtype, data, bytes, kernel);
+  const Layout& layout = LayoutOf(format.block);
+  const size_t blocksPerBatch = kDequantisedElements / layout.elements;
+  const size_t blocks = bytes / layout.bytes;
+  alignas(64) float values[kDequantisedElements];
+  StatsPartial result;
+  for (size_t first = 0; first < blocks; first += blocksPerBatch) {
+    const size_t count = blocks - first < blocksPerBatch ? blocks - first : blocksPerBatch;
+    DequantiseBlocks(format.block, data + first * layout.bytes, count, values);
+    // The float buffer is read as little-endian F32 bytes, which it is on every host the addon
+    // builds for (x86-64, arm64).
+    CombinePartial(result, AccumulateChunk(StatsDtype::kF32, reinterpret_cast<const uint8_t*>(values),
+                                           count * layout.elements * sizeof(float), kernel));
+  }
+  return result;
+}
+
+uint64_t DecodeFormat(const TensorFormat& format, const uint8_t* data, size_t count, float* out) {
+  if (!format.blocked) return DecodeFloats(format.dtype, data, count, out);
+  const Layout& layout = LayoutOf(format.block);
+  DequantiseBlocks(format.block, data, count / layout.elements, out);
+  uint64_t nonFinite = 0;
+  for (size_t index = 0; index < count; ++index) {
+    const bool finite = std::isfinite(out[index]);
+    nonFinite += finite ? 0 : 1;
+    out[index] = finite ? out[index] : 0.0f;
+  }
+  return nonFinite;
+}
+
+}  // namespace dus
