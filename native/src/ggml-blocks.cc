@@ -179,10 +179,11 @@ void Q3_KBlock(const uint8_t* block, float* out) {
 }
 
 // d·scale and dmin·min of group `group` (32 elements) of a Q4_K or Q5_K block, which both start
-// with d, dmin and 12 bytes of eight 6-bit scales and eight 6-bit mins. Groups 0-3 sit in the low
-// 6 bits of bytes 0-3 (scales) and 4-7 (mins); groups 4-7 take their low 4 bits from the nibbles of
-// bytes 8-11 and their top 2 bits from the top of bytes 0-3 (scales) and 4-7 (mins).
-inline void KGroupScaleAndMin(const uint8_t* block, size_t group, float* scale, float* minimum) {
+// with d, dmin (passed in, widened once per block) and 12 bytes of eight 6-bit scales and eight
+// 6-bit mins. Groups 0-3 sit in the low 6 bits of bytes 0-3 (scales) and 4-7 (mins); groups 4-7
+// take their low 4 bits from the nibbles of bytes 8-11 and their top 2 bits from the top of bytes
+// 0-3 (scales) and 4-7 (mins).
+inline void KGroupScaleAndMin(const uint8_t* block, float d, float dmin, size_t group, float* scale, float* minimum) {
   const uint8_t* packed = block + 4;
   uint32_t scaleBits, minimumBits;
   if (group < 4) {
@@ -192,8 +193,8 @@ inline void KGroupScaleAndMin(const uint8_t* block, size_t group, float* scale, 
     scaleBits = (packed[group + 4] & 0x0F) | (packed[group - 4] >> 6) << 4;
     minimumBits = (packed[group + 4] >> 4) | (packed[group] >> 6) << 4;
   }
-  *scale = HalfAt(block) * SmallToFloat(scaleBits);
-  *minimum = HalfAt(block + 2) * SmallToFloat(minimumBits);
+  *scale = d * SmallToFloat(scaleBits);
+  *minimum = dmin * SmallToFloat(minimumBits);
 }
 
 // Q4_K: then 128 bytes of nibbles: byte l of each 32-byte quarter holds element l (low nibble) and
@@ -201,11 +202,13 @@ inline void KGroupScaleAndMin(const uint8_t* block, size_t group, float* scale, 
 // 32-byte high-bit mask before the nibbles: bit g of byte l is the fifth bit of element 32g + l.
 template <bool kFifthBit>
 void KQuantBlock(const uint8_t* block, float* out) {
+  const float d = HalfAt(block);
+  const float dmin = HalfAt(block + 2);
   const uint8_t* mask = block + 16;
   const uint8_t* nibbles = block + (kFifthBit ? 48 : 16);
   for (size_t group = 0; group < kQKK / 32; ++group) {
     float scale, minimum;
-    KGroupScaleAndMin(block, group, &scale, &minimum);
+    KGroupScaleAndMin(block, d, dmin, group, &scale, &minimum);
     const uint8_t* source = nibbles + (group / 2) * 32;
     const unsigned shift = (group % 2) * 4;
     float* target = out + group * 32;
