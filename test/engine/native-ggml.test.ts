@@ -192,7 +192,7 @@ describe('native statistics of GGML tensors', () => {
     // Random bytes make random f16 scales, some NaN or ±Inf: their blocks dequantise to NaN/Inf.
     // Each tensor spans several 1 MiB chunks, and no chunk may split a block.
     const layout: { name: string; type: GgmlStatsType; blocks: number }[] = GGML_STATS_TYPES.filter((type) => !FLOAT_TYPES.has(type)).map(
-      (type, index) => ({ name: `t.${type}`, type, blocks: Math.ceil((2.5 * 2 ** 20) / ggmlTypeByName(type)!.blockBytes) + index }),
+      (type, index) => ({ name: `t.${type}`, type, blocks: Math.ceil((1.5 * 2 ** 20) / ggmlTypeByName(type)!.blockBytes) + index }),
     );
     let offset = 24; // not block-aligned in the file: only the range's own start matters
     const parts: Uint8Array[] = [new Uint8Array(offset)];
@@ -208,12 +208,32 @@ describe('native statistics of GGML tensors', () => {
     const one = await tensorStats(file, ranges.map((entry) => entry.range), { threads: 1 });
     const three = await tensorStats(file, ranges.map((entry) => entry.range), { threads: 3 });
     expect(three).toEqual(one);
+    // The portable kernel dequantises every type in plain C++; the vector ones use AVX2 for Q4_K.
+    const portable = await tensorStats(file, ranges.map((entry) => entry.range), { threads: 2, kernel: 'portable' });
     one.forEach((stats, index) => {
       const { range, bytes } = ranges[index]!;
       const expected = statsOfValues(ggmlDequantise(bytes, range.dtype));
       expectStatsClose(stats, expected, range.name);
+      expectStatsClose(portable[index]!, expected, `${range.name} (portable)`);
       expect(stats.nanCount + stats.infCount, range.name).toBeGreaterThan(0);
     });
+  });
+
+  it('samples whole blocks: every k-th run of 64 KiB rounded down to whole blocks', async () => {
+    const type: GgmlStatsType = 'Q6_K';
+    const blockBytes = ggmlTypeByName(type)!.blockBytes;
+    const bytes = randomBytes(3000 * blockBytes, 7);
+    const file = path.join(scratch, 'sampled.bin');
+    await writeFile(file, bytes);
+    const every = 3;
+    const [sampled] = await tensorStats(file, [{ name: 'sampled', offset: 0, bytes: bytes.length, dtype: type }], { sampleBlocks: every });
+    const unit = Math.floor(65536 / blockBytes) * blockBytes;
+    const read: number[] = [];
+    for (let start = 0, run = 0; start < bytes.length; start += unit, run += 1) {
+      if (run % every === 0) for (const value of ggmlDequantise(bytes.subarray(start, Math.min(start + unit, bytes.length)), type)) read.push(value);
+    }
+    expect(sampled!.sampled).toBe(true);
+    expectStatsClose(sampled!, statsOfValues(read), 'sampled Q6_K');
   });
 
   it('computes dot products of quantised tensors against float and other quantised tensors', async () => {
