@@ -73,6 +73,8 @@ export const PLAN_PROBLEM_CODES = [
   'ScaleOnNonFloat',
   'InvalidScale',
   'MtpDropped',
+  // The app's own problem when the engine could not resolve the plan at all.
+  'ResolveFailed',
 ] as const;
 
 /** Codes of the problems verify reports (VerifyProblem.code) beside the error codes above. */

@@ -4,7 +4,7 @@
  * engine and the bundled demo model.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -66,5 +66,32 @@ describe('the bundled dus-studio', () => {
     const usage = await runCliProcess(cliPath, ['dus', demo, '--drop', 'many']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/^error: --drop needs a whole number/);
+  });
+
+  it('refuses `--replace` over a folder of documents, naming the first file that is not part of an export (issue 13)', async () => {
+    const documents = path.join(tempDir, 'documents');
+    await mkdir(documents);
+    await writeFile(path.join(documents, 'letters.odt'), 'mine');
+    const refused = await runCliProcess(cliPath, ['dus', demo, '--drop', '1', '--out', documents, '--replace']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(path.join(documents, 'letters.odt'));
+    expect(await readdir(documents)).toEqual(['letters.odt']);
+    expect(await readFile(path.join(documents, 'letters.odt'), 'utf8')).toBe('mine');
+  });
+
+  it('refuses to export over the bundled demo model', async () => {
+    const refused = await runCliProcess(cliPath, ['dus', demo, '--drop', '1', '--out', path.dirname(demo), '--replace']);
+    expect(refused.code).toBe(1);
+    expect(await readdir(demo)).toContain('model.safetensors');
+  });
+
+  it('reads a merge config through the API and exports it', async () => {
+    const config = path.join(tempDir, 'plan.yml');
+    await writeFile(config, `merge_method: passthrough\nslices:\n  - sources:\n      - model: ${demo}\n        layer_range: [0, 3]\n`);
+    const merged = await runCliProcess(cliPath, ['merge', config, '--out', path.join(tempDir, 'merged')]);
+    expect(merged.code, merged.stderr).toBe(0);
+    const notYaml = await runCliProcess(cliPath, ['merge', path.join(demo, 'config.json'), '--out', path.join(tempDir, 'never')]);
+    expect(notYaml.code).toBe(1);
+    expect(notYaml.stderr).toMatch(/not a mergekit YAML plan/);
   });
 });
