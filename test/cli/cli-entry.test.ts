@@ -4,7 +4,7 @@
  * engine and the bundled demo model.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -29,9 +29,11 @@ afterAll(async () => {
   await rm(tempDir, { recursive: true, force: true });
 });
 
-async function runCliProcess(entry: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+const nativeBinary = path.join(repository, 'native', 'build', 'Release', 'dus_native.node');
+
+async function runCliProcess(entry: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [entry, ...args], { cwd: tempDir });
+    const { stdout, stderr } = await run(process.execPath, [entry, ...args], { cwd: tempDir, env: { ...process.env, DUS_NATIVE_PATH: nativeBinary, ...env } });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failure = error as { code: number; stdout: string; stderr: string };
@@ -79,10 +81,15 @@ describe('the bundled dus-studio', () => {
     expect(await readFile(path.join(documents, 'letters.odt'), 'utf8')).toBe('mine');
   });
 
-  it('refuses to export over the bundled demo model', async () => {
-    const refused = await runCliProcess(cliPath, ['dus', demo, '--drop', '1', '--out', path.dirname(demo), '--replace']);
+  it('refuses to export over the bundled demo model, even one that looks like an export', async () => {
+    // A demo folder holding only export files, so that only the demo rule can refuse it.
+    const bundledDemo = path.join(tempDir, 'bundled-demo');
+    await mkdir(bundledDemo);
+    for (const name of ['config.json', 'model.safetensors', 'tokenizer.model', 'tokenizer_config.json']) await cp(path.join(demo, name), path.join(bundledDemo, name));
+    const refused = await runCliProcess(cliPath, ['dus', demo, '--drop', '1', '--out', bundledDemo, '--replace'], { DUS_DEMO_PATH: bundledDemo });
     expect(refused.code).toBe(1);
-    expect(await readdir(demo)).toContain('model.safetensors');
+    expect(refused.stderr).toMatch(/never writes over/);
+    expect((await readdir(bundledDemo)).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.model', 'tokenizer_config.json']);
   });
 
   it('reads a merge config through the API and exports it', async () => {
