@@ -399,6 +399,16 @@ describe('serve', () => {
     expect(memory.stderr()).toContain('stopped');
   });
 
+  it('warns loudly and names the real address when --allow-remote serves every interface (issue 13)', async () => {
+    const memory = memoryIo(createFakeHost(), { cwd: tempDir, rendererDir: tempDir });
+    const exit = main(['serve', '--host', '0.0.0.0', '--allow-remote', '--open', 'models/tiny'], memory.io);
+    await untilFirstLine(memory.stdout);
+    await expect.poll(() => memory.stderr(), { timeout: 10_000 }).toMatch(/WARNING: listening on 0\.0\.0\.0:\d+ serves every network/);
+    expect(memory.stderr()).toContain('plain HTTP');
+    memory.sigint();
+    expect(await exit).toBe(0);
+  });
+
   it('refuses an --open path outside explicit --root folders', async () => {
     const result = await run(['serve', '--root', 'configs', '--open', 'models/tiny']);
     expect(result.code).toBe(1);
