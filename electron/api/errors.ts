@@ -64,6 +64,56 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** Codes of the problems plan validation reports (PlanProblem.code) beside the error codes above. */
+export const PLAN_PROBLEM_CODES = [
+  'EmptyPlan',
+  'EmptySlice',
+  'ReversedSlice',
+  'NonIntegerRange',
+  'RangeOutsideModel',
+  'SourceNotOpen',
+  'MissingLayer',
+  'LayerRepeated',
+  'GapInSplice',
+  'HiddenSizeMismatch',
+  'VocabMismatch',
+  'FamilyMismatch',
+  'TiedMismatch',
+  'LayerTensorsMismatch',
+  'DtypeMismatch',
+  'ShapeMismatch',
+  'ScaleOnNonFloat',
+  'InvalidScale',
+  'MtpDropped',
+  // The app's own problem when the engine could not resolve the plan at all.
+  'ResolveFailed',
+] as const;
+
+/** Codes of the problems verify reports (VerifyProblem.code) beside the error codes above. */
+export const VERIFY_PROBLEM_CODES = [
+  'MissingPlan',
+  'SourceUnavailable',
+  'SetAside',
+  'StrayWeights',
+  'MissingWeights',
+  'NotPtFormat',
+  'Misaligned',
+  'IndexTotalSize',
+  'IndexMismatch',
+  'MissingTensor',
+  'DtypeMismatch',
+  'ShapeMismatch',
+  'UnexpectedTensor',
+  'TensorBytesDiffer',
+  'ConfigMismatch',
+] as const;
+
+/**
+ * Every code a problem may carry: an error code (a problem can be a caught StudioError) or one of
+ * the plan and verify problem codes. One union, so a front door can switch on any of them.
+ */
+export type ProblemCode = ErrorCode | (typeof PLAN_PROBLEM_CODES)[number] | (typeof VERIFY_PROBLEM_CODES)[number];
+
 /** Plain-data form of an error, as it crosses IPC and HTTP. */
 export interface StudioErrorData {
   code: ErrorCode;
@@ -100,6 +150,18 @@ export class StudioError extends Error {
   static fromData(data: StudioErrorData): StudioError {
     return new StudioError(data.code, data.message, { path: data.path, detail: data.detail });
   }
+}
+
+/**
+ * The failure envelope both binders (IPC and HTTP) answer with: a StudioError as its data; anything
+ * else is a bug, reported to `onInternal` (with its stack, for the log) and sent as `Internal`
+ * without internals.
+ */
+export function toEnvelope(error: unknown, where: string, onInternal?: (error: unknown) => void): { ok: false; error: StudioErrorData } {
+  if (isStudioError(error)) return { ok: false, error: error.toData() };
+  onInternal?.(error);
+  const reason = error instanceof Error ? error.message : String(error);
+  return { ok: false, error: { code: 'Internal', message: `Internal error in ${where}: ${reason}. This is a bug; please report it.` } };
 }
 
 /** True for a thrown value that is a StudioError (also across module copies). */

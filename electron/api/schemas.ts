@@ -43,7 +43,10 @@ export function utf8ByteLength(text: string): number {
   return bytes;
 }
 
-const pathString = z.string().min(1).max(MAX_PATH_LENGTH);
+/** Every path in a payload uses this schema, so a test can find each one and check that PATH_FIELDS declares it. */
+export const pathString = z.string().min(1).max(MAX_PATH_LENGTH);
+/** browse's folder: a path, or '' for the serve mode's list of roots (browse alone allows it). */
+export const pathOrRootList = z.string().max(MAX_PATH_LENGTH);
 const layerIndex = z.int().min(0).max(MAX_LAYER_COUNT);
 const positiveCount = z.int().min(1).max(MAX_LAYER_COUNT);
 
@@ -130,9 +133,56 @@ export const payloadSchemas = {
   exportPlan: exportRequestSchema,
   cancelExport: z.strictObject({ exportId: exportIdSchema }),
   verifyExport: z.strictObject({ dir: pathString }),
-  // '' is the serve mode's list of roots, so browse alone allows an empty dir.
-  browse: z.strictObject({ dir: z.string().max(MAX_PATH_LENGTH) }),
+  browse: z.strictObject({ dir: pathOrRootList }),
 } satisfies { [M in StudioMethod]: z.ZodType<StudioPayload<M>> };
+
+/**
+ * What a path field of a payload names; the serve mode's root guard (electron/serve/root-guard.ts)
+ * checks each kind its own way:
+ * - `model`: a checkpoint folder or file to open, inside a root, and every link in its folder too;
+ * - `open-checkpoint`: the id (real path) of an open checkpoint, inside a root;
+ * - `plan`: a LayerPlan, whose slice models, base model and tokenizer source are `model`s;
+ * - `recipe`: a PlanRecipe, whose model or models are `model`s;
+ * - `folder`: a folder that is listed or that relative YAML paths resolve against, inside a root;
+ * - `plan-file`: a YAML plan file, inside a root;
+ * - `export-target`: where an export goes: strictly inside a root, neither a root nor holding one;
+ * - `export-folder`: an export to verify: a `model`, and the plan it holds is a `plan`.
+ */
+export type PathFieldKind = 'model' | 'open-checkpoint' | 'plan' | 'recipe' | 'folder' | 'plan-file' | 'export-target' | 'export-folder';
+
+/** Field names of a payload, one level of nesting spelled `outer.inner` (arrays are not entered). */
+type FieldPaths<T> = T extends object
+  ? {
+      [K in keyof T & string]-?: NonNullable<T[K]> extends readonly unknown[]
+        ? K
+        : NonNullable<T[K]> extends object
+          ? K | `${K}.${keyof NonNullable<T[K]> & string}`
+          : K;
+    }[keyof T & string]
+  : never;
+
+/**
+ * Every path field of every method's payload, declared once: the root guard checks exactly these.
+ * The type ties each name to a real field of the payload; test/api/schemas.test.ts finds every
+ * `pathString` in the schemas and fails when one is missing here.
+ */
+export const PATH_FIELDS = {
+  appInfo: {},
+  openCheckpoint: { path: 'model' },
+  listCheckpoints: {},
+  closeCheckpoint: { id: 'open-checkpoint' },
+  computeStats: { checkpointId: 'open-checkpoint' },
+  layerSimilarity: { checkpointA: 'open-checkpoint', checkpointB: 'open-checkpoint' },
+  buildPlan: { recipe: 'recipe' },
+  resolvePlan: { plan: 'plan' },
+  planFromYaml: { baseDir: 'folder' },
+  loadPlanFile: { path: 'plan-file' },
+  planToYaml: { plan: 'plan' },
+  exportPlan: { plan: 'plan', 'target.dir': 'export-target' },
+  cancelExport: {},
+  verifyExport: { dir: 'export-folder' },
+  browse: { dir: 'folder' },
+} as const satisfies { [M in StudioMethod]: { readonly [F in FieldPaths<StudioPayload<M>>]?: PathFieldKind } };
 
 // Type-level checks: each schema's output is exactly the contract's type, in both directions, so a
 // field added to types.ts without a schema (or the reverse) fails the type-check.

@@ -280,12 +280,14 @@ export interface OutputLayer {
   repeat: number;
 }
 
+import type { ProblemCode } from './errors.js';
+
 export type ProblemSeverity = 'error' | 'warning';
 
 export interface PlanProblem {
   severity: ProblemSeverity;
-  /** Short machine code: 'RangeOutsideModel', 'EmptySlice', 'HiddenSizeMismatch', … */
-  code: string;
+  /** Short machine code, one of ProblemCode (errors.ts): 'RangeOutsideModel', 'EmptySlice', 'HiddenSizeMismatch', … */
+  code: ProblemCode;
   message: string;
   slice?: number;
   layer?: number;
@@ -356,7 +358,7 @@ export interface ExportProgress {
 }
 
 export interface VerifyProblem {
-  code: string;
+  code: ProblemCode;
   message: string;
   tensor?: string;
   file?: string;

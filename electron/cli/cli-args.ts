@@ -5,6 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../common/byte-size.js';
+import { isLoopbackHost } from '../serve/loopback.js';
 
 /** A mistake in the command line; main prints it with the command's usage line and exits 2. */
 export class UsageError extends Error {
@@ -42,7 +43,7 @@ export const COMMAND_USAGE: Readonly<Record<CommandName, string>> = {
   stack: 'dus-studio stack MODEL --times G --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
   merge: 'dus-studio merge CONFIG.yml --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dry-run]',
   verify: 'dus-studio verify DIR [--json]',
-  serve: 'dus-studio serve [--port N] [--host 127.0.0.1] [--open PATH]... [--root DIR]...',
+  serve: 'dus-studio serve [--port N] [--host 127.0.0.1 [--allow-remote]] [--open PATH]... [--root DIR]...',
 };
 
 export const GENERAL_USAGE = 'dus-studio <command> [options]';
@@ -95,7 +96,10 @@ export is sound, 1 otherwise.
 Serves the studio to a browser on this machine. The first line printed is the URL to open (it carries
 a session token). Stop with Ctrl-C.
   --port N             port to listen on (default: any free port)
-  --host ADDRESS       address to listen on (default 127.0.0.1, this machine only)
+  --host ADDRESS       address to listen on (default 127.0.0.1, this machine only); any
+                       other address needs --allow-remote
+  --allow-remote       really listen beyond this machine: the session token and every
+                       answer then cross the network as plain HTTP
   --open PATH          open a checkpoint at start (repeatable)
   --root DIR           a folder the browser may open files in (repeatable); default: the
                        folders of --open paths; the bundled demo model is always allowed`,
@@ -141,7 +145,7 @@ export type ParsedCommand =
   | { kind: 'recipe'; command: 'dus' | 'llama-pro' | 'stack'; model: string; recipe: RecipeArgs; dtype: string | null; export: ExportArgs }
   | { kind: 'merge'; config: string; export: ExportArgs }
   | { kind: 'verify'; dir: string; json: boolean }
-  | { kind: 'serve'; port: number; host: string; open: string[]; roots: string[] };
+  | { kind: 'serve'; port: number; host: string; allowRemote: boolean; open: string[]; roots: string[] };
 
 /** --shard-size's value in bytes (electron/common/byte-size.ts holds the one rule the app shares). */
 export function parseSize(text: string): number {
@@ -176,7 +180,7 @@ const OPTIONS = {
   stack: { ...EXPORT_OPTIONS, times: { type: 'string' }, dtype: { type: 'string' } },
   merge: EXPORT_OPTIONS,
   verify: { json: { type: 'boolean' } },
-  serve: { port: { type: 'string' }, host: { type: 'string' }, open: { type: 'string', multiple: true }, root: { type: 'string', multiple: true } },
+  serve: { port: { type: 'string' }, host: { type: 'string' }, 'allow-remote': { type: 'boolean' }, open: { type: 'string', multiple: true }, root: { type: 'string', multiple: true } },
 } as const satisfies Record<CommandName, OptionsConfig>;
 
 /** Turns parseArgs' TypeErrors (long, with advice about `--`) into one short usage line. */
@@ -306,7 +310,14 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
       if (port > 65_535) throw new UsageError(`--port must be at most 65535, not ${port}`, command);
       const host = values.host ?? '127.0.0.1';
       if (host === '') throw new UsageError('--host needs an address', command);
-      return { kind: 'serve', port, host, open: values.open ?? [], roots: values.root ?? [] };
+      const allowRemote = values['allow-remote'] ?? false;
+      if (!isLoopbackHost(host) && !allowRemote) {
+        throw new UsageError(
+          `--host ${host} would serve beyond this machine, sending the session token over plain HTTP; add --allow-remote if that is really meant`,
+          command,
+        );
+      }
+      return { kind: 'serve', port, host, allowRemote, open: values.open ?? [], roots: values.root ?? [] };
     }
   }
 }

@@ -56,7 +56,12 @@ export async function runServeCommand(api: StudioHost, io: CliIo, command: Serve
     },
   });
   io.stdout.write(`${server.url}\n`);
-  io.stderr.write(`DUS Studio is served at the URL above (roots: ${roots.join(', ')}). Press Ctrl-C to stop.\n`);
+  io.stderr.write(`DUS Studio is served at the URL above, listening on ${server.listening} (roots: ${roots.join(', ')}). Press Ctrl-C to stop.\n`);
+  if (server.remote) {
+    io.stderr.write(
+      `WARNING: listening on ${server.listening} serves every network this machine is on. The session token and every model path and answer cross the network as plain HTTP: anyone who can see the traffic can use the studio with your files. Use this on a trusted network only, or tunnel 127.0.0.1 over SSH instead.\n`,
+    );
+  }
   await new Promise<void>((resolve) => {
     const stopListening = io.onSigint?.(() => {
       stopListening?.();

@@ -5,7 +5,7 @@
  * would keep only an Error's message). Only types come from 'electron': tests pass a stand-in.
  */
 import type { IpcMain } from 'electron';
-import { StudioError, isStudioError, type StudioErrorData } from '../api/errors.js';
+import { StudioError, isStudioError, toEnvelope, type StudioErrorData } from '../api/errors.js';
 import { parsePayload } from '../api/schemas.js';
 import { STUDIO_METHODS, type StudioEnvelope, type StudioHost, type StudioMethod } from '../api/studio-api.js';
 import type { StudioEventName, StudioEvents } from '../api/types.js';
@@ -45,16 +45,6 @@ function forbidden(channel: string): StudioErrorData {
   return new StudioError('Forbidden', `Only the DUS Studio window may call ${channel}.`).toData();
 }
 
-function failure(error: unknown, channel: string, options: BinderOptions): StudioEnvelope<never> {
-  if (isStudioError(error)) return { ok: false, error: error.toData() };
-  options.onInternalError?.(error, channel);
-  const reason = error instanceof Error ? error.message : String(error);
-  return {
-    ok: false,
-    error: new StudioError('Internal', `Unexpected failure in ${channel}: ${reason}. This is a bug; please report it.`).toData(),
-  };
-}
-
 /** Runs one request the way every channel does: sender check, then `work`, then the envelope. */
 async function answer<T>(
   channel: string,
@@ -66,7 +56,7 @@ async function answer<T>(
   try {
     return { ok: true, value: await work() };
   } catch (error) {
-    return failure(error, channel, options);
+    return toEnvelope(error, channel, (bug) => options.onInternalError?.(bug, channel));
   }
 }
 

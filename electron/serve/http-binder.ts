@@ -11,7 +11,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isStudioError, type ErrorCode, type StudioErrorData } from '../api/errors.js';
+import { toEnvelope, type ErrorCode } from '../api/errors.js';
 import { isStudioMethod, parsePayload } from '../api/schemas.js';
 import type { StudioEnvelope, StudioHost, StudioMethod } from '../api/studio-api.js';
 import type { StudioEventName } from '../api/types.js';
@@ -136,21 +136,6 @@ function ignoreStreamError(): void {
   // Deliberately empty: see route().
 }
 
-function envelopeForError(error: unknown, method: StudioMethod, onInternalError: HttpHandlerOptions['onInternalError']): StudioEnvelope<never> {
-  if (isStudioError(error)) {
-    const data: StudioErrorData = { code: error.code, message: error.message };
-    if (error.path !== undefined) data.path = error.path;
-    if (error.detail !== undefined) data.detail = error.detail;
-    return { ok: false, error: data };
-  }
-  onInternalError?.(error, method);
-  const message = error instanceof Error ? error.message : String(error);
-  return {
-    ok: false,
-    error: { code: 'Internal', message: `Internal error in ${method}: ${message}. This is a bug; please report it.` },
-  };
-}
-
 /** Creates the request handler for node:http's createServer. */
 export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const { api, token, staticDir } = options;
@@ -184,7 +169,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
       // JSON has no undefined: methods that return nothing answer null.
       envelope = { ok: true, value: value === undefined ? null : value };
     } catch (error) {
-      envelope = envelopeForError(error, method, options.onInternalError);
+      envelope = toEnvelope(error, method, (bug) => options.onInternalError?.(bug, method));
     }
     if (!res.destroyed) sendJson(res, 200, envelope);
   }

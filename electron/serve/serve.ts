@@ -9,6 +9,7 @@ import os from 'node:os';
 import { StudioError } from '../api/errors.js';
 import type { StudioHost, StudioMethod } from '../api/studio-api.js';
 import { createHttpHandler } from './http-binder.js';
+import { isLoopbackHost } from './loopback.js';
 import { restrictToRoots } from './root-guard.js';
 
 export interface ServeOptions {
@@ -30,6 +31,10 @@ export interface ServeOptions {
 export interface RunningServer {
   /** Where to point the browser, token included: `http://127.0.0.1:N/?token=…`. */
   url: string;
+  /** The address and port the server really listens on, as the kernel reports it (`0.0.0.0:8080` for every interface). */
+  listening: string;
+  /** True when it listens beyond this machine (a wildcard or a network address). */
+  remote: boolean;
   port: number;
   token: string;
   /** Stops listening and ends every open connection (event streams included). */
@@ -96,7 +101,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     else res.destroy();
   });
   await listen(server, options.port ?? 0, host);
-  const port = (server.address() as AddressInfo).port;
+  const { port, address } = server.address() as AddressInfo;
   handler = createHttpHandler({
     api,
     token,
@@ -109,6 +114,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let closing: Promise<void> | null = null;
   return {
     url: `http://${urlHost}:${port}/?token=${token}`,
+    listening: `${hostForUrl(address)}:${port}`,
+    remote: !isLoopbackHost(address),
     port,
     token,
     close() {

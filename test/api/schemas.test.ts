@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { isStudioError, StudioError } from '../../electron/api/errors.js';
-import { isStudioMethod, MAX_SLICES, MAX_YAML_BYTES, parsePayload, payloadSchemas, utf8ByteLength } from '../../electron/api/schemas.js';
+import * as z from 'zod';
+import { isStudioMethod, MAX_SLICES, MAX_YAML_BYTES, PATH_FIELDS, parsePayload, pathOrRootList, pathString, payloadSchemas, utf8ByteLength } from '../../electron/api/schemas.js';
 import { STUDIO_METHODS, type StudioMethod } from '../../electron/api/studio-api.js';
 import { validPayloads } from '../serve/sample-payloads.js';
 
@@ -154,6 +155,48 @@ describe('payload schemas', () => {
   it('counts UTF-8 bytes the way an encoder does', () => {
     for (const text of ['', 'abc', 'é', '€uro', '😀 ok', '\ud800x']) {
       expect(utf8ByteLength(text)).toBe(Buffer.byteLength(text, 'utf8'));
+    }
+  });
+});
+
+/**
+ * Field paths (`outer.inner`) of a payload schema whose value is `pathString` or an object that
+ * holds one somewhere (a plan, a recipe), found by walking the zod schema.
+ */
+function pathFieldsOf(schema: z.ZodType, prefix = ''): string[] {
+  const unwrapped = schema instanceof z.ZodOptional ? (schema.unwrap() as z.ZodType) : schema;
+  if (!(unwrapped instanceof z.ZodObject)) return [];
+  const found: string[] = [];
+  for (const [key, child] of Object.entries(unwrapped.shape as Record<string, z.ZodType>)) {
+    const field = prefix === '' ? key : `${prefix}.${key}`;
+    const inner = child instanceof z.ZodOptional ? (child.unwrap() as z.ZodType) : child;
+    if (inner === pathString || inner === pathOrRootList || holdsPath(inner)) found.push(field);
+    if (inner instanceof z.ZodObject) found.push(...pathFieldsOf(inner, field));
+  }
+  return found;
+}
+
+/** True when a schema holds a pathString anywhere inside (objects, arrays, unions). */
+function holdsPath(schema: z.ZodType): boolean {
+  if (schema === pathString) return true;
+  if (schema instanceof z.ZodOptional) return holdsPath(schema.unwrap() as z.ZodType);
+  if (schema instanceof z.ZodArray) return holdsPath(schema.element as z.ZodType);
+  if (schema instanceof z.ZodObject) return Object.values(schema.shape as Record<string, z.ZodType>).some(holdsPath);
+  if (schema instanceof z.ZodUnion) return (schema.options as z.ZodType[]).some(holdsPath);
+  return false;
+}
+
+describe('PATH_FIELDS', () => {
+  it('declares every path in every payload schema, so the root guard checks each one (issue 14)', () => {
+    for (const method of STUDIO_METHODS) {
+      const declared = Object.keys(PATH_FIELDS[method]);
+      const found = pathFieldsOf(payloadSchemas[method] as z.ZodType);
+      // A declared field covers the paths inside it (the guard walks a plan or recipe itself); an
+      // object that only holds declared fields (target holds target.dir) needs no entry of its own.
+      const covered = (field: string): boolean =>
+        declared.some((name) => name === field || field.startsWith(`${name}.`) || name.startsWith(`${field}.`));
+      expect(found.filter((field) => !covered(field)), method).toEqual([]);
+      for (const name of declared) expect(found, `${method}.${name} is a path field`).toContain(name);
     }
   });
 });

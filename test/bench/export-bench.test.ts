@@ -39,7 +39,7 @@ describe('parseExportSummary', () => {
   });
 
   it('refuses an export that did not verify, and output without a summary', () => {
-    expect(() => parseExportSummary(exportSummaryText({ ...report(1e9, 2, false), verify: { dir: '/tmp/out', ok: false, checkedTensors: 1, checkedBytes: 2, problems: [{ code: 'Mismatch', message: 'differs' }] } }))).toThrow(/did not verify/);
+    expect(() => parseExportSummary(exportSummaryText({ ...report(1e9, 2, false), verify: { dir: '/tmp/out', ok: false, checkedTensors: 1, checkedBytes: 2, problems: [{ code: 'TensorBytesDiffer', message: 'differs' }] } }))).toThrow(/did not verify/);
     expect(() => parseExportSummary('error: something\n')).toThrow(/no export summary/);
   });
 });

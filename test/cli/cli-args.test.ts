@@ -51,9 +51,17 @@ describe('parseCommandLine', () => {
       kind: 'serve',
       port: 8080,
       host: '127.0.0.1',
+      allowRemote: false,
       open: ['a', 'b'],
       roots: ['r'],
     });
+  });
+
+  it('refuses a --host beyond this machine unless --allow-remote is given (issue 13)', () => {
+    expect(() => parseCommandLine(['serve', '--host', '0.0.0.0'])).toThrow(/--allow-remote/);
+    expect(() => parseCommandLine(['serve', '--host', '192.168.1.5'])).toThrow(/plain HTTP/);
+    expect(parseCommandLine(['serve', '--host', '0.0.0.0', '--allow-remote'])).toMatchObject({ host: '0.0.0.0', allowRemote: true });
+    for (const host of ['127.0.0.1', '127.1.2.3', 'localhost', '::1']) expect(parseCommandLine(['serve', '--host', host])).toMatchObject({ host, allowRemote: false });
   });
 
   it('answers help for every command and overall, and the version', () => {

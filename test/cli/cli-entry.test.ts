@@ -4,7 +4,7 @@
  * engine and the bundled demo model.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -29,9 +29,11 @@ afterAll(async () => {
   await rm(tempDir, { recursive: true, force: true });
 });
 
-async function runCliProcess(entry: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+const nativeBinary = path.join(repository, 'native', 'build', 'Release', 'dus_native.node');
+
+async function runCliProcess(entry: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [entry, ...args], { cwd: tempDir });
+    const { stdout, stderr } = await run(process.execPath, [entry, ...args], { cwd: tempDir, env: { ...process.env, DUS_NATIVE_PATH: nativeBinary, ...env } });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failure = error as { code: number; stdout: string; stderr: string };
@@ -66,5 +68,37 @@ describe('the bundled dus-studio', () => {
     const usage = await runCliProcess(cliPath, ['dus', demo, '--drop', 'many']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/^error: --drop needs a whole number/);
+  });
+
+  it('refuses `--replace` over a folder of documents, naming the first file that is not part of an export (issue 13)', async () => {
+    const documents = path.join(tempDir, 'documents');
+    await mkdir(documents);
+    await writeFile(path.join(documents, 'letters.odt'), 'mine');
+    const refused = await runCliProcess(cliPath, ['dus', demo, '--drop', '1', '--out', documents, '--replace']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(path.join(documents, 'letters.odt'));
+    expect(await readdir(documents)).toEqual(['letters.odt']);
+    expect(await readFile(path.join(documents, 'letters.odt'), 'utf8')).toBe('mine');
+  });
+
+  it('refuses to export over the bundled demo model, even one that looks like an export', async () => {
+    // A demo folder holding only export files, so that only the demo rule can refuse it.
+    const bundledDemo = path.join(tempDir, 'bundled-demo');
+    await mkdir(bundledDemo);
+    for (const name of ['config.json', 'model.safetensors', 'tokenizer.model', 'tokenizer_config.json']) await cp(path.join(demo, name), path.join(bundledDemo, name));
+    const refused = await runCliProcess(cliPath, ['dus', demo, '--drop', '1', '--out', bundledDemo, '--replace'], { DUS_DEMO_PATH: bundledDemo });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/never writes over/);
+    expect((await readdir(bundledDemo)).sort()).toEqual(['config.json', 'model.safetensors', 'tokenizer.model', 'tokenizer_config.json']);
+  });
+
+  it('reads a merge config through the API and exports it', async () => {
+    const config = path.join(tempDir, 'plan.yml');
+    await writeFile(config, `merge_method: passthrough\nslices:\n  - sources:\n      - model: ${demo}\n        layer_range: [0, 3]\n`);
+    const merged = await runCliProcess(cliPath, ['merge', config, '--out', path.join(tempDir, 'merged')]);
+    expect(merged.code, merged.stderr).toBe(0);
+    const notYaml = await runCliProcess(cliPath, ['merge', path.join(demo, 'config.json'), '--out', path.join(tempDir, 'never')]);
+    expect(notYaml.code).toBe(1);
+    expect(notYaml.stderr).toMatch(/not a mergekit YAML plan/);
   });
 });

@@ -4,7 +4,10 @@
  *
  * After a SIGKILL the target must be absent or a complete export that verifies (with --replace: the
  * old export or the new one); anything else in the folder must be a temporary folder named for the
- * killed process, which the next export to the same place removes; the source files keep their bytes.
+ * killed process, which the next export to the same place removes, or (with --replace) the old
+ * export set aside, which is never deleted: verify names it, and the next export puts it back when
+ * the target is missing or names where it is. With --replace the old export is never lost. The
+ * source files keep their bytes.
  * After Ctrl-C the CLI exits 130 and leaves nothing.
  *
  * The kill moments: half the trials kill at a random time after the process starts (startup,
@@ -138,10 +141,11 @@ async function verifiedLayers(dir: string): Promise<number> {
   return config.num_hidden_layers;
 }
 
-/** The export a later run makes to the same place; it must clear what a killed one left. */
-async function followUpExport(target: string): Promise<void> {
+/** The export a later run makes to the same place; it must clear what a killed one left. Returns its warnings. */
+async function followUpExport(target: string): Promise<string[]> {
   const report = await exportPlan({ plan: dusPlan(source, FOLLOW_UP_DROP), target: { dir: target, replace: true }, sources: sourceMap(source) });
   expect(report.verify?.ok).toBe(true);
+  return report.warnings;
 }
 
 describe('the CLI killed during an export', () => {
@@ -200,15 +204,26 @@ describe('the CLI killed during an export', () => {
 
       const names = await readdir(parent);
       const leftovers = names.filter((name) => name !== 'out');
+      const setAside: string[] = [];
       for (const name of leftovers) {
         expect(isExportTempName(name), `${context}: ${name} is a recognisable temporary name`).toBe(true);
         expect(parseExportTempName(name), `${context}: ${name}`).toMatchObject({ targetName: 'out', pid: child.pid });
+        if (parseExportTempName(name)?.kind !== 'trash') continue;
+        // Only a replace sets the old export aside, and it is kept whole.
+        expect(replace, `${context}: ${name} was set aside by a replace`).toBe(true);
+        expect(await verifiedLayers(path.join(parent, name)), `${context}: ${name} is the old export`).toBe(FOLLOW_UP_LAYERS);
+        setAside.push(path.join(parent, name));
       }
       let outcome: 'absent' | 'old' | 'new' = 'absent';
       if (names.includes('out')) {
         const layers = await verifiedLayers(target);
         expect([CLI_LAYERS, ...(replace ? [FOLLOW_UP_LAYERS] : [])], `${context}: the target is a whole export`).toContain(layers);
         outcome = layers === CLI_LAYERS ? 'new' : 'old';
+      } else if (replace) {
+        // Killed between the two renames: the old export is set aside, never lost, and verify says where.
+        expect(setAside, `${context}: the old export is kept when the target is missing`).toHaveLength(1);
+        const verify = await verifyExport(target);
+        expect(verify.problems, context).toEqual([expect.objectContaining({ code: 'SetAside', message: expect.stringContaining(setAside[0] as string) })]);
       }
       if (signal === null) {
         // It finished before the kill: then it must have finished properly.
@@ -219,8 +234,12 @@ describe('the CLI killed during an export', () => {
         expect({ size: info.size, mtimeMs: info.mtimeMs }, `${context}: ${shard.file}`).toEqual({ size: shard.bytes, mtimeMs: shard.mtimeMs });
       }
 
-      await followUpExport(target);
-      expect(await readdir(parent), `${context}: the next export removed the leftovers`).toEqual(['out']);
+      const warnings = await followUpExport(target);
+      // Temporary folders are removed; a set-aside old export was put back (and then replaced) or is named in a warning.
+      const kept = (await readdir(parent)).filter((name) => name !== 'out');
+      for (const name of kept) expect(warnings.join('\n'), `${context}: the next export names ${name}`).toContain(path.join(parent, name));
+      expect(kept.every((name) => parseExportTempName(name)?.kind === 'trash'), `${context}: only set-aside exports stay`).toBe(true);
+      if (outcome === 'absent' && replace) expect(warnings.join('\n'), `${context}: the old export was put back`).toContain('restored');
       outcomes.push({ trial, killedAt, replace, target: outcome, leftovers });
       await rm(parent, { recursive: true, force: true });
     }
@@ -235,7 +254,7 @@ describe('the CLI killed during an export', () => {
     // The kills timed from the temporary folder land while it exists; the trials must include such kills.
     expect(outcomes.filter((outcome) => outcome.leftovers.length > 0).length).toBeGreaterThan(0);
     expect(await digestFolder(source.folder)).toEqual(sourceDigests);
-  }, 120_000);
+  }, 400_000);
 });
 
 describe('Ctrl-C in the CLI during an export', () => {

@@ -190,7 +190,7 @@ describe('plan commands', () => {
       ok: false,
       problems: [
         { severity: 'error', code: 'RangeOutsideModel', message: 'slice 2: layer_range [0, 9] is outside the model (2 layers)', slice: 1 },
-        { severity: 'warning', code: 'SeamJump', message: 'large jump\n  at the seam', layer: 1 },
+        { severity: 'warning', code: 'LayerRepeated', message: 'large jump\n  at the seam', layer: 1 },
       ],
     }));
     const result = await run(['dus', 'models/tiny', '--drop', '0', '--out', 'o'], host);
@@ -202,26 +202,23 @@ describe('plan commands', () => {
     expect(dry.stdout).toContain('error: slice 2: layer_range');
   });
 
-  it('exits 1 when the export fails verification', async () => {
+  it('exits 1 when the export fails verification, printing what verify found', async () => {
     const host = createFakeHost();
-    host.answer('exportPlan', (payload) => ({
-      exportId: payload.exportId,
-      dir: payload.target.dir,
-      files: ['model.safetensors'],
-      tensorCount: 1,
-      numLayers: 1,
-      totalBytes: 10,
-      seconds: 1,
-      bytesPerSecond: 10,
-      warnings: ['config.json: layer_types rewritten'],
-      verify: { dir: payload.target.dir, ok: false, checkedTensors: 1, checkedBytes: 10, problems: [{ code: 'Mismatch', message: 'bytes differ', tensor: 'model.norm.weight' }] },
-    }));
+    host.answer('exportPlan', (payload) => {
+      const verify = {
+        dir: payload.target.dir,
+        ok: false,
+        checkedTensors: 1,
+        checkedBytes: 10,
+        problems: [{ code: 'TensorBytesDiffer' as const, message: 'bytes differ', tensor: 'model.norm.weight' }],
+      };
+      throw new StudioError('VerifyFailed', 'the export failed verification', { path: payload.target.dir, detail: verify });
+    });
     const result = await run(['stack', 'models/tiny', '--times', '2', '--out', 'o'], host);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('verify: FAILED, 1 problem');
-    expect(result.stdout).toContain('Mismatch model.norm.weight: bytes differ');
-    expect(result.stderr).toContain('warning: config.json: layer_types rewritten\n');
-    expect(result.stderr).toMatch(/error: .*: the export failed verification \(1 problems\)\n$/);
+    expect(result.stdout).toContain('TensorBytesDiffer model.norm.weight: bytes differ');
+    expect(result.stderr).toMatch(/error: .*: the export failed verification \(1 problems\); nothing was written there\n$/);
   });
 });
 
@@ -232,7 +229,7 @@ describe('merge', () => {
     await writeFile(yaml, 'merge_method: passthrough\n');
     const result = await run(['merge', 'configs/solar.yml', '--out', 'out/merged']);
     expect(result.code).toBe(0);
-    expect(result.host.callsOf('planFromYaml')).toEqual([{ text: 'merge_method: passthrough\n', baseDir: path.dirname(yaml) }]);
+    expect(result.host.callsOf('loadPlanFile')).toEqual([{ path: yaml }]);
     expect(result.host.callsOf('exportPlan')).toHaveLength(1);
   });
 
@@ -240,7 +237,9 @@ describe('merge', () => {
     const yaml = path.join(tempDir, 'bad.yml');
     await writeFile(yaml, 'slices: 3\n');
     const host = createFakeHost();
-    host.answer('planFromYaml', {
+    host.answer('loadPlanFile', {
+      path: yaml,
+      text: '',
       plan: null,
       problems: [
         { severity: 'error', code: 'InvalidYaml', message: 'slices must be a list', line: 1 },
@@ -254,8 +253,13 @@ describe('merge', () => {
   });
 
   it('reports a missing YAML file on one line', async () => {
-    const result = await run(['merge', 'missing.yml', '--out', 'o']);
-    expect(result).toMatchObject({ code: 1, stderr: 'error: missing.yml: no such file\n' });
+    const host = createFakeHost();
+    const missing = path.join(tempDir, 'missing.yml');
+    host.answer('loadPlanFile', () => {
+      throw new StudioError('NotFound', 'missing.yml: the YAML plan does not exist', { path: missing });
+    });
+    const result = await run(['merge', 'missing.yml', '--out', 'o'], host);
+    expect(result).toMatchObject({ code: 1, stderr: `error: ${missing}: the YAML plan does not exist\n` });
   });
 });
 
@@ -393,6 +397,16 @@ describe('serve', () => {
     expect(await exit).toBe(0);
     await expect(fetch(url)).rejects.toThrow();
     expect(memory.stderr()).toContain('stopped');
+  });
+
+  it('warns loudly and names the real address when --allow-remote serves every interface (issue 13)', async () => {
+    const memory = memoryIo(createFakeHost(), { cwd: tempDir, rendererDir: tempDir });
+    const exit = main(['serve', '--host', '0.0.0.0', '--allow-remote', '--open', 'models/tiny'], memory.io);
+    await untilFirstLine(memory.stdout);
+    await expect.poll(() => memory.stderr(), { timeout: 10_000 }).toMatch(/WARNING: listening on 0\.0\.0\.0:\d+ serves every network/);
+    expect(memory.stderr()).toContain('plain HTTP');
+    memory.sigint();
+    expect(await exit).toBe(0);
   });
 
   it('refuses an --open path outside explicit --root folders', async () => {

@@ -440,12 +440,15 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
           ok: verifyOk,
           checkedTensors: resolved.layers.length * 9 + 2,
           checkedBytes: resolved.totalBytes,
-          problems: verifyOk ? [] : [{ code: 'TensorMismatch', message: 'model.layers.3.mlp.down_proj.weight differs from its source.', tensor: 'model.layers.3.mlp.down_proj.weight' }],
+          problems: verifyOk ? [] : [{ code: 'TensorBytesDiffer', message: 'model.layers.3.mlp.down_proj.weight differs from its source.', tensor: 'model.layers.3.mlp.down_proj.weight' }],
         },
       };
       const finished = pending;
       pending = null;
-      finished.resolve(report);
+      // As the engine does: an export that fails verification is not committed but thrown.
+      if (report.verify !== null && !report.verify.ok) {
+        finished.reject(new StudioError('VerifyFailed', `the export to ${report.dir} failed verification (1 problem); nothing was written there`, { path: report.dir, detail: report.verify }));
+      } else finished.resolve(report);
       return report;
     },
     listenerCount: () => [...listeners.values()].reduce((sum, set) => sum + set.size, 0),

@@ -1,12 +1,17 @@
-import { mkdir, mkdtemp, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { isStudioError } from '../../electron/api/errors.js';
-import type { StudioHost } from '../../electron/api/studio-api.js';
+import { isStudioError, type StudioError } from '../../electron/api/errors.js';
+import { PATH_FIELDS, type PathFieldKind } from '../../electron/api/schemas.js';
+import { STUDIO_METHODS, type StudioHost, type StudioMethod } from '../../electron/api/studio-api.js';
+import { createStudioEngine } from '../../electron/engine/studio-engine.js';
 import type { DirectoryListing, LayerPlan } from '../../electron/api/types.js';
 import { realPathOrAncestor, restrictToRoots } from '../../electron/serve/root-guard.js';
 import { createFakeHost, type FakeHost } from './fake-host.js';
+import { validPayloads } from './sample-payloads.js';
+
+const DEMO = path.resolve(import.meta.dirname, '../../build/demo/stories260K');
 
 let tempDir: string;
 let root: string;
@@ -162,6 +167,7 @@ describe('restrictToRoots', () => {
   });
 
   it('hands the engine the normalised path it checked', async () => {
+    host.answer('loadPlanFile', (payload) => ({ path: payload.path, text: '', plan: null, problems: [] }));
     await guarded.verifyExport({ dir: `${root}/exports/./x/../y` });
     expect(host.callsOf('verifyExport')).toEqual([{ dir: path.join(root, 'exports', 'y') }]);
   });
@@ -250,6 +256,135 @@ describe('restrictToRoots', () => {
     const none = restrictToRoots(host, [path.join(tempDir, 'does-not-exist')]);
     expect((await outsideRootsError(none.openCheckpoint({ path: path.join(root, 'model') }))).message).toContain('(none)');
     expect((await none.browse({ dir: '' })).entries).toEqual([]);
+  });
+});
+
+/** A payload of `method` whose path `field` (a PATH_FIELDS kind) names `outsidePath`; every other path stays inside `insideRoot`. */
+function payloadWithOutsideField(method: StudioMethod, field: string, kind: PathFieldKind, insideRoot: string, outsidePath: string): unknown {
+  const payload = structuredClone(validPayloads(insideRoot)[method]) as Record<string, unknown>;
+  const outsideValue =
+    kind === 'plan'
+      ? { slices: [{ model: outsidePath, start: 0, end: 1 }] }
+      : kind === 'recipe'
+        ? { kind: 'dus', model: outsidePath, drop: 1 }
+        : outsidePath;
+  const [outer, inner] = field.split('.') as [string, string | undefined];
+  if (inner === undefined) payload[outer] = outsideValue;
+  else payload[outer] = { ...(payload[outer] as object), [inner]: outsideValue };
+  return payload;
+}
+
+describe('restrictToRoots, method by method', () => {
+  const cases = STUDIO_METHODS.flatMap((method) => Object.entries(PATH_FIELDS[method]).map(([field, kind]) => ({ method, field, kind: kind as PathFieldKind })));
+
+  it('declares a path field for every method that takes a path (issue 14)', () => {
+    expect(cases.map(({ method, field }) => `${method}.${field}`)).toEqual(expect.arrayContaining(['loadPlanFile.path', 'exportPlan.target.dir', 'verifyExport.dir', 'exportPlan.plan']));
+  });
+
+  it.each(cases)('refuses $method with $field outside the roots (OutsideRoots), without calling the engine', async ({ method, field, kind }) => {
+    const inside = path.join(root, 'model');
+    const payload = payloadWithOutsideField(method, field, kind, inside, path.join(outside, 'model'));
+    const call = guarded[method] as (request: unknown) => Promise<unknown>;
+    expect((await outsideRootsError(call.call(guarded, payload))).code).toBe('OutsideRoots');
+    expect(host.callsOf(method)).toEqual([]);
+  });
+
+  it.each(cases)('refuses $method with $field reached through a link out of a root', async ({ method, field, kind }) => {
+    const payload = payloadWithOutsideField(method, field, kind, path.join(root, 'model'), path.join(root, 'link-out', 'model'));
+    const call = guarded[method] as (request: unknown) => Promise<unknown>;
+    expect((await outsideRootsError(call.call(guarded, payload))).code).toBe('OutsideRoots');
+    expect(host.callsOf(method)).toEqual([]);
+  });
+});
+
+describe('restrictToRoots over the real engine (issue 13)', () => {
+  let engineRoot: string;
+  let elsewhere: string;
+  let engine: StudioHost;
+  let serving: StudioHost;
+
+  beforeAll(async () => {
+    engineRoot = path.join(tempDir, 'engine-root');
+    elsewhere = path.join(tempDir, 'engine-elsewhere');
+    await mkdir(engineRoot, { recursive: true });
+    await mkdir(elsewhere, { recursive: true });
+    await cp(DEMO, path.join(elsewhere, 'secret-model'), { recursive: true });
+    await writeFile(path.join(elsewhere, 'secret.json'), '{"api_key": "do not show"}');
+  });
+  beforeEach(() => {
+    engine = createStudioEngine({ host: 'serve', demoPath: '' });
+    serving = restrictToRoots(engine, [engineRoot]);
+  });
+
+  async function modelFolder(name: string): Promise<string> {
+    const dir = path.join(engineRoot, name);
+    await cp(DEMO, dir, { recursive: true });
+    return dir;
+  }
+
+  it('refuses a model whose config.json links to a file outside the roots', async () => {
+    const dir = await modelFolder('config-link');
+    await rm(path.join(dir, 'config.json'));
+    await symlink(path.join(elsewhere, 'secret.json'), path.join(dir, 'config.json'));
+    const refused = await outsideRootsError(serving.openCheckpoint({ path: dir }));
+    expect(refused).toMatchObject({ code: 'OutsideRoots', path: path.join(dir, 'config.json') });
+    expect(refused.message).not.toContain('do not show');
+    expect(await engine.listCheckpoints()).toEqual([]);
+  });
+
+  it('refuses a model whose shard links out of its folder and out of the roots', async () => {
+    const dir = await modelFolder('shard-link');
+    await rm(path.join(dir, 'model.safetensors'));
+    await symlink(path.join(elsewhere, 'secret-model', 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    expect((await outsideRootsError(serving.openCheckpoint({ path: dir }))).code).toBe('OutsideRoots');
+    expect((await outsideRootsError(serving.resolvePlan({ plan: { slices: [{ model: dir, start: 0, end: 1 }] } }))).code).toBe('OutsideRoots');
+  });
+
+  it('opens a Hugging Face cache snapshot whose files link to blobs in the same root', async () => {
+    const repo = path.join(engineRoot, 'hub', 'models--demo');
+    const snapshot = path.join(repo, 'snapshots', 'abc123');
+    await mkdir(path.join(repo, 'blobs'), { recursive: true });
+    await mkdir(snapshot, { recursive: true });
+    for (const name of ['config.json', 'model.safetensors', 'tokenizer.model']) {
+      await cp(path.join(DEMO, name), path.join(repo, 'blobs', `blob-${name}`));
+      await symlink(`../../blobs/blob-${name}`, path.join(snapshot, name));
+    }
+    const summary = await serving.openCheckpoint({ path: snapshot });
+    expect(summary.numLayers).toBeGreaterThan(0);
+  });
+
+  it('refuses to verify an export whose mergekit_config.yml names a model outside the roots, opening nothing', async () => {
+    const planted = path.join(engineRoot, 'planted');
+    await mkdir(planted);
+    const secret = path.join(elsewhere, 'secret-model');
+    await writeFile(path.join(planted, 'mergekit_config.yml'), `merge_method: passthrough\nslices:\n  - sources:\n      - model: ${secret}\n        layer_range: [0, 2]\n`);
+    const refused = await outsideRootsError(serving.verifyExport({ dir: planted }));
+    expect(refused).toMatchObject({ code: 'OutsideRoots', path: secret });
+    expect(await engine.listCheckpoints()).toEqual([]);
+  });
+
+  it('refuses to export over a root or a folder that holds one, even with replace', async () => {
+    const dir = await modelFolder('source');
+    const plan = { slices: [{ model: dir, start: 0, end: 2 }] };
+    for (const target of [engineRoot, tempDir]) {
+      const request = { exportId: 'over-root', plan, target: { dir: target, replace: true } };
+      const refused = await serving.exportPlan(request).catch((error: unknown) => error as StudioError);
+      expect((refused as StudioError).code, target).toMatch(/^(ProtectedTarget|OutsideRoots)$/);
+    }
+    expect(await readdir(engineRoot)).toContain('source');
+    const report = await serving.exportPlan({ exportId: 'inside', plan, target: { dir: path.join(engineRoot, 'exports', 'out') } });
+    expect(report.verify?.ok).toBe(true);
+  });
+
+  it('returns no text from loadPlanFile for a file that is not a YAML plan', async () => {
+    const notYaml = path.join(engineRoot, 'notes.txt');
+    await writeFile(notYaml, 'private notes');
+    await expect(serving.loadPlanFile({ path: notYaml })).rejects.toMatchObject({ code: 'InvalidYaml' });
+    const notPlan = path.join(engineRoot, 'list.yml');
+    await writeFile(notPlan, 'shopping: [private, notes]\n');
+    const loaded = await serving.loadPlanFile({ path: notPlan });
+    expect(loaded).toMatchObject({ plan: null, text: '' });
+    expect(JSON.stringify(loaded)).not.toContain('private');
   });
 });
 

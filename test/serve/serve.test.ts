@@ -29,6 +29,7 @@ describe('startServer', () => {
     const server = await startServer({ api: createFakeHost(), roots: [root], staticDir });
     try {
       expect(server.url).toBe(`http://127.0.0.1:${server.port}/?token=${server.token}`);
+      expect(server).toMatchObject({ listening: `127.0.0.1:${server.port}`, remote: false });
       expect(Buffer.from(server.token, 'base64url')).toHaveLength(32);
       expect(server.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
       const page = await fetch(server.url);
@@ -40,6 +41,15 @@ describe('startServer', () => {
     const other = await startServer({ api: createFakeHost(), roots: [root], staticDir });
     await other.close();
     expect(other.token).not.toBe(server.token);
+  });
+
+  it('reports the address it really listens on, and that a wildcard one is remote (issue 13)', async () => {
+    const server = await startServer({ api: createFakeHost(), roots: [root], staticDir, host: '0.0.0.0' });
+    try {
+      expect(server).toMatchObject({ listening: `0.0.0.0:${server.port}`, remote: true });
+    } finally {
+      await server.close();
+    }
   });
 
   it('binds the API behind the token and confines it to the roots', async () => {

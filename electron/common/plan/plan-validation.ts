@@ -1,3 +1,4 @@
+import type { ProblemCode } from '../../api/errors.js';
 import type { CheckpointSummary, Dtype, LayerPlan, PlanProblem, PlanSlice } from '../../api/types.js';
 import {
   type SourceLookup,
@@ -54,7 +55,7 @@ function label(index: number, model: string, sources: SourceLookup): string {
 
 function problemAt(
   severity: PlanProblem['severity'],
-  code: string,
+  code: ProblemCode,
   index: number,
   model: string,
   message: string,
@@ -149,7 +150,7 @@ function checkCompatibility(plan: LayerPlan, sources: SourceLookup, problems: Pl
     const other = sources.get(model) as CheckpointSummary;
     const index = plan.slices.findIndex((slice) => slice.model === model);
     const where = label(index, model, sources);
-    const push = (code: string, message: string, severity: PlanProblem['severity'] = 'error'): void => {
+    const push = (code: ProblemCode, message: string, severity: PlanProblem['severity'] = 'error'): void => {
       problems.push(problemAt(severity, code, index, model, `${where}: ${message}`));
     };
     if (other.family !== reference.family) {

@@ -1,6 +1,6 @@
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { isStudioError } from '../../api/errors.js';
+import { isStudioError, type ProblemCode } from '../../api/errors.js';
 import { type CheckpointSummary, type LayerPlan, type VerifyProblem, type VerifyReport } from '../../api/types.js';
 import { openCheckpoint } from '../checkpoint/open-checkpoint.js';
 import { CONFIG_FILE_NAME, readModelConfig } from '../checkpoint/model-config.js';
@@ -62,7 +62,7 @@ class VerifyRun {
     readonly options: VerifyExportOptions,
   ) {}
 
-  problem(code: string, message: string, where: { tensor?: string; file?: string } = {}): void {
+  problem(code: ProblemCode, message: string, where: { tensor?: string; file?: string } = {}): void {
     const problem: VerifyProblem = { code, message };
     if (where.tensor !== undefined) problem.tensor = where.tensor;
     if (where.file !== undefined) problem.file = where.file;

@@ -1,6 +1,7 @@
 import type { CheckpointFormatId, Dtype } from '../../api/types.js';
 import type { ModelConfigFacts } from '../checkpoint/model-config.js';
 import type { OutputTensor } from '../export/output-tensors.js';
+import type { ProblemCode } from '../../api/errors.js';
 
 /** One tensor as a format's reader found it: where its bytes lie, absolutely. */
 export interface WeightsTensor {
@@ -96,7 +97,7 @@ export interface FormatExporter {
 
 /** A problem `checkWritten` found in an export, beyond what `open` refuses. */
 export interface WrittenProblem {
-  code: string;
+  code: ProblemCode;
   message: string;
   tensor?: string;
   file?: string;

@@ -13,6 +13,7 @@ import {
   isSeq,
   visit,
 } from 'yaml';
+import type { ProblemCode } from '../../api/errors.js';
 import { MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/schemas.js';
 import type { LayerPlan, PlanProblem, PlanSlice, ScaleRule, YamlImport } from '../../api/types.js';
 import { PLAN_DTYPES } from '../../common/plan/plan-validation.js';
@@ -73,7 +74,7 @@ class PassthroughReader {
     return range === undefined ? 1 : this.lines.linePos(range[0]).line;
   }
 
-  report(severity: PlanProblem['severity'], code: string, node: YamlValue, message: string, slice?: number, line = this.lineOf(node)): void {
+  report(severity: PlanProblem['severity'], code: ProblemCode, node: YamlValue, message: string, slice?: number, line = this.lineOf(node)): void {
     const where = this.fileName === undefined ? '' : `${this.fileName}:${line}: `;
     const problem: PlanProblem = { severity, code, message: `${where}${message}`, line };
     if (slice !== undefined) problem.slice = slice;

@@ -96,11 +96,8 @@ export class ExportSession {
       this.doneBytes = report.totalBytes;
       this.totalBytes = report.totalBytes;
       this.bytesPerSecond = report.bytesPerSecond;
-      this.phase = report.verify === null || report.verify.ok ? 'done' : 'failed';
-      if (report.verify !== null && !report.verify.ok) {
-        this.error = 'The export was written but does not verify against its sources.';
-        this.errorCode = 'VerifyFailed';
-      }
+      // An export that fails verification is never committed: the engine throws VerifyFailed (below).
+      this.phase = 'done';
     } catch (error) {
       if (this.exportId !== exportId) return;
       const cancelled = error instanceof StudioError && error.code === 'Cancelled';

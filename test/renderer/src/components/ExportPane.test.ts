@@ -62,10 +62,10 @@ describe('ExportPane', () => {
     expect(getByTestId('export-path').textContent).toBe('/models/exports/stories-dus');
   });
 
-  it('reports a failed verification', async () => {
-    const { host, getByTestId } = await startExport();
+  it('reports a failed verification, which left nothing at the target', async () => {
+    const { host, getByRole } = await startExport();
     host.finishExport({ verifyOk: false });
-    await waitFor(() => expect(getByTestId('verify-status').textContent).toContain('Verify failed: 1 problem'));
+    await waitFor(() => expect(getByRole('alert').textContent).toMatch(/failed verification \(1 problem\); nothing was written there/));
   });
 
   it('refuses to start with a shard size it cannot read', async () => {
