@@ -24,7 +24,7 @@ import { bytesPerElement, decodeToFloat64, encodeFromFloat64 } from '../../elect
 import { cosineFromSums, DOT_SAMPLE_BLOCK_ELEMENTS, referenceDotProducts } from '../../electron/engine/stats/reference-dot-products.js';
 import { referenceTensorStats } from '../../electron/engine/stats/reference-stats.js';
 
-const MODEL_FILE = path.resolve(import.meta.dirname, '../../../shared/models/stories260K/model.safetensors');
+const MODEL_FILE = path.resolve(import.meta.dirname, '../../build/demo/stories260K/model.safetensors');
 const DTYPES: readonly StatsDtype[] = ['F32', 'F16', 'BF16', 'F8_E4M3', 'F8_E5M2'];
 
 /** Deterministic bytes (mulberry32), so a failure reproduces. */
