@@ -27,7 +27,11 @@ type Page = import('playwright-core').Page;
 /** A variable, so esbuild leaves playwright-core out of the bundle (it is loaded from node_modules at run time). */
 const PLAYWRIGHT_MODULE = 'playwright-core';
 const VIEWPORT = { width: 1600, height: 1000 };
-const RENDER_TIMEOUT_MS = 15_000;
+/**
+ * Bounds a wait for the page, never a figure: Chromium's start and the first render take about a
+ * second, and over 15 s beside seven other busy sessions on two cores.
+ */
+const RENDER_TIMEOUT_MS = 120_000;
 
 const OUTPUT_LAYER = '[data-testid="output-layer"]';
 

@@ -189,7 +189,7 @@ describe('registerStudioIpc', () => {
 
   it('opens the real demo checkpoint through the channel with the real engine', async () => {
     const { createStudioEngine } = await import('../../electron/engine/studio-engine.js');
-    const demoPath = path.resolve(import.meta.dirname, '../../../shared/models/stories260K');
+    const demoPath = path.resolve(import.meta.dirname, '../../build/demo/stories260K');
     const ipc = new StandInIpcMain();
     unregister = registerStudioIpc(ipc, createStudioEngine({ host: 'electron', demoPath }), options);
     const info = await ipc.invoke('studio:appInfo', undefined);

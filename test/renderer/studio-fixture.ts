@@ -18,8 +18,8 @@ export async function startedSession(
   return { host, session };
 }
 
-/** Waits until no checkpoint is computing statistics. */
-export async function statsSettled(session: StudioSession, timeoutMs = 5000): Promise<void> {
+/** Waits until no checkpoint is computing statistics; the bound (under the renderer tests' 20 s) only catches a hang. */
+export async function statsSettled(session: StudioSession, timeoutMs = 15_000): Promise<void> {
   const started = Date.now();
   while (session.checkpoints.list.some((checkpoint) => session.checkpoints.statsStatus[checkpoint.id]?.running !== false)) {
     if (Date.now() - started > timeoutMs) throw new Error('statistics did not finish');

@@ -4,6 +4,9 @@
  */
 import http from 'node:http';
 
+/** Events arrive in milliseconds; the bound only catches a hang, far above what a busy machine adds. */
+const EVENT_TIMEOUT_MS = 30_000;
+
 export interface HttpAnswer {
   status: number;
   headers: http.IncomingHttpHeaders;
@@ -108,11 +111,11 @@ export function openEventStream(port: number, path: string, headers: Record<stri
         status: res.statusCode ?? 0,
         headers: res.headers,
         raw: () => raw,
-        async events(count, timeoutMs = 5000) {
+        async events(count, timeoutMs = EVENT_TIMEOUT_MS) {
           await until(() => parseEvents(raw).length >= count, `${count} events`, timeoutMs);
           return parseEvents(raw).slice(0, count);
         },
-        waitFor(text, timeoutMs = 5000) {
+        waitFor(text, timeoutMs = EVENT_TIMEOUT_MS) {
           return until(() => raw.includes(text), JSON.stringify(text), timeoutMs);
         },
         close() {

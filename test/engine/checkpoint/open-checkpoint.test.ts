@@ -9,7 +9,7 @@ import { INDEX_FILE_NAME } from '../../../electron/engine/formats/safetensors-in
 import { layoutSafetensors, writeSafetensors } from '../../../electron/engine/formats/safetensors-writer.js';
 import { buildFixtureCheckpoint, type FixtureCheckpoint } from '../../fixtures/checkpoint-builder.js';
 
-const STORIES = path.resolve(import.meta.dirname, '../../../../shared/models/stories260K');
+const STORIES = path.resolve(import.meta.dirname, '../../../build/demo/stories260K');
 
 let dir: string;
 let sharded: FixtureCheckpoint;

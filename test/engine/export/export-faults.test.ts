@@ -11,15 +11,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, renameSync, truncateSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm, statfs } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { StudioError } from '../../../electron/api/errors.js';
 import type { CheckpointSummary, ExportPhase } from '../../../electron/api/types.js';
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
-import { exportPlan, type ExportPlanProgress } from '../../../electron/engine/export/export-plan.js';
+import { COPY_BATCH_BYTES, exportPlan, type ExportPlanProgress } from '../../../electron/engine/export/export-plan.js';
 import { isExportTempName, parseExportTempName } from '../../../electron/engine/export/export-target.js';
+import { layoutSafetensors } from '../../../electron/engine/formats/safetensors-writer.js';
 import { copyRanges } from '../../../electron/engine/native.js';
 import { createStudioEngine } from '../../../electron/engine/studio-engine.js';
 import { buildFixtureCheckpoint, type FixtureOptions } from '../../fixtures/checkpoint-builder.js';
@@ -348,6 +349,40 @@ describe('cancelling an export', () => {
     });
     await expect(pending).rejects.toMatchObject({ code: 'Cancelled' });
     expect(controller.signal.aborted).toBe(true);
+    expect(await folderNames(parent)).toEqual([]);
+  });
+
+  it('stops between two copy batches of one source file when cancelled after the first', async () => {
+    // One layer tensor of 2.5 batches in a sparse source: the copy of layer 0 takes three copyRanges calls.
+    const folder = path.join(await folders.make(), 'model');
+    await mkdir(folder);
+    const bigElements = (COPY_BATCH_BYTES * 5) / 2 / 2;
+    const layout = layoutSafetensors([
+      { name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [8, 4] },
+      { name: 'model.layers.0.mlp.up_proj.weight', dtype: 'BF16', shape: [bigElements] },
+      { name: 'model.layers.1.mlp.up_proj.weight', dtype: 'BF16', shape: [4] },
+      { name: 'model.norm.weight', dtype: 'BF16', shape: [4] },
+    ]);
+    const shardFile = path.join(folder, 'model.safetensors');
+    await writeFile(shardFile, layout.header);
+    truncateSync(shardFile, layout.header.byteLength + layout.dataBytes);
+    const source = await openCheckpoint(folder);
+    const parent = await folders.make();
+    const controller = new AbortController();
+    const copied: number[] = [];
+    const pending = exportPlan({
+      plan: { slices: [{ model: source.id, start: 0, end: 1 }] },
+      target: { dir: path.join(parent, 'out') },
+      sources: sourceMap(source),
+      signal: controller.signal,
+      onProgress: (progress) => {
+        if (progress.phase !== 'copying') return;
+        copied.push(progress.doneBytes);
+        controller.abort();
+      },
+    });
+    await expect(pending).rejects.toMatchObject({ code: 'Cancelled' });
+    expect(copied, 'no batch was copied after the cancel').toEqual([COPY_BATCH_BYTES]);
     expect(await folderNames(parent)).toEqual([]);
   });
 

@@ -6,7 +6,7 @@ import type { CheckpointSummary, LayerPlan, PlanSlice, TensorInfo } from '../../
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
 import { buildFixtureCheckpoint, type FixtureOptions } from '../../fixtures/checkpoint-builder.js';
 
-/** The real trained model the project ships beside the repository (see TEAM.md). */
+/** The real trained model the project ships as its demo (build/demo). */
 export const STORIES_260K = path.resolve(import.meta.dirname, '../../../build/demo/stories260K');
 
 /** Temporary folders made by a test file; `removeAll` in afterEach/afterAll. */

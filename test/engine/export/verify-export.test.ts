@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CheckpointSummary, LayerPlan } from '../../../electron/api/types.js';
 import { exportPlan } from '../../../electron/engine/export/export-plan.js';
+import { TRANSFORM_CHUNK_BYTES } from '../../../electron/engine/export/tensor-transform.js';
 import { jsonDifferences, verifyExport } from '../../../electron/engine/export/verify-export.js';
 import { readSafetensorsHeader } from '../../../electron/engine/formats/safetensors.js';
 import { writeSafetensors } from '../../../electron/engine/formats/safetensors-writer.js';
@@ -111,6 +112,32 @@ describe('verifyExport', () => {
     await flipByte(where.file, where.offset + 4);
     const report = await verifyExport(dir, { sources });
     expect(report.problems).toEqual([expect.objectContaining({ code: 'TensorBytesDiffer', tensor: 'model.embed_tokens.weight', message: expect.stringMatching(/converted BF16→F32/) })]);
+  });
+
+  it.each([
+    { transform: 'scaled ×0', plan: (source: CheckpointSummary): LayerPlan => ({ slices: [slice(source, 0, 2), slice(source, 1, 2, { scale: IDENTITY_BLOCK_SCALE })] }), outputBytesPerElement: 2 },
+    { transform: 'converted BF16→F32', plan: (source: CheckpointSummary): LayerPlan => ({ slices: [slice(source, 0, 2), slice(source, 1, 2)], dtype: 'float32' }), outputBytesPerElement: 4 },
+  ])('finds a byte changed past the first $transform chunk of a tensor larger than one chunk', async ({ transform, plan, outputBytesPerElement }) => {
+    // down_proj is 1024 × 2816 bf16 (5.8 MB of source): more than one TRANSFORM_CHUNK_BYTES chunk.
+    const source = await openFixture(folders, { layers: 2, hidden: 1024, intermediate: 2816, heads: 8, kvHeads: 2 });
+    const sources = sourceMap(source);
+    const dir = path.join(await folders.make(), 'export');
+    const report = await exportPlan({ plan: plan(source), target: { dir }, sources });
+    expect(report.verify?.ok).toBe(true);
+    const where = await locate(dir, 'model.layers.2.mlp.down_proj.weight');
+    expect(where.bytes).toBe(1024 * 2816 * outputBytesPerElement);
+    const byte = where.bytes - 3;
+    expect(byte).toBeGreaterThan(TRANSFORM_CHUNK_BYTES);
+    await flipByte(where.file, where.offset + byte);
+    const verified = await verifyExport(dir, { sources });
+    expect(verified.problems).toEqual([
+      expect.objectContaining({
+        code: 'TensorBytesDiffer',
+        tensor: 'model.layers.2.mlp.down_proj.weight',
+        message: expect.stringContaining(`${transform} bytes of model.layers.1.mlp.down_proj.weight`),
+      }),
+    ]);
+    expect(verified.problems[0]?.message).toContain(`first difference at byte ${byte} of the tensor`);
   });
 
   it('reports a missing tensor and an unexpected one', async () => {

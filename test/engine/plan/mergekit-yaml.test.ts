@@ -256,6 +256,13 @@ describe('parseMergekitYaml', () => {
     expect(over.problems).toEqual([{ severity: 'error', code: 'InvalidYaml', line, message: `flood.yml:${line}: more than ${MAX_YAML_ALIASES} aliases (*name); a mergekit config needs a few` }]);
   });
 
+  it('counts only aliases, not a * in comments, quoted text or block text', () => {
+    const stars = Array.from({ length: MAX_YAML_ALIASES + 1 }, (_, index) => `  *s${index}`);
+    const text = yaml(SOLAR_YAML.trimEnd(), ...stars.map((star) => `#${star}`), 'comment: "*s *t"', 'notes: |', ...stars.map((star) => `  ${star}`));
+    const { problems } = parseMergekitYaml(text, { baseDir: configDir });
+    expect(problems.some((problem) => problem.message.includes('aliases'))).toBe(false);
+  });
+
   it('keeps a YAML warning as a warning and still returns the plan', () => {
     const { plan, problems } = parseMergekitYaml(SOLAR_YAML.replace('dtype: bfloat16', 'dtype: !custom bfloat16'), { baseDir: configDir });
     expect(problems.map((problem) => [problem.severity, problem.line])).toEqual([['warning', 9]]);
