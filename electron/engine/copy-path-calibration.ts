@@ -18,6 +18,10 @@
 export const COPY_METHODS = ['copy_file_range', 'mapped-write', 'read-write'] as const;
 export type CopyMethod = (typeof COPY_METHODS)[number];
 
+export function isCopyMethod(value: unknown): value is CopyMethod {
+  return (COPY_METHODS as readonly unknown[]).includes(value);
+}
+
 /**
  * Bytes in one timed probe. Large enough that the ~50 µs of a call into the addon is noise next to
  * a copy from the page cache (4 MiB at 4 GB/s is 1 ms), small enough that the probes through the

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StudioError, type ErrorCode } from '../api/errors.js';
-import { COPY_METHODS, CopyPathCalibration, type CopyMethod } from './copy-path-calibration.js';
+import { COPY_METHODS, CopyPathCalibration, isCopyMethod, type CopyMethod } from './copy-path-calibration.js';
 import { STATS_DTYPES, type StatsDtype, type TensorStats } from '../api/types.js';
 import { bytesPerElement } from './stats/float-codec.js';
 import { DOT_SAMPLE_BLOCK_ELEMENTS, type DotSums } from './stats/reference-dot-products.js';
@@ -390,8 +390,10 @@ export async function copyRanges(source: string, target: string, ranges: readonl
     checkSpan(range.sourceOffset, range.length, 'source range', source);
     checkSpan(range.targetOffset, range.length, 'target range', target);
   }
-  const forced = options.forceFallback === true ? 'read-write' : options.method;
-  if (forced !== undefined && !(COPY_METHODS as readonly string[]).includes(forced)) {
+  // $DUS_COPY_METHOD pins one path for a whole process, to compare the paths on a machine.
+  const pinned = process.env.DUS_COPY_METHOD === '' ? undefined : process.env.DUS_COPY_METHOD;
+  const forced: unknown = options.forceFallback === true ? 'read-write' : (options.method ?? pinned);
+  if (forced !== undefined && !isCopyMethod(forced)) {
     throw new StudioError('InvalidRequest', `the copy method must be one of ${COPY_METHODS.join(', ')}, not ${String(forced)}`);
   }
   const native = binding();
