@@ -1,6 +1,6 @@
 // Copies byte ranges from one file into an existing file at given offsets, by one of three paths:
 // the kernel's copy_file_range (no trip through user space; reflinks on btrfs/XFS), one pwrite from
-// a populated read-only mapping of the source, or pread/pwrite through one reusable 4 MiB buffer.
+// a populated read-only mapping of the source, or pread/pwrite through one reusable 1 MiB buffer.
 // Which is fastest depends on the machine, the kernel and the file systems (measured 2.5x apart in
 // both directions on two machines of the same kind), so the caller names the path it wants
 // (electron/engine/copy-path-calibration.ts measures them on real work) and this file reports the
@@ -31,7 +31,9 @@ namespace dus {
 
 namespace {
 
-constexpr size_t kBufferBytes = 4 << 20;
+// 1 MiB: the buffer is allocated per call, and each fresh page costs a fault (70 ms for 4 MiB on a
+// busy VM here), while one pread and one pwrite per MiB cost microseconds.
+constexpr size_t kBufferBytes = 1 << 20;
 // A mapped write maps at most this much of the source at a time, so resident memory stays bounded.
 constexpr uint64_t kMapWindow = 64 << 20;
 // The kernel copies at most about 2 GiB per call anyway; asking for 1 GiB keeps every count in
