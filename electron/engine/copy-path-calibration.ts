@@ -18,14 +18,25 @@
 export const COPY_METHODS = ['copy_file_range', 'mapped-write', 'read-write'] as const;
 export type CopyMethod = (typeof COPY_METHODS)[number];
 
+export function isCopyMethod(value: unknown): value is CopyMethod {
+  return (COPY_METHODS as readonly unknown[]).includes(value);
+}
+
 /**
- * Bytes in one timed probe. Large enough that the ~50 µs of a call into the addon is noise next to
- * a copy from the page cache (4 MiB at 4 GB/s is 1 ms), small enough that the probes through the
- * slower paths cost little: 3 paths × 3 probes × 4 MiB = 36 MiB, of which 24 MiB go the slow ways.
+ * Bytes in one timed probe. Large enough that timing is precise (2 MiB at 4 GB/s is 0.5 ms, timed
+ * inside the addon), small enough that probes through the slower paths cost little: at most
+ * 3 paths × 3 probes × 2 MiB = 18 MiB, of which 12 MiB go the slower ways.
  */
-export const PROBE_BYTES = 4 * 1024 * 1024;
+export const PROBE_BYTES = 2 * 1024 * 1024;
 /** Timed probes per path before choosing. */
 export const PROBES_PER_METHOD = 3;
+/**
+ * A path whose best of two probes is this many times slower than the fastest path's best gets no
+ * third: on one machine here a mapped write ran at 1/100 of the kernel's copy, and probing it again
+ * would cost more than the choice saves. Two probes, not one, because one probe of the truly
+ * fastest path may be slowed by another process and must not get it thrown out.
+ */
+export const HOPELESS_SLOWDOWN = 3;
 /** A probe shorter than this (the tail of a small batch) is copied but not timed: too short to tell. */
 export const MIN_TIMED_BYTES = 1024 * 1024;
 /** After the choice has carried this many bytes, the paths are timed again. */
@@ -74,6 +85,8 @@ export interface CopyOutcome {
  */
 export class CopyPathCalibration {
   private readonly available = new Set<CopyMethod>(COPY_METHODS);
+  /** The available paths still in the running this round. */
+  private contenders = new Set<CopyMethod>(COPY_METHODS);
   private samples: CopySample[] = [];
   private chosen: CopyMethod | null = null;
   private bytesSinceChoice = 0;
@@ -93,7 +106,7 @@ export class CopyPathCalibration {
     if (this.chosen !== null) return this.chosen;
     let next: CopyMethod = 'read-write';
     let fewest = Number.POSITIVE_INFINITY;
-    for (const method of this.availableMethods) {
+    for (const method of this.contenderMethods()) {
       const count = this.samples.filter((sample) => sample.method === method).length;
       if (count < fewest) {
         fewest = count;
@@ -118,6 +131,7 @@ export class CopyPathCalibration {
     const carried = outcome.bytesByMethod[requested] ?? 0;
     if (carried < outcome.bytes) {
       this.available.delete(requested);
+      this.contenders.delete(requested);
       this.samples = this.samples.filter((sample) => sample.method !== requested);
       if (this.chosen === requested) this.restart();
       else this.decideIfTimed();
@@ -132,18 +146,33 @@ export class CopyPathCalibration {
     this.decideIfTimed();
   }
 
+  private contenderMethods(): CopyMethod[] {
+    return COPY_METHODS.filter((method) => this.contenders.has(method) && this.available.has(method));
+  }
+
+  private samplesOf(method: CopyMethod): CopySample[] {
+    return this.samples.filter((sample) => sample.method === method);
+  }
+
   private decideIfTimed(): void {
-    const methods = this.availableMethods;
-    const timed = methods.every((method) => this.samples.filter((sample) => sample.method === method).length >= PROBES_PER_METHOD);
+    let methods = this.contenderMethods();
+    if (methods.every((method) => this.samplesOf(method).length >= 2)) {
+      const best = (method: CopyMethod): number => Math.max(...this.samplesOf(method).map((sample) => sample.bytes / Math.max(sample.nanoseconds, 1)));
+      const fastest = Math.max(...methods.map(best));
+      for (const method of methods) if (best(method) * HOPELESS_SLOWDOWN < fastest) this.contenders.delete(method);
+      methods = this.contenderMethods();
+    }
+    const timed = methods.every((method) => this.samplesOf(method).length >= PROBES_PER_METHOD);
     // With one path left there is nothing to time: the buffer always works.
     if (timed || methods.length <= 1) {
-      this.chosen = methods.length <= 1 ? (methods[0] ?? 'read-write') : fastestMethod(this.samples);
+      this.chosen = methods.length <= 1 ? (methods[0] ?? 'read-write') : fastestMethod(this.samples.filter((sample) => methods.includes(sample.method)));
       this.bytesSinceChoice = 0;
     }
   }
 
   private restart(): void {
     this.chosen = null;
+    this.contenders = new Set(this.available);
     this.samples = [];
     this.bytesSinceChoice = 0;
     this.decideIfTimed();

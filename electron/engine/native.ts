@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isStudioError, StudioError, type ErrorCode } from '../api/errors.js';
-import { COPY_METHODS, CopyPathCalibration, type CopyMethod } from './copy-path-calibration.js';
+import { COPY_METHODS, CopyPathCalibration, isCopyMethod, type CopyMethod } from './copy-path-calibration.js';
 import { STATS_DTYPES, type StatsDtype, type TensorStats } from '../api/types.js';
 import { ggmlTypeByName, isGgmlStatsType, type GgmlStatsType } from './formats/ggml-types.js';
 import { bytesPerElement } from './stats/float-codec.js';
@@ -480,8 +480,10 @@ export async function copyRanges(source: string, target: string, ranges: readonl
     checkSpan(range.sourceOffset, range.length, 'source range', source);
     checkSpan(range.targetOffset, range.length, 'target range', target);
   }
-  const forced = options.forceFallback === true ? 'read-write' : options.method;
-  if (forced !== undefined && !(COPY_METHODS as readonly string[]).includes(forced)) {
+  // $DUS_COPY_METHOD pins one path for a whole process, to compare the paths on a machine.
+  const pinned = process.env.DUS_COPY_METHOD === '' ? undefined : process.env.DUS_COPY_METHOD;
+  const forced: unknown = options.forceFallback === true ? 'read-write' : (options.method ?? pinned);
+  if (forced !== undefined && !isCopyMethod(forced)) {
     throw new StudioError('InvalidRequest', `the copy method must be one of ${COPY_METHODS.join(', ')}, not ${String(forced)}`);
   }
   const native = binding();
@@ -530,12 +532,31 @@ function calibrationFor(key: string): CopyPathCalibration {
   return calibration;
 }
 
-/** "sourceDevice:targetDevice", or null when either file cannot be read or a range ends past the source. */
+/**
+ * What the last copies between a few pairs of files learnt about them: the file systems (the
+ * calibration's key) and the source's size. An export copies a shard in 64 MiB calls between the
+ * same two files; asking the file system again for each call cost two trips through the thread
+ * pool, which on a busy 2-core machine took longer than the copy itself.
+ */
+const knownFiles = new Map<string, { devices: string; sourceBytes: number }>();
+const KNOWN_FILES_KEPT = 8;
+
+/**
+ * "sourceDevice:targetDevice", or null when either file cannot be read or a range ends past the
+ * source (a size seen earlier is checked again before that is believed).
+ */
 async function fileSystemsOf(source: string, target: string, ranges: readonly CopyRange[]): Promise<string | null> {
+  const pair = `${source}\0${target}`;
+  const fits = (sourceBytes: number): boolean => ranges.every((range) => range.sourceOffset + range.length <= sourceBytes);
+  const known = knownFiles.get(pair);
+  if (known !== undefined && fits(known.sourceBytes)) return known.devices;
   try {
     const [sourceInfo, targetInfo] = await Promise.all([stat(source), stat(target)]);
-    if (ranges.some((range) => range.sourceOffset + range.length > sourceInfo.size)) return null;
-    return `${sourceInfo.dev}:${targetInfo.dev}`;
+    const devices = `${sourceInfo.dev}:${targetInfo.dev}`;
+    knownFiles.delete(pair);
+    knownFiles.set(pair, { devices, sourceBytes: sourceInfo.size });
+    if (knownFiles.size > KNOWN_FILES_KEPT) knownFiles.delete(knownFiles.keys().next().value as string);
+    return fits(sourceInfo.size) ? devices : null;
   } catch {
     return null;
   }
