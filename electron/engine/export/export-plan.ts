@@ -82,6 +82,13 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   refuseUnresolvablePlan(resolved);
   const tensors = planOutputTensors(resolved, sources);
   const format = exportFormatFor(sources);
+  if (format.id !== 'safetensors') {
+    // The GGUF exporter lays files out (formats/gguf-format.ts), but the metadata it needs (block
+    // count, per-layer arrays remapped, names) is not derived from the plan yet: refuse rather than write a wrong file.
+    throw new StudioError('InvalidPlan', `exporting ${format.id} sources is not supported yet; open the safetensors checkpoint to export`, {
+      path: [...sources.values()][0]?.folder,
+    });
+  }
   const { files: shards, companions } = format.exporter.layout(tensors, { shardSize: request.target.shardSize ?? DEFAULT_SHARD_SIZE });
   const totalBytes = tensors.reduce((sum, tensor) => sum + tensor.bytes, 0);
   const warnings = resolved.problems.filter((problem) => problem.severity === 'warning').map((problem) => problem.message);
