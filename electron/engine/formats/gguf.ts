@@ -147,19 +147,38 @@ class Cursor {
   /** A length or count: u64, which must fit what the rest of the file can hold at `minimumItemBytes` each. */
   count(what: string, minimumItemBytes: number): number {
     const at = this.position;
-    const value = this.u64(what);
-    const room = BigInt(this.fileSize - this.position);
-    if (value * BigInt(Math.max(1, minimumItemBytes)) > room) {
-      throw this.fail('GgufTruncated', `${what} at byte ${at} is ${value}, more than the ${room} bytes left in the file can hold`);
+    this.need(8, what);
+    // Two u32 halves, not a BigInt: token lists read hundreds of thousands of lengths.
+    const low = this.view.getUint32(at, true);
+    const high = this.view.getUint32(at + 4, true);
+    this.position += 8;
+    const room = this.fileSize - this.position;
+    const value = high * 2 ** 32 + low;
+    if (high >= 2 ** 20 || value * Math.max(1, minimumItemBytes) > room) {
+      const exact = (BigInt(high) << 32n) | BigInt(low);
+      throw this.fail('GgufTruncated', `${what} at byte ${at} is ${exact}, more than the ${room} bytes left in the file can hold`);
     }
-    return Number(value);
+    return value;
   }
 
   string(what: string, strict: boolean): string {
     const length = this.count(`the length of ${what}`, 1);
     this.need(length, what);
-    const raw = this.bytes.subarray(this.position, this.position + length);
+    const start = this.position;
     this.position += length;
+    // Token lists hold hundreds of thousands of short ASCII strings: build those directly, a
+    // decoder call per string costs several times more.
+    if (length <= 64) {
+      let ascii = '';
+      let index = start;
+      for (; index < start + length; index += 1) {
+        const byte = this.bytes[index] as number;
+        if (byte >= 0x80) break;
+        ascii += String.fromCharCode(byte);
+      }
+      if (index === start + length) return ascii;
+    }
+    const raw = this.bytes.subarray(start, start + length);
     if (!strict) return utf8Lenient.decode(raw);
     try {
       return utf8Strict.decode(raw);
@@ -294,7 +313,7 @@ export function parseGgufHeader(bytes: Uint8Array, fileSize: number, filePath: s
   for (let index = 0; index < tensorCount; index += 1) {
     const name = cursor.string(`the name of tensor ${index}`, true);
     const invalid = (message: string): StudioError => fail('GgufInvalidTensorInfo', `tensor "${name}": ${message}`, { tensor: name });
-    if (new TextEncoder().encode(name).byteLength > GGUF_MAX_NAME_BYTES) throw invalid(`the name is longer than ${GGUF_MAX_NAME_BYTES} bytes`);
+    if (utf8Length(name) > GGUF_MAX_NAME_BYTES) throw invalid(`the name is longer than ${GGUF_MAX_NAME_BYTES} bytes`);
     if (names.has(name)) throw fail('DuplicateTensor', `tensor "${name}" appears twice`, { tensor: name });
     names.add(name);
     const dims = cursor.u32(`the dimension count of "${name}"`);
@@ -346,12 +365,20 @@ export function parseGgufHeader(bytes: Uint8Array, fileSize: number, filePath: s
   return { path: filePath, fileSize, version, metadata, tensors, alignment, dataStart };
 }
 
+function utf8Length(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
+}
+
 export function padTo(value: number, alignment: number): number {
   return Math.ceil(value / alignment) * alignment;
 }
 
-/** First read of a header; doubled until the parser is satisfied (a tokenizer of 150k tokens takes a few MB). */
-const FIRST_READ_BYTES = 1 << 20;
+/**
+ * First read of a header; grown fourfold until the parser is satisfied. A tokenizer of 150k
+ * tokens takes a few MB, so most real headers fit the first read (from the page cache, 4 MiB cost
+ * about a millisecond; a parse cut short costs more).
+ */
+const FIRST_READ_BYTES = 4 << 20;
 
 /**
  * Reads and validates the header of a GGUF file: opens it read-only and reads only as much of the
@@ -390,7 +417,7 @@ export async function readGgufHeader(filePath: string): Promise<GgufHeader> {
         return { ...parseGgufHeader(bytes, fileSize, filePath), mtimeMs: stats.mtimeMs };
       } catch (error) {
         if (!(error instanceof NeedMoreBytes)) throw error;
-        length = Math.min(fileSize, Math.max(error.needed, length * 2));
+        length = Math.min(fileSize, Math.max(error.needed, length * 4));
       }
     }
   } finally {
