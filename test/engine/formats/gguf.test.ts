@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
-import { parseGgufFile, readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
+import { parseGgufFile, parseGgufHeader, readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
 import { ggufFileBytes, layoutGguf, type GgufTensorLayoutInput } from '../../../electron/engine/formats/gguf-writer.js';
 import { splitFileName } from '../../../electron/engine/formats/gguf-format.js';
 
@@ -233,3 +233,29 @@ function ggufWithRawKeys(entries: Array<[string, string]>): Buffer {
   for (const [key, value] of entries) parts.push(text(key), u32(8), text(value));
   return Buffer.concat(parts);
 }
+
+describe('the GGUF exporter layout', () => {
+  it('lays out a llama.cpp split set: whole tensors in order, split.* keys, metadata in the first split only', async () => {
+    const { ggufFormat } = await import('../../../electron/engine/formats/gguf-format.js');
+    const outputs = tensors().map((tensor) => ({
+      name: tensor.name,
+      dtype: tensor.type,
+      shape: tensor.shape,
+      bytes: tensor.data.byteLength,
+      source: { file: '/src.gguf', offset: 0, bytes: tensor.data.byteLength, dtype: tensor.type, name: tensor.name, model: '/src.gguf' },
+      scale: 1,
+      layer: null,
+    }));
+    const { files, companions } = ggufFormat.exporter.layout(outputs, { shardSize: 2100, metadata: baseMetadata(), name: 'merged' });
+    expect(companions).toEqual([]);
+    expect(files.map((file) => file.file)).toEqual(['merged-00001-of-00003.gguf', 'merged-00002-of-00003.gguf', 'merged-00003-of-00003.gguf']);
+    expect(files.flatMap((file) => file.tensors.map((tensor) => tensor.name))).toEqual(outputs.map((tensor) => tensor.name));
+    const headers = files.map((file) => parseGgufHeader(Buffer.concat([file.header, Buffer.alloc(file.size - file.header.byteLength)]), file.size, file.file));
+    expect(headers.map((header) => [header.metadata.get('split.no'), header.metadata.get('split.count')])).toEqual([0, 1, 2].map((no) => [{ type: 'UINT16', value: no }, { type: 'UINT16', value: 3 }]));
+    expect(headers[0]?.metadata.get('llama.block_count')).toEqual({ type: 'UINT32', value: 2 });
+    expect(headers[1]?.metadata.has('llama.block_count')).toBe(false);
+    files.forEach((file, index) => {
+      for (const tensor of headers[index]?.tensors ?? []) expect(file.offsets.get(tensor.name)).toBe((headers[index] as { dataStart: number }).dataStart + tensor.offset);
+    });
+  });
+});
