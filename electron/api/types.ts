@@ -178,8 +178,10 @@ export interface TensorStats {
 export interface StatsReport {
   checkpointId: string;
   tensors: TensorStats[];
-  /** Tensors skipped because their dtype has no statistics (integer, F4, …). */
+  /** Tensors skipped because their dtype has no statistics (integer, F4, a GGML type the addon does not dequantise, …). */
   skipped: string[];
+  /** One line per GGML type the addon refused: "statistics not available for IQ1_S". */
+  notAvailable?: string[];
   sampled: boolean;
   seconds: number;
 }

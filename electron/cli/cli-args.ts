@@ -52,7 +52,7 @@ export const GENERAL_USAGE = 'dus-studio <command> [options]';
 export const COMMAND_HELP: Readonly<Record<CommandName, string>> = {
   inspect: `usage: ${COMMAND_USAGE.inspect}
 
-Summarises a checkpoint (a model folder, a .safetensors file or an index file) from its headers and
+Summarises a checkpoint (a model folder, a .safetensors file, an index file or a .gguf file) from its headers and
 config.json: architecture, layer family, layers, parameters, bytes, dtypes, tied embeddings, side
 files, warnings and a per-layer table.
 

@@ -40,7 +40,7 @@ export interface InspectJson {
   warnings: string[];
   tensors: InspectTensorJson[];
   /** With --stats: whether figures came from a sample, and the tensors skipped for their dtype. */
-  stats?: { sampled: boolean; skipped: string[]; seconds: number };
+  stats?: { sampled: boolean; skipped: string[]; notAvailable?: string[]; seconds: number };
 }
 
 function statsFields(stats: TensorStats | undefined): Pick<InspectTensorJson, 'l2' | 'rms' | 'maxAbs' | 'mean' | 'nanCount' | 'infCount'> {
@@ -79,7 +79,10 @@ export function inspectJson(summary: CheckpointSummary, stats?: StatsReport): In
       return stats ? { ...entry, ...statsFields(statsByName.get(tensor.name)) } : entry;
     }),
   };
-  if (stats) result.stats = { sampled: stats.sampled, skipped: stats.skipped, seconds: stats.seconds };
+  if (stats) {
+    result.stats = { sampled: stats.sampled, skipped: stats.skipped, seconds: stats.seconds };
+    if (stats.notAvailable !== undefined && stats.notAvailable.length > 0) result.stats.notAvailable = stats.notAvailable;
+  }
   return result;
 }
 
@@ -159,6 +162,7 @@ export function inspectText(summary: CheckpointSummary, stats?: StatsReport): st
     lines.push(formatTable(['tensor', 'dtype', 'shape', 'L2', 'RMS', 'max |x|', 'mean', ''], rows, 3));
     const notes = [`statistics ${stats.sampled ? 'from a sample' : 'over every element'} in ${stats.seconds.toFixed(1)} s`];
     if (stats.skipped.length > 0) notes.push(`${stats.skipped.length} tensor${stats.skipped.length === 1 ? '' : 's'} skipped (dtype without statistics)`);
+    if (stats.notAvailable !== undefined) notes.push(...stats.notAvailable);
     lines.push(notes.join('; '));
   }
   return `${lines.join('\n')}\n`;

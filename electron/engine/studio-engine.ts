@@ -270,6 +270,7 @@ function entryKind(entryPath: string, name: string, isDirectory: boolean): Direc
     return isModel ? 'checkpoint' : 'directory';
   }
   if (name.endsWith('.safetensors')) return 'safetensors';
+  if (name.endsWith('.gguf')) return 'gguf';
   if (name.endsWith('.yml') || name.endsWith('.yaml')) return 'yaml';
   return 'file';
 }

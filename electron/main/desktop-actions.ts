@@ -7,9 +7,9 @@ import type { OpenDialogOptions, OpenDialogReturnValue } from 'electron';
 import { StudioError } from '../api/errors.js';
 import type { DesktopActions } from './ipc-binder.js';
 
-/** What a user can open: checkpoints (.safetensors, index .json) and mergekit plans (.yml). */
+/** What a user can open: checkpoints (.safetensors, index .json, .gguf) and mergekit plans (.yml). */
 export const OPEN_FILTERS = [
-  { name: 'Checkpoints and plans', extensions: ['safetensors', 'json', 'yml', 'yaml'] },
+  { name: 'Checkpoints and plans', extensions: ['safetensors', 'gguf', 'json', 'yml', 'yaml'] },
   { name: 'All files', extensions: ['*'] },
 ];
 

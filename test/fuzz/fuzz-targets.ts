@@ -44,6 +44,9 @@ import {
 } from '../../electron/engine/formats/safetensors.js';
 import { INDEX_FILE_NAME, readSafetensorsIndex } from '../../electron/engine/formats/safetensors-index.js';
 import { layoutSafetensors } from '../../electron/engine/formats/safetensors-writer.js';
+import { GGML_TYPES, type GgmlTypeName } from '../../electron/api/dtypes.js';
+import { parseGgufFile, type GgufHeader, type GgufValue } from '../../electron/engine/formats/gguf.js';
+import { ggufFileBytes } from '../../electron/engine/formats/gguf-writer.js';
 import { emitMergekitYaml, parseMergekitYaml } from '../../electron/engine/plan/mergekit-yaml.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
 
@@ -1816,6 +1819,7 @@ export function createFuzzTargets(scale: FuzzScale, options: { large?: boolean }
     erase(configTarget(scale)),
     erase(layerIndexTarget(scale)),
     erase(yamlTarget(scale)),
+    erase(ggufTarget()),
   ];
   if (options.large === true) targets.push(erase(largeInputTarget()));
   return targets;
@@ -1824,4 +1828,147 @@ export function createFuzzTargets(scale: FuzzScale, options: { large?: boolean }
 /** Targets run side by side through one interface; each one's input type is its own business. */
 function erase<Input>(target: FuzzTarget<Input>): FuzzTarget {
   return target as unknown as FuzzTarget;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GGUF: a valid file from the project's writer, then byte-level damage where it hurts most
+
+export interface GgufCase {
+  tensors: Array<{ name: string; type: GgmlTypeName; rows: number; blocks: number }>;
+  keys: Array<{ key: string; value: GgufValue }>;
+  mutations: GgufMutation[];
+}
+
+export type GgufMutation =
+  | { kind: 'byte'; at: number; value: number }
+  | { kind: 'u64'; at: number; value: bigint }
+  | { kind: 'i32'; at: number; value: number }
+  | { kind: 'truncate'; at: number }
+  | { kind: 'append'; count: number };
+
+const GGUF_HOSTILE_U64 = [0n, 1n, 31n, 32n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 53n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n];
+const GGUF_HOSTILE_I32 = [-1, 4, 5, 9, 12, 13, 31, 36, 41, 2 ** 31 - 1];
+
+const ggufValueArbitrary: fc.Arbitrary<GgufValue> = fc.oneof(
+  fc.record({ type: fc.constant('UINT32' as const), value: fc.nat({ max: 2 ** 32 - 1 }) }),
+  fc.record({ type: fc.constant('STRING' as const), value: fc.string({ maxLength: 12 }) }),
+  fc.record({ type: fc.constant('BOOL' as const), value: fc.boolean() }),
+  fc.record({ type: fc.constant('FLOAT32' as const), value: fc.constantFrom(0, 1.5, -2) }),
+  fc.record({ type: fc.constant('ARRAY' as const), itemType: fc.constant('INT32' as const), values: fc.array(fc.integer({ min: -5, max: 5 }), { maxLength: 6 }) }),
+  fc.record({ type: fc.constant('ARRAY' as const), itemType: fc.constant('STRING' as const), values: fc.array(fc.string({ maxLength: 4 }), { maxLength: 6 }) }),
+);
+
+const ggufCaseArbitrary: fc.Arbitrary<GgufCase> = fc.record({
+  tensors: fc.uniqueArray(
+    fc.record({
+      name: fc.oneof(fc.constantFrom('token_embd.weight', 'output_norm.weight', 'blk.0.attn_q.weight', 'blk.1.ffn_down.weight', 'blk.0.attn_norm.weight'), fc.string({ minLength: 1, maxLength: 8 })),
+      type: fc.constantFrom(...(Object.keys(GGML_TYPES) as GgmlTypeName[])),
+      rows: fc.integer({ min: 1, max: 3 }),
+      blocks: fc.integer({ min: 1, max: 2 }),
+    }),
+    { selector: (tensor) => tensor.name, maxLength: 5 },
+  ),
+  keys: fc.uniqueArray(
+    fc.record({
+      key: fc.oneof(
+        fc.constantFrom('general.name', 'general.alignment', 'llama.block_count', 'split.count', 'split.no', 'tokenizer.ggml.tokens', 'llama.feed_forward_length'),
+        fc.string({ minLength: 1, maxLength: 10 }),
+      ),
+      value: ggufValueArbitrary,
+    }),
+    { selector: (entry) => entry.key, maxLength: 5 },
+  ),
+  mutations: fc.array(
+    fc.oneof(
+      fc.record({ kind: fc.constant('byte' as const), at: fc.nat({ max: 2000 }), value: fc.nat({ max: 255 }) }),
+      fc.record({ kind: fc.constant('u64' as const), at: fc.nat({ max: 2000 }), value: fc.constantFrom(...GGUF_HOSTILE_U64) }),
+      fc.record({ kind: fc.constant('i32' as const), at: fc.nat({ max: 2000 }), value: fc.constantFrom(...GGUF_HOSTILE_I32) }),
+      fc.record({ kind: fc.constant('truncate' as const), at: fc.nat({ max: 4000 }) }),
+      fc.record({ kind: fc.constant('append' as const), count: fc.integer({ min: 1, max: 64 }) }),
+    ),
+    { maxLength: 3 },
+  ),
+});
+
+function ggufCaseBytes(input: GgufCase): Buffer {
+  const metadata = new Map<string, GgufValue>([['general.architecture', { type: 'STRING', value: 'llama' }]]);
+  for (const { key, value } of input.keys) {
+    // The writer trusts its caller's alignment; give it a valid one and let the mutations break it.
+    if (key === 'general.alignment') metadata.set(key, { type: 'UINT32', value: 64 });
+    else if (key === 'llama.block_count') metadata.set(key, { type: 'UINT32', value: 2 });
+    else if (key !== 'split.count' && key !== 'split.no') metadata.set(key, value);
+  }
+  const tensors = input.tensors.map(({ name, type, rows, blocks }) => {
+    const geometry = GGML_TYPES[type];
+    return { name, type, shape: [geometry.blockElements * blocks, rows], data: new Uint8Array(geometry.blockBytes * blocks * rows).fill(name.length) };
+  });
+  let file = Buffer.from(ggufFileBytes(metadata, tensors));
+  for (const mutation of input.mutations) {
+    switch (mutation.kind) {
+      case 'byte':
+        if (mutation.at < file.byteLength) file[mutation.at] = mutation.value;
+        break;
+      case 'u64':
+        if (mutation.at + 8 <= file.byteLength) file.writeBigUInt64LE(mutation.value, mutation.at);
+        break;
+      case 'i32':
+        if (mutation.at + 4 <= file.byteLength) file.writeInt32LE(mutation.value, mutation.at);
+        break;
+      case 'truncate':
+        file = file.subarray(0, Math.min(file.byteLength, mutation.at));
+        break;
+      case 'append':
+        file = Buffer.concat([file, Buffer.alloc(mutation.count, 0x47)]);
+        break;
+    }
+  }
+  return file;
+}
+
+/** What a valid GGUF header promises: known types, whole blocks, offsets contiguous and aligned, data within the file. */
+function checkGgufHeader(header: GgufHeader, fileSize: number): FuzzOutcome {
+  let expected = 0;
+  for (const tensor of header.tensors) {
+    const geometry = GGML_TYPES[tensor.type];
+    if (geometry === undefined) return failure(`tensor ${tensor.name} has unknown type ${tensor.type}`);
+    const elements = tensor.shape.reduce((product, dim) => product * dim, 1);
+    if ((tensor.shape[0] ?? 0) % geometry.blockElements !== 0 || (elements / geometry.blockElements) * geometry.blockBytes !== tensor.bytes) {
+      return failure(`tensor ${tensor.name} is ${tensor.bytes} bytes for ${tensor.type} [${tensor.shape.join(', ')}]`);
+    }
+    if (tensor.offset !== expected) return failure(`tensor ${tensor.name} at ${tensor.offset}, expected ${expected}`);
+    expected += Math.ceil(tensor.bytes / header.alignment) * header.alignment;
+  }
+  const last = header.tensors.at(-1);
+  if (last !== undefined && header.dataStart + last.offset + last.bytes > fileSize) return failure('tensor data past the end of the file');
+  if (header.dataStart % header.alignment !== 0) return failure(`data section at ${header.dataStart}, not aligned to ${header.alignment}`);
+  return { kind: 'valid' };
+}
+
+function ggufTarget(): FuzzTarget<GgufCase> {
+  return {
+    name: 'gguf',
+    weight: 20,
+    arbitrary: ggufCaseArbitrary,
+    regressions: [
+      { tensors: [{ name: 'blk.0.attn_q.weight', type: 'Q4_K', rows: 2, blocks: 1 }], keys: [], mutations: [{ kind: 'u64', at: 8, value: 2n ** 64n - 1n }] },
+      { tensors: [], keys: [{ key: 'tokenizer.ggml.tokens', value: { type: 'ARRAY', itemType: 'STRING', values: ['a'] } }], mutations: [{ kind: 'truncate', at: 60 }] },
+    ],
+    describe: (input) => JSON.stringify(input, (_, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value)),
+    async prepare(input, dir) {
+      const bytes = ggufCaseBytes(input);
+      await mkdir(dir, { recursive: true });
+      const filePath = path.join(dir, 'model.gguf');
+      await writeFile(filePath, bytes);
+      const files = [filePath, dir];
+      const read = async (): Promise<() => FuzzOutcome> => {
+        const parsed = await attempt(() => parseGgufFile(bytes, filePath), (header) => checkGgufHeader(header, bytes.byteLength), files);
+        const summary = await attempt(() => openCheckpoint(filePath), checkSummaryInvariants, files);
+        return combine([
+          ['parseGgufFile', parsed],
+          ['openCheckpoint', summary],
+        ]);
+      };
+      return { read, inputBytes: bytes.byteLength };
+    },
+  };
 }

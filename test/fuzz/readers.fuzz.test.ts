@@ -21,6 +21,7 @@ const CASES: Readonly<Record<string, number>> = {
   config: 250,
   'layer-indexes': 60,
   'mergekit-yaml': 500,
+  gguf: 600,
 };
 
 /**

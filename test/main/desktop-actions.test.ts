@@ -34,7 +34,7 @@ describe('openDialogOptions', () => {
   it('picks files and folders in one dialog on macOS, files elsewhere', () => {
     expect(openDialogOptions('darwin').properties).toEqual(['openFile', 'openDirectory', 'multiSelections']);
     expect(openDialogOptions('linux').properties).toEqual(['openFile', 'multiSelections']);
-    expect(openDialogOptions('win32').filters?.[0]?.extensions).toEqual(['safetensors', 'json', 'yml', 'yaml']);
+    expect(openDialogOptions('win32').filters?.[0]?.extensions).toEqual(['safetensors', 'gguf', 'json', 'yml', 'yaml']);
   });
 });
 

@@ -22,6 +22,7 @@ export const LAYER_FAMILIES: readonly LayerFamily[] = [
   { id: 'neox', prefix: 'gpt_neox.layers.' },
   { id: 'mpt', prefix: 'transformer.blocks.' },
   { id: 'chatglm', prefix: 'transformer.encoder.layers.' },
+  { id: 'gguf', prefix: 'blk.' }, // llama.cpp's GGUF names, every architecture
 ];
 
 /** The layer index after `prefix` in `name` (digits then a dot), with the dot's position, or null. */
@@ -112,6 +113,18 @@ const LAYER_MODULE_KINDS: ReadonlyMap<string, TensorKind> = new Map<string, Tens
   ['ffn_norm', 'post_attention_norm'],
   ['norm_2', 'post_attention_norm'],
   ['ln_mlp', 'post_attention_norm'],
+  // llama.cpp's GGUF names (gguf-py tensor_mapping.py)
+  ['attn_q', 'q'],
+  ['attn_k', 'k'],
+  ['attn_v', 'v'],
+  ['attn_output', 'o'],
+  ['attn_qkv', 'qkv'],
+  ['ffn_gate', 'gate'],
+  ['ffn_up', 'up'],
+  ['ffn_down', 'down'],
+  ['attn_norm', 'input_norm'],
+  ['post_attention_norm', 'post_attention_norm'],
+  ['ffn_gate_inp', 'router'],
 ]);
 
 /** Parents under which a generic `dense` / `c_proj` / `w1..w3` module has a known role. */
@@ -123,8 +136,8 @@ const EXPERT_SEGMENTS = new Set(['experts', 'shared_experts', 'shared_expert']);
 
 /** Module paths (name without the parameter) of token embeddings, final norms and heads outside the layers. */
 const TEXT_WRAPPERS = ['', 'model.', 'transformer.', 'gpt_neox.', 'language_model.model.', 'model.language_model.', 'transformer.encoder.', 'language_model.'];
-const EMBED_MODULES = new Set(['embed_tokens', 'wte', 'word_embeddings', 'embed_in', 'tok_embeddings', 'embedding.word_embeddings']);
-const FINAL_NORM_MODULES = new Set(['norm', 'ln_f', 'final_layer_norm', 'norm_f', 'final_layernorm']);
+const EMBED_MODULES = new Set(['token_embd', 'embed_tokens', 'wte', 'word_embeddings', 'embed_in', 'tok_embeddings', 'embedding.word_embeddings']);
+const FINAL_NORM_MODULES = new Set(['output_norm', 'norm', 'ln_f', 'final_layer_norm', 'norm_f', 'final_layernorm']);
 const HEAD_MODULES = new Set(['lm_head', 'embed_out', 'output_layer', 'output', 'language_model.lm_head', 'transformer.output_layer', 'model.lm_head']);
 
 function isNormModule(module: string): boolean {

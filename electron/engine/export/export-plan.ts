@@ -89,10 +89,18 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   const report = (progress: ExportPlanProgress): void => request.onProgress?.(progress);
   report({ phase: 'preparing', doneBytes: 0, totalBytes: 0 });
 
+  // The format first: a plan mixing formats fails on that, not on the layer names that differ between them.
+  const format = exportFormatFor(sources);
+  if (format.id !== 'safetensors') {
+    // The GGUF exporter lays files out (formats/gguf-format.ts), but the metadata it needs (block
+    // count, per-layer arrays remapped, names) is not derived from the plan yet: refuse rather than write a wrong file.
+    throw new StudioError('InvalidPlan', `exporting ${format.id} sources is not supported yet; open the safetensors checkpoint to export`, {
+      path: [...sources.values()][0]?.folder,
+    });
+  }
   const resolved = resolvePlan(plan, sources);
   refuseUnresolvablePlan(resolved);
   const tensors = planOutputTensors(resolved, sources);
-  const format = exportFormatFor(sources);
   const { files: shards, companions } = format.exporter.layout(tensors, { shardSize: request.target.shardSize ?? DEFAULT_SHARD_SIZE });
   const totalBytes = tensors.reduce((sum, tensor) => sum + tensor.bytes, 0);
   const warnings = resolved.problems.filter((problem) => problem.severity === 'warning').map((problem) => problem.message);

@@ -78,8 +78,10 @@ export interface LaidOutFile {
 
 export interface ExportLayoutOptions {
   shardSize: number;
-  /** Header metadata the exporter writes (GGUF key/values; safetensors `__metadata__`). */
-  metadata?: Record<string, unknown>;
+  /** Header metadata the exporter writes (GGUF: a Map of key → GgufValue, in file order). */
+  metadata?: unknown;
+  /** Base name of the output file(s) where the format names them after the export (GGUF). */
+  name?: string;
 }
 
 /** A small file that accompanies the weights (the safetensors index). */

@@ -1,10 +1,11 @@
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointFormatId } from '../../api/types.js';
 import type { CheckpointFormat } from './checkpoint-format.js';
+import { ggufFormat } from './gguf-format.js';
 import { safetensorsFormat } from './safetensors-format.js';
 
 /** Every checkpoint format, in the order a folder is tried (the first whose files it holds wins). */
-export const CHECKPOINT_FORMAT_LIST: readonly CheckpointFormat[] = [safetensorsFormat];
+export const CHECKPOINT_FORMAT_LIST: readonly CheckpointFormat[] = [safetensorsFormat, ggufFormat];
 
 export function formatById(id: CheckpointFormatId): CheckpointFormat {
   const format = CHECKPOINT_FORMAT_LIST.find((candidate) => candidate.id === id);

@@ -1,4 +1,5 @@
 import type { CheckpointSummary, StatsProgress, StatsReport, TensorInfo, TensorStats } from '../../api/types.js';
+import { GGML_TYPES } from '../../api/dtypes.js';
 import { isStatsElementType, tensorStats, type StatsOptions, type StatsRange } from '../native.js';
 
 export interface CheckpointStatsOptions {
@@ -29,8 +30,11 @@ export async function computeCheckpointStats(summary: CheckpointSummary, options
   const startedAt = performance.now();
   const groups = new Map<number | null, TensorInfo[]>();
   const skipped: string[] = [];
+  /** GGML block types the addon has no statistics for (IQ2_XXS, TQ1_0, …): named, not silently skipped. */
+  const notAvailable = new Set<string>();
   for (const tensor of summary.tensors) {
     if (!isStatsElementType(tensor.dtype)) {
+      if (Object.hasOwn(GGML_TYPES, tensor.dtype)) notAvailable.add(tensor.dtype);
       skipped.push(tensor.name);
       continue;
     }
@@ -67,6 +71,7 @@ export async function computeCheckpointStats(summary: CheckpointSummary, options
     checkpointId: summary.id,
     tensors: results,
     skipped,
+    notAvailable: [...notAvailable].sort().map((dtype) => `statistics not available for ${dtype}`),
     sampled: options.sampled,
     seconds: (performance.now() - startedAt) / 1000,
   };
