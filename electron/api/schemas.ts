@@ -92,12 +92,13 @@ export const exportTargetSchema = z.strictObject({
   verify: z.boolean().optional(),
 });
 
-export const exportIdSchema = z
+/** A job id (an export's `exportId` included): chosen by the caller, so it can cancel the job. */
+export const jobIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, '1 to 64 letters, digits, "-" or "_"');
 
 export const exportRequestSchema = z.strictObject({
-  exportId: exportIdSchema,
+  exportId: jobIdSchema,
   plan: layerPlanSchema,
   target: exportTargetSchema,
 });
@@ -115,12 +116,13 @@ export const payloadSchemas = {
   openCheckpoint: z.strictObject({ path: pathString }),
   listCheckpoints: noPayload,
   closeCheckpoint: z.strictObject({ id: pathString }),
-  computeStats: z.strictObject({ checkpointId: pathString, sampled: z.boolean().optional() }),
+  computeStats: z.strictObject({ checkpointId: pathString, sampled: z.boolean().optional(), jobId: jobIdSchema.optional() }),
   layerSimilarity: z.strictObject({
     checkpointA: pathString,
     checkpointB: pathString.optional(),
     kind: z.enum(TENSOR_KINDS),
     sampled: z.boolean().optional(),
+    jobId: jobIdSchema.optional(),
   }),
   buildPlan: z.strictObject({ recipe: planRecipeSchema }),
   resolvePlan: z.strictObject({ plan: layerPlanSchema }),
@@ -128,7 +130,7 @@ export const payloadSchemas = {
   loadPlanFile: z.strictObject({ path: pathString }),
   planToYaml: z.strictObject({ plan: layerPlanSchema }),
   exportPlan: exportRequestSchema,
-  cancelExport: z.strictObject({ exportId: exportIdSchema }),
+  cancelJob: z.strictObject({ jobId: jobIdSchema }),
   verifyExport: z.strictObject({ dir: pathString }),
   // '' is the serve mode's list of roots, so browse alone allows an empty dir.
   browse: z.strictObject({ dir: z.string().max(MAX_PATH_LENGTH) }),

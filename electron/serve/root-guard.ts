@@ -178,8 +178,8 @@ export function restrictToRoots(api: StudioHost, roots: string[]): StudioHost {
       const dir = await inside(request.target.dir, 'export folder');
       return api.exportPlan({ ...request, plan, target: { ...request.target, dir } });
     },
-    cancelExport(request) {
-      return api.cancelExport(request);
+    cancelJob(request) {
+      return api.cancelJob(request);
     },
     async verifyExport(request) {
       return api.verifyExport({ ...request, dir: await inside(request.dir, 'export folder') });

@@ -309,12 +309,16 @@ describe('event stream', () => {
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     await stream.waitFor(': connected');
-    const progress = { exportId: 'e1', phase: 'copying' as const, doneBytes: 10, totalBytes: 100, file: 'model.safetensors' };
-    const stats = { checkpointId: '/m', done: 1, total: 2, layer: 0, tensors: [], sampled: true };
-    server.host.emit('exportProgress', progress);
-    server.host.emit('statsProgress', stats);
+    const progress = {
+      jobId: 'e1',
+      kind: 'export' as const,
+      progress: { exportId: 'e1', phase: 'copying' as const, doneBytes: 10, totalBytes: 100, file: 'model.safetensors' },
+    };
+    const stats = { jobId: 'e1', kind: 'export' as const, outcome: 'done' as const };
+    server.host.emit('jobProgress', progress);
+    server.host.emit('jobEnd', stats);
     const events = await stream.events(2);
-    expect(events.map((event) => event.event)).toEqual(['exportProgress', 'statsProgress']);
+    expect(events.map((event) => event.event)).toEqual(['jobProgress', 'jobEnd']);
     expect(JSON.parse(events[0]?.data ?? '')).toEqual(progress);
     expect(JSON.parse(events[1]?.data ?? '')).toEqual(stats);
     stream.close();
@@ -337,8 +341,8 @@ describe('event stream', () => {
   it('removes its listeners when the client goes away', async () => {
     const stream = await openEventStream(server.port, `/api/events?token=${token}`);
     await stream.waitFor(': connected');
-    expect(server.host.listenerCount('exportProgress')).toBe(1);
-    expect(server.host.listenerCount('statsProgress')).toBe(1);
+    expect(server.host.listenerCount('jobProgress')).toBe(1);
+    expect(server.host.listenerCount('jobEnd')).toBe(1);
     stream.close();
     await expect.poll(() => server.host.listenerCount(), { timeout: 5000 }).toBe(0);
   });

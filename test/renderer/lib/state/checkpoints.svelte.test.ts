@@ -8,7 +8,7 @@ describe('CheckpointsState', () => {
     const checkpoints = new CheckpointsState(host);
     await checkpoints.open(STORIES_PATH);
     const records: object[] = [];
-    const off = host.on('statsProgress', () => records.push(checkpoints.stats[STORIES_PATH]!));
+    const off = host.on('jobProgress', () => records.push(checkpoints.stats[STORIES_PATH]!));
     const running = checkpoints.computeStats(STORIES_PATH);
     expect(checkpoints.statsStatus[STORIES_PATH]?.running).toBe(true);
     await running;

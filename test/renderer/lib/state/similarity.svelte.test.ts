@@ -16,7 +16,7 @@ describe('SimilarityState', () => {
     const host = await openedHost({ similarityStepMs: 5 });
     const state = new SimilarityState(host);
     const seen: number[] = [];
-    const off = host.on('similarityProgress', () => seen.push(state.entry(key)!.values.filter((row) => row !== undefined).length));
+    const off = host.on('jobProgress', () => seen.push(state.entry(key)!.values.filter((row) => row !== undefined).length));
     const running = state.compute(key, size);
     expect(state.entry(key)).toMatchObject({ running: true, done: 0, total: 5 });
     expect(state.entry(key)!.values).toEqual([undefined, undefined, undefined, undefined, undefined]);
