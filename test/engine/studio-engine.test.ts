@@ -171,6 +171,40 @@ describe('studio engine', () => {
     expect(second).not.toBe(first);
   });
 
+  it.each([
+    ['statistics', 'stats'],
+    ['similarity', 'similarity'],
+  ] as const)('cancels %s through cancelJob once it has started, ending with Cancelled and a cancelled jobEnd', async (_name, kind) => {
+    const stories = await studio.openCheckpoint({ path: STORIES_260K });
+    const jobId = `cancel-${kind}`;
+    const ends: JobEnd[] = [];
+    const stopEnds = studio.on('jobEnd', (event) => ends.push(event));
+    // Cancelled at the first progress event: later layers (rows) never start reading.
+    const stop = studio.on('jobProgress', (event) => {
+      if (event.jobId === jobId) void studio.cancelJob({ jobId });
+    });
+    const work =
+      kind === 'stats'
+        ? studio.computeStats({ checkpointId: stories.id, jobId })
+        : studio.layerSimilarity({ checkpointA: stories.id, kind: 'q', sampled: false, jobId });
+    const failure = await work.catch((error: unknown) => error);
+    stop();
+    stopEnds();
+    expect(isStudioError(failure) && failure.code).toBe('Cancelled');
+    expect(ends).toEqual([{ jobId, kind, outcome: 'cancelled' }]);
+    // The id is free again, and the engine still computes.
+    if (kind === 'stats') await expect(studio.computeStats({ checkpointId: stories.id, jobId })).resolves.toMatchObject({ checkpointId: stories.id });
+    else await expect(studio.layerSimilarity({ checkpointA: stories.id, kind: 'q', sampled: false, jobId })).resolves.toMatchObject({ rows: 5 });
+  });
+
+  it('refuses a second job with the id of one that is running', async () => {
+    const stories = await studio.openCheckpoint({ path: STORIES_260K });
+    const first = studio.computeStats({ checkpointId: stories.id, jobId: 'twice' });
+    const second = await studio.computeStats({ checkpointId: stories.id, jobId: 'twice' }).catch((error: unknown) => error);
+    expect(isStudioError(second) && second.code).toBe('InvalidRequest');
+    await expect(first).resolves.toMatchObject({ checkpointId: stories.id });
+  });
+
   it('refuses to compare a checkpoint that is not open, or one of another shape', async () => {
     const stories = await studio.openCheckpoint({ path: STORIES_260K });
     const missing = await studio.layerSimilarity({ checkpointA: stories.id, checkpointB: path.join(work, 'never-opened'), kind: 'q' }).catch((error: unknown) => error);
