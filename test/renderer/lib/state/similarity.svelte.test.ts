@@ -30,6 +30,20 @@ describe('SimilarityState', () => {
     state.dispose();
   });
 
+  it('cancels a matrix being computed; the entry shows why and can be computed again', async () => {
+    const host = await openedHost({ similarityStepMs: 5 });
+    const state = new SimilarityState(host);
+    const running = state.compute(key, size);
+    const off = host.on('jobProgress', () => void state.cancel(key));
+    await running;
+    off();
+    expect(host.callsOf('cancelJob')).toHaveLength(1);
+    expect(state.entry(key)).toMatchObject({ running: false, error: 'the similarity matrix was cancelled' });
+    await state.compute(key, size);
+    expect(state.entry(key)).toMatchObject({ running: false, done: 5 });
+    expect(state.entry(key)!.error).toBeUndefined();
+  });
+
   it('asks once per matrix, and again only to replace an estimate with exact figures', async () => {
     const host = await openedHost();
     const state = new SimilarityState(host);
