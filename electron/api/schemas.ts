@@ -95,12 +95,13 @@ export const exportTargetSchema = z.strictObject({
   verify: z.boolean().optional(),
 });
 
-export const exportIdSchema = z
+/** A job id (an export's `exportId` included): chosen by the caller, so it can cancel the job. */
+export const jobIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, '1 to 64 letters, digits, "-" or "_"');
 
 export const exportRequestSchema = z.strictObject({
-  exportId: exportIdSchema,
+  exportId: jobIdSchema,
   plan: layerPlanSchema,
   target: exportTargetSchema,
 });
@@ -118,12 +119,13 @@ export const payloadSchemas = {
   openCheckpoint: z.strictObject({ path: pathString }),
   listCheckpoints: noPayload,
   closeCheckpoint: z.strictObject({ id: pathString }),
-  computeStats: z.strictObject({ checkpointId: pathString, sampled: z.boolean().optional() }),
+  computeStats: z.strictObject({ checkpointId: pathString, sampled: z.boolean().optional(), jobId: jobIdSchema.optional() }),
   layerSimilarity: z.strictObject({
     checkpointA: pathString,
     checkpointB: pathString.optional(),
     kind: z.enum(TENSOR_KINDS),
     sampled: z.boolean().optional(),
+    jobId: jobIdSchema.optional(),
   }),
   buildPlan: z.strictObject({ recipe: planRecipeSchema }),
   resolvePlan: z.strictObject({ plan: layerPlanSchema }),
@@ -131,7 +133,7 @@ export const payloadSchemas = {
   loadPlanFile: z.strictObject({ path: pathString }),
   planToYaml: z.strictObject({ plan: layerPlanSchema }),
   exportPlan: exportRequestSchema,
-  cancelExport: z.strictObject({ exportId: exportIdSchema }),
+  cancelJob: z.strictObject({ jobId: jobIdSchema }),
   verifyExport: z.strictObject({ dir: pathString }),
   browse: z.strictObject({ dir: pathOrRootList }),
 } satisfies { [M in StudioMethod]: z.ZodType<StudioPayload<M>> };
@@ -179,7 +181,7 @@ export const PATH_FIELDS = {
   loadPlanFile: { path: 'plan-file' },
   planToYaml: { plan: 'plan' },
   exportPlan: { plan: 'plan', 'target.dir': 'export-target' },
-  cancelExport: {},
+  cancelJob: {},
   verifyExport: { dir: 'export-folder' },
   browse: { dir: 'folder' },
 } as const satisfies { [M in StudioMethod]: { readonly [F in FieldPaths<StudioPayload<M>>]?: PathFieldKind } };

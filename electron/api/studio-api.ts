@@ -31,14 +31,24 @@ export interface StudioApi {
   listCheckpoints(): Promise<CheckpointSummary[]>;
   /** Forgets an open checkpoint. */
   closeCheckpoint(request: { id: string }): Promise<void>;
-  /** Per-tensor statistics; streams `statsProgress` per layer. `sampled` gives a quick estimate first. */
-  computeStats(request: { checkpointId: string; sampled?: boolean }): Promise<StatsReport>;
+  /**
+   * Per-tensor statistics, run as job `jobId` (chosen by the caller so it can cancel; default a
+   * fresh one): streams `jobProgress` (kind 'stats') per layer. `sampled` gives a quick estimate.
+   */
+  computeStats(request: { checkpointId: string; sampled?: boolean; jobId?: string }): Promise<StatsReport>;
   /**
    * Cosine similarity of one tensor kind between every layer of `checkpointA` and every layer of
    * `checkpointB` (default: A itself); both must be open and hold the kind in the same shape.
-   * Streams `similarityProgress` per row. `sampled` defaults to true above 1 GB of tensors.
+   * Runs as job `jobId` (default a fresh one), streaming `jobProgress` (kind 'similarity') per row.
+   * `sampled` defaults to true above 1 GB of tensors.
    */
-  layerSimilarity(request: { checkpointA: string; checkpointB?: string; kind: TensorKind; sampled?: boolean }): Promise<SimilarityMatrix>;
+  layerSimilarity(request: {
+    checkpointA: string;
+    checkpointB?: string;
+    kind: TensorKind;
+    sampled?: boolean;
+    jobId?: string;
+  }): Promise<SimilarityMatrix>;
   /** Builds a plan from a recipe (SOLAR DUS, splice points, LLaMA-Pro, stacking, interleave). */
   buildPlan(request: { recipe: PlanRecipe }): Promise<LayerPlan>;
   /** Resolves a plan into its output stack, sizes, seams and validation problems. Opens sources it needs. */
@@ -49,10 +59,13 @@ export interface StudioApi {
   loadPlanFile(request: { path: string }): Promise<PlanFile>;
   /** Writes a plan as mergekit passthrough YAML. */
   planToYaml(request: { plan: LayerPlan }): Promise<{ text: string }>;
-  /** Exports a plan to a Hugging Face folder; streams `exportProgress`; verifies at the end. */
+  /** Exports a plan to a Hugging Face folder as job `exportId`; streams `jobProgress` (kind 'export'); verifies at the end. */
   exportPlan(request: ExportRequest): Promise<ExportReport>;
-  /** Cancels a running export; nothing is left at the target. */
-  cancelExport(request: { exportId: string }): Promise<void>;
+  /**
+   * Cancels a running job (export, statistics, similarity): its call then fails with Cancelled,
+   * and a cancelled export leaves nothing at its target. An unknown or finished job is ignored.
+   */
+  cancelJob(request: { jobId: string }): Promise<void>;
   /** Re-opens an export and checks every tensor against its planned source. */
   verifyExport(request: { dir: string }): Promise<VerifyReport>;
   /** Lists a folder for the in-app file browser (restricted to the roots in serve mode). */
@@ -75,7 +88,7 @@ export const STUDIO_METHODS = [
   'loadPlanFile',
   'planToYaml',
   'exportPlan',
-  'cancelExport',
+  'cancelJob',
   'verifyExport',
   'browse',
 ] as const satisfies readonly StudioMethod[];
@@ -84,6 +97,30 @@ export const STUDIO_METHODS = [
 type MissingMethods = Exclude<StudioMethod, (typeof STUDIO_METHODS)[number]>;
 const everyMethodListed: MissingMethods extends never ? true : MissingMethods = true;
 void everyMethodListed;
+
+/** The methods that run as jobs, and the payload field that holds each one's job id. */
+export const JOB_ID_FIELDS = {
+  exportPlan: 'exportId',
+  computeStats: 'jobId',
+  layerSimilarity: 'jobId',
+} as const satisfies Partial<Record<StudioMethod, string>>;
+
+export type JobMethod = keyof typeof JOB_ID_FIELDS;
+
+/** Every event name, in one list that the binders and the renderer's client loop over. */
+export const STUDIO_EVENT_NAMES = ['jobProgress', 'jobEnd', 'menu'] as const satisfies readonly StudioEventName[];
+
+/** The events the engine emits; `menu` comes from the desktop app's main process only. */
+export const ENGINE_EVENT_NAMES = ['jobProgress', 'jobEnd'] as const satisfies readonly StudioEventName[];
+
+// Type-level check: the list names every event of StudioEvents, no more and no less.
+type UnlistedEvents = Exclude<StudioEventName, (typeof STUDIO_EVENT_NAMES)[number]>;
+const everyEventListed: [UnlistedEvents] extends [never] ? true : UnlistedEvents = true;
+void everyEventListed;
+// …and the engine's list is all of them but the menu.
+type UnlistedEngineEvents = Exclude<StudioEventName, (typeof ENGINE_EVENT_NAMES)[number] | 'menu'>;
+const everyEngineEventListed: [UnlistedEngineEvents] extends [never] ? true : UnlistedEngineEvents = true;
+void everyEngineEventListed;
 
 export type StudioPayload<M extends StudioMethod> = Parameters<StudioApi[M]>[0];
 export type StudioResult<M extends StudioMethod> = Awaited<ReturnType<StudioApi[M]>>;

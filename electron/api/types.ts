@@ -342,7 +342,7 @@ export interface ExportTarget {
 }
 
 export interface ExportRequest {
-  /** Chosen by the caller, so it can cancel and match progress events. */
+  /** The export's job id, chosen by the caller, so it can cancel (`cancelJob`) and match progress events. */
   exportId: string;
   plan: LayerPlan;
   target: ExportTarget;
@@ -410,11 +410,38 @@ export interface AppInfo {
   roots: string[];
 }
 
+/**
+ * Kinds of long work the engine runs as jobs (electron/engine/jobs/job-runner.ts), each with the
+ * progress payload it streams. Every job can be cancelled with `cancelJob` and ends with one
+ * `jobEnd` event.
+ */
+export interface JobProgressByKind {
+  export: ExportProgress;
+  stats: StatsProgress;
+  similarity: SimilarityProgress;
+}
+
+export type JobKind = keyof JobProgressByKind;
+
+/** One `jobProgress` event: the job, its kind, and that kind's progress payload. */
+export type JobProgress = { [K in JobKind]: { jobId: string; kind: K; progress: JobProgressByKind[K] } }[JobKind];
+
+/** How a job ended. */
+export type JobOutcome = 'done' | 'failed' | 'cancelled';
+
+/** The last event of every job, after its last `jobProgress` and before its call answers. */
+export interface JobEnd {
+  jobId: string;
+  kind: JobKind;
+  outcome: JobOutcome;
+  /** Why it failed (outcome 'failed'). */
+  error?: { code: string; message: string };
+}
+
 /** Events the engine emits, by name, with their plain payloads. */
 export interface StudioEvents {
-  exportProgress: ExportProgress;
-  statsProgress: StatsProgress;
-  similarityProgress: SimilarityProgress;
+  jobProgress: JobProgress;
+  jobEnd: JobEnd;
   /**
    * Desktop only, sent by the main process's menu (never by the engine): `export` opens the export
    * tab; `open` without `path` runs the renderer's own Open… flow, with `path` opens that path

@@ -14,7 +14,7 @@ import { CliExit, type CliIo } from './cli-io.js';
 import { inspectJson, inspectText } from './inspect-output.js';
 import { oneLine, verifyReportText } from './plan-output.js';
 import { runMergeCommand, runRecipeCommand } from './plan-commands.js';
-import { createProgressBar } from './progress-bar.js';
+import { newCliJobId, runJobWithProgress } from './job-progress.js';
 import { runServeCommand } from './serve-command.js';
 
 export type { CliIo } from './cli-io.js';
@@ -59,16 +59,15 @@ async function runInspect(api: StudioHost, io: CliIo, command: Extract<ParsedCom
   const summary = await api.openCheckpoint({ path: path.resolve(io.cwd ?? process.cwd(), command.path) });
   let stats;
   if (command.stats) {
-    const bar = io.isTTY ? createProgressBar({ write: (text) => io.stderr.write(text), now: io.now, columns: io.columns, unit: 'count' }) : null;
-    const unsubscribe = api.on('statsProgress', (progress) => {
-      if (progress.checkpointId === summary.id) bar?.update({ phase: 'statistics', done: progress.done, total: progress.total });
+    const jobId = newCliJobId();
+    stats = await runJobWithProgress(api, io, {
+      jobId,
+      what: 'statistics',
+      unit: 'count',
+      figures: (event) => (event.kind === 'stats' ? { phase: 'statistics', done: event.progress.done, total: event.progress.total } : null),
+      cancelledNote: 'statistics cancelled',
+      start: () => api.computeStats({ checkpointId: summary.id, sampled: false, jobId }),
     });
-    try {
-      stats = await api.computeStats({ checkpointId: summary.id, sampled: false });
-    } finally {
-      unsubscribe();
-      bar?.clear();
-    }
   }
   io.stdout.write(command.json ? `${JSON.stringify(inspectJson(summary, stats), null, 2)}\n` : inspectText(summary, stats));
   return EXIT_OK;

@@ -2,21 +2,19 @@
  * The commands that build a plan and export it: `dus`, `llama-pro`, `stack` (a recipe) and `merge`
  * (mergekit YAML). Each only calls the API: open, build or import, resolve, export.
  */
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { StudioError, isStudioError } from '../api/errors.js';
 import type { StudioHost } from '../api/studio-api.js';
-import type { ExportPhase, ExportReport, LayerPlan, PlanRecipe, VerifyReport } from '../api/types.js';
+import type { ExportPhase, LayerPlan, PlanRecipe, VerifyReport } from '../api/types.js';
 import type { ExportArgs, ParsedCommand, RecipeArgs } from './cli-args.js';
 import { CliExit, type CliIo } from './cli-io.js';
+import { newCliJobId, runJobWithProgress } from './job-progress.js';
 import { exportSummaryText, oneLine, problemText, resolvedPlanText, verifyReportText } from './plan-output.js';
-import { createProgressBar } from './progress-bar.js';
 
 type RecipeCommand = Extract<ParsedCommand, { kind: 'recipe' }>;
 type MergeCommand = Extract<ParsedCommand, { kind: 'merge' }>;
 
-/** Exit status of a process stopped by Ctrl-C (128 + SIGINT), as shells report it. */
-export const EXIT_INTERRUPTED = 130;
+export { EXIT_INTERRUPTED } from './job-progress.js';
 
 /** Phases drawn on the progress bar; the end phases are reported by the summary instead. */
 const RUNNING_PHASES: ReadonlySet<ExportPhase> = new Set(['preparing', 'copying', 'finishing', 'verifying']);
@@ -77,14 +75,38 @@ async function runPlan(api: StudioHost, io: CliIo, plan: LayerPlan, args: Export
   if (!resolved.ok) return 1;
   if (args.out === null) throw new StudioError('InvalidRequest', 'missing --out DIR');
 
-  const report = await exportWithProgress(api, io, {
-    exportId: `cli-${randomBytes(6).toString('hex')}`,
+  const request = {
+    exportId: newCliJobId(),
     plan: resolved.plan,
     target: {
       dir: path.resolve(cwdOf(io), args.out),
       ...(args.shardSize === null ? {} : { shardSize: args.shardSize }),
       ...(args.replace ? { replace: true } : {}),
       ...(args.verify ? {} : { verify: false }),
+    },
+  };
+  const report = await runJobWithProgress(api, io, {
+    jobId: request.exportId,
+    what: 'the export',
+    unit: 'bytes',
+    figures: (event) =>
+      event.kind === 'export' && RUNNING_PHASES.has(event.progress.phase)
+        ? { phase: event.progress.phase, done: event.progress.doneBytes, total: event.progress.totalBytes }
+        : null,
+    cancellingNote: '; removing what was written',
+    cancelledNote: `export cancelled; nothing was left at ${request.target.dir}`,
+    start: async () => {
+      try {
+        return await api.exportPlan(request);
+      } catch (error) {
+        if (isStudioError(error) && error.code === 'VerifyFailed' && isVerifyReport(error.detail)) {
+          // The engine kept the failed export out of the target; show what verify found.
+          io.stdout.write(verifyReportText(error.detail));
+          io.stderr.write(`error: ${request.target.dir}: the export failed verification (${error.detail.problems.length} problems); nothing was written there\n`);
+          throw new CliExit(1);
+        }
+        throw error;
+      }
     },
   });
   // The plan's own warnings were printed above; the export adds its own (config, tokenizer, …).
@@ -96,49 +118,4 @@ async function runPlan(api: StudioHost, io: CliIo, plan: LayerPlan, args: Export
 
 function isVerifyReport(value: unknown): value is VerifyReport {
   return typeof value === 'object' && value !== null && Array.isArray((value as VerifyReport).problems);
-}
-
-/**
- * Runs the export with a progress bar on a terminal, and turns Ctrl-C into cancelExport: the export
- * removes what it wrote, and only then does the CLI exit (130). A second Ctrl-C, while that cleanup
- * runs, ends the process at once.
- */
-async function exportWithProgress(api: StudioHost, io: CliIo, request: Parameters<StudioHost['exportPlan']>[0]): Promise<ExportReport> {
-  const bar = io.isTTY ? createProgressBar({ write: (text) => io.stderr.write(text), now: io.now, columns: io.columns }) : null;
-  const unsubscribe = api.on('exportProgress', (progress) => {
-    if (progress.exportId !== request.exportId || !RUNNING_PHASES.has(progress.phase)) return;
-    bar?.update({ phase: progress.phase, done: progress.doneBytes, total: progress.totalBytes });
-  });
-  let cancelling: Promise<void> | null = null;
-  const stopListening = io.onSigint?.(() => {
-    stopListening?.();
-    bar?.clear();
-    io.stderr.write(`cancelling the export; removing what was written (Ctrl-C again to quit at once)\n`);
-    cancelling = api.cancelExport({ exportId: request.exportId }).catch((error: unknown) => {
-      io.stderr.write(`warning: could not cancel: ${oneLine(error instanceof Error ? error.message : String(error))}\n`);
-    });
-  });
-  try {
-    return await api.exportPlan(request);
-  } catch (error) {
-    if (isStudioError(error) && error.code === 'VerifyFailed' && isVerifyReport(error.detail)) {
-      // The engine kept the failed export out of the target; show what verify found.
-      bar?.clear();
-      io.stdout.write(verifyReportText(error.detail));
-      io.stderr.write(`error: ${request.target.dir}: the export failed verification (${error.detail.problems.length} problems); nothing was written there\n`);
-      throw new CliExit(1);
-    }
-    if (cancelling !== null) {
-      await cancelling;
-      bar?.clear();
-      if (isStudioError(error) && error.code === 'Cancelled') io.stderr.write(`export cancelled; nothing was left at ${request.target.dir}\n`);
-      else io.stderr.write(`error: export interrupted: ${oneLine(error instanceof Error ? error.message : String(error))}\n`);
-      throw new CliExit(EXIT_INTERRUPTED);
-    }
-    throw error;
-  } finally {
-    stopListening?.();
-    unsubscribe();
-    bar?.clear();
-  }
 }

@@ -189,7 +189,7 @@ interface NativeFailure {
   errno?: unknown;
 }
 
-const INTERFACE_VERSION = 4;
+const INTERFACE_VERSION = 5;
 const BINARY_PATH = path.join('native', 'build', 'Release', 'dus_native.node');
 const BUILD_HINT = 'run npm run build:native';
 

@@ -13,6 +13,7 @@ import type {
   DirectoryListing,
   ExportProgress,
   ExportReport,
+  SimilarityProgress,
   LayerPlan,
   PlanProblem,
   ResolvedPlan,
@@ -27,6 +28,8 @@ import { planModels, resolvePlan } from '../common/plan/layer-plan.js';
 import { buildPlanFromRecipe } from '../common/plan/plan-recipes.js';
 import { emitMergekitYaml, parseMergekitYaml } from './plan/mergekit-yaml.js';
 import { readPlanFile } from './plan/plan-file.js';
+import { JobRunner, newJobId } from './jobs/job-runner.js';
+import { SharedWork } from './jobs/shared-work.js';
 import { computeCheckpointStats } from './stats/checkpoint-stats.js';
 import { layerSimilarity } from './stats/layer-similarity.js';
 
@@ -41,15 +44,19 @@ export interface StudioEngineOptions {
 type Listener<E extends StudioEventName> = (payload: StudioEvents[E]) => void;
 
 /**
- * The one implementation of StudioApi. It keeps the open checkpoints and the running exports;
- * the IPC binder, the HTTP binder and the CLI all call this object.
+ * The one implementation of StudioApi. It keeps the open checkpoints, and runs exports,
+ * statistics and similarity as jobs of one runner; the IPC binder, the HTTP binder and the CLI all
+ * call this object.
  */
 export function createStudioEngine(options: StudioEngineOptions): StudioHost {
   const checkpoints = new Map<string, CheckpointSummary>();
-  const exports = new Map<string, AbortController>();
   /** Similarity matrices being computed, by request: asking again for one joins it instead of reading everything twice. */
-  const similarities = new Map<string, Promise<SimilarityMatrix>>();
+  const similarities = new SharedWork<SimilarityProgress, SimilarityMatrix>();
   const listeners = new Map<StudioEventName, Set<Listener<StudioEventName>>>();
+  const jobs = new JobRunner({
+    progress: (event) => emit('jobProgress', event),
+    end: (event) => emit('jobEnd', event),
+  });
 
   function emit<E extends StudioEventName>(event: E, payload: StudioEvents[E]): void {
     for (const listener of listeners.get(event) ?? []) {
@@ -127,27 +134,23 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
       checkpoints.delete(checkpointById(id).id);
     },
 
-    async computeStats({ checkpointId, sampled }): Promise<StatsReport> {
+    async computeStats({ checkpointId, sampled, jobId }): Promise<StatsReport> {
       const summary = checkpointById(checkpointId);
-      return computeCheckpointStats(summary, {
-        sampled: sampled ?? false,
-        onLayer: (progress) => emit('statsProgress', progress),
-      });
+      return jobs.run(jobId ?? newJobId(), 'stats', (job) =>
+        computeCheckpointStats(summary, { sampled: sampled ?? false, signal: job.signal, onLayer: job.progress }),
+      );
     },
 
-    async layerSimilarity({ checkpointA, checkpointB, kind, sampled }): Promise<SimilarityMatrix> {
+    async layerSimilarity({ checkpointA, checkpointB, kind, sampled, jobId }): Promise<SimilarityMatrix> {
       const a = checkpointById(checkpointA);
       const b = checkpointB === undefined ? a : checkpointById(checkpointB);
       const key = JSON.stringify([a.id, b.id, kind, sampled ?? null]);
-      let running = similarities.get(key);
-      if (!running) {
-        running = layerSimilarity(a, b, kind, {
-          ...(sampled === undefined ? {} : { sampled }),
-          onRow: (progress) => emit('similarityProgress', progress),
-        }).finally(() => similarities.delete(key));
-        similarities.set(key, running);
-      }
-      return structuredClone(await running);
+      const matrix = await jobs.run(jobId ?? newJobId(), 'similarity', (job) =>
+        similarities.join(key, job.signal, job.progress, (signal, onRow) =>
+          layerSimilarity(a, b, kind, { ...(sampled === undefined ? {} : { sampled }), signal, onRow }),
+        ),
+      );
+      return structuredClone(matrix);
     },
 
     async buildPlan({ recipe }) {
@@ -176,11 +179,9 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     },
 
     async exportPlan({ exportId, plan, target }): Promise<ExportReport> {
-      if (exports.has(exportId)) throw new StudioError('InvalidRequest', `an export with id ${exportId} is already running`);
-      const controller = new AbortController();
-      exports.set(exportId, controller);
-      let lastProgress: Omit<ExportProgress, 'exportId'> = { phase: 'preparing', doneBytes: 0, totalBytes: 0 };
-      try {
+      return jobs.run(exportId, 'export', async (job) => {
+        const progress = (update: Omit<ExportProgress, 'exportId'>): void => job.progress({ exportId, ...update });
+        progress({ phase: 'preparing', doneBytes: 0, totalBytes: 0 });
         const { resolved, sources } = await resolveWithSources(plan);
         if (!resolved.ok) {
           const errors = resolved.problems.filter((problem) => problem.severity === 'error');
@@ -190,28 +191,18 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
           plan,
           target,
           sources,
-          signal: controller.signal,
+          signal: job.signal,
           verify: target.verify ?? true,
           // The bundled demo and the serve roots are never written over (issue 13).
           targetPolicy: { protectedFolders: [options.demoPath, ...(options.roots ?? [])] },
-          onProgress: (progress) => {
-            lastProgress = progress;
-            emit('exportProgress', { exportId, ...progress });
-          },
+          onProgress: progress,
         });
-        emit('exportProgress', { exportId, phase: 'done', doneBytes: report.totalBytes, totalBytes: report.totalBytes });
         return { exportId, ...report };
-      } catch (error) {
-        const phase = isStudioError(error) && error.code === 'Cancelled' ? 'cancelled' : 'failed';
-        emit('exportProgress', { exportId, ...lastProgress, phase });
-        throw error;
-      } finally {
-        exports.delete(exportId);
-      }
+      });
     },
 
-    async cancelExport({ exportId }) {
-      exports.get(exportId)?.abort();
+    async cancelJob({ jobId }) {
+      jobs.cancel(jobId);
     },
 
     async verifyExport({ dir }) {

@@ -7,7 +7,7 @@
 import type { IpcMain } from 'electron';
 import { StudioError, isStudioError, toEnvelope, type StudioErrorData } from '../api/errors.js';
 import { parsePayload } from '../api/schemas.js';
-import { STUDIO_METHODS, type StudioEnvelope, type StudioHost, type StudioMethod } from '../api/studio-api.js';
+import { ENGINE_EVENT_NAMES, STUDIO_METHODS, type StudioEnvelope, type StudioHost, type StudioMethod } from '../api/studio-api.js';
 import type { StudioEventName, StudioEvents } from '../api/types.js';
 import { DESKTOP_CHANNELS, studioChannel } from './ipc-channels.js';
 import type { SenderFrame } from './window-options.js';
@@ -27,13 +27,8 @@ export interface BinderOptions {
   onInternalError?(error: unknown, channel: string): void;
 }
 
-/** Engine events that reach the renderer. `menu` is not here: the main process sends it itself. */
-export const FORWARDED_EVENTS = ['exportProgress', 'statsProgress', 'similarityProgress'] as const satisfies readonly StudioEventName[];
-
-// Type-level check: every engine event is forwarded; an event added to StudioEvents must be listed.
-type UnforwardedEvents = Exclude<StudioEventName, (typeof FORWARDED_EVENTS)[number] | 'menu'>;
-const everyEventForwarded: [UnforwardedEvents] extends [never] ? true : UnforwardedEvents = true;
-void everyEventForwarded;
+/** Engine events that reach the renderer: all of them (the list and its check live in the API). */
+export const FORWARDED_EVENTS = ENGINE_EVENT_NAMES;
 
 /** One message on the `studio:event` channel. */
 export interface StudioEventMessage<E extends StudioEventName = StudioEventName> {

@@ -8,20 +8,17 @@
  * - every request must name an allowed Host (DNS rebinding) and, when it carries an Origin, come from
  *   `http://<allowed host>`; no CORS headers are ever sent, so other sites cannot read answers;
  * - request bodies are bounded, and an over-long one is refused before it is read.
+ *
+ * A page names its session (`X-DUS-Session` on calls, `?session=` on its event stream). The jobs a
+ * session starts (exports, statistics, similarity) are cancelled when its last event stream closes
+ * and does not come back within a grace period: a closed tab stops reading the user's disks.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toEnvelope, type ErrorCode } from '../api/errors.js';
 import { isStudioMethod, parsePayload } from '../api/schemas.js';
-import type { StudioEnvelope, StudioHost, StudioMethod } from '../api/studio-api.js';
-import type { StudioEventName } from '../api/types.js';
+import { JOB_ID_FIELDS, STUDIO_EVENT_NAMES, type JobMethod, type StudioEnvelope, type StudioHost, type StudioMethod } from '../api/studio-api.js';
 import { serveStaticFile } from './static-files.js';
-
-/** Every event the host emits; the type-level check below keeps it in step with StudioEvents. */
-export const STUDIO_EVENT_NAMES = ['exportProgress', 'statsProgress', 'similarityProgress', 'menu'] as const satisfies readonly StudioEventName[];
-type UnlistedEvents = Exclude<StudioEventName, (typeof STUDIO_EVENT_NAMES)[number]>;
-const everyEventListed: [UnlistedEvents] extends [never] ? true : UnlistedEvents = true;
-void everyEventListed;
 
 /** 2 MiB: a 10,000-slice plan is well under 2 MB of JSON. */
 export const DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -34,6 +31,12 @@ export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
 
 export const TOKEN_HEADER = 'x-dus-token';
+/** Names the page's session on calls (the event stream takes `?session=`). */
+export const SESSION_HEADER = 'x-dus-session';
+/** A session id: 8 to 64 letters, digits, "-" or "_" (the client makes 22 random ones). */
+const SESSION_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
+/** How long a session's jobs outlive its last event stream: EventSource reconnects within 2 s. */
+export const DEFAULT_DISCONNECT_GRACE_MS = 10_000;
 
 export interface HttpHandlerOptions {
   api: StudioHost;
@@ -43,6 +46,8 @@ export interface HttpHandlerOptions {
   staticDir: string;
   maxBodyBytes?: number;
   keepAliveMs?: number;
+  /** Milliseconds a session's jobs run on after its last event stream closed (default 10 s). */
+  disconnectGraceMs?: number;
   /** Told about non-StudioErrors (bugs) with their stack, which never reaches the client. */
   onInternalError?: (error: unknown, method: StudioMethod) => void;
 }
@@ -132,6 +137,87 @@ function refuseBody(req: IncomingMessage, res: ServerResponse, maxBytes: number)
   });
 }
 
+function isJobMethod(method: StudioMethod): method is JobMethod {
+  return Object.hasOwn(JOB_ID_FIELDS, method);
+}
+
+/** A page's session: its open event streams and the jobs it started that still run. */
+interface Session {
+  streams: number;
+  jobs: Set<string>;
+  /** Set while no stream is open: when it fires, the session's jobs are cancelled. */
+  orphanTimer: NodeJS.Timeout | null;
+}
+
+/**
+ * Which session started which job, and the cancelling of a session's jobs once its event streams
+ * are gone. Sessions are forgotten when they have neither streams nor jobs.
+ */
+class SessionJobs {
+  readonly #sessions = new Map<string, Session>();
+  readonly #api: StudioHost;
+  readonly #graceMs: number;
+
+  constructor(api: StudioHost, graceMs: number) {
+    this.#api = api;
+    this.#graceMs = graceMs;
+  }
+
+  #session(id: string): Session {
+    let session = this.#sessions.get(id);
+    if (!session) {
+      session = { streams: 0, jobs: new Set(), orphanTimer: null };
+      this.#sessions.set(id, session);
+    }
+    return session;
+  }
+
+  #forgetIfIdle(id: string, session: Session): void {
+    if (session.streams === 0 && session.jobs.size === 0 && session.orphanTimer === null) this.#sessions.delete(id);
+  }
+
+  streamOpened(id: string): void {
+    const session = this.#session(id);
+    session.streams += 1;
+    if (session.orphanTimer !== null) clearTimeout(session.orphanTimer);
+    session.orphanTimer = null;
+  }
+
+  streamClosed(id: string): void {
+    const session = this.#session(id);
+    session.streams -= 1;
+    if (session.streams > 0) return;
+    session.orphanTimer = setTimeout(() => {
+      session.orphanTimer = null;
+      for (const jobId of session.jobs) this.#api.cancelJob({ jobId }).catch(ignoreStreamError);
+      this.#forgetIfIdle(id, session);
+    }, this.#graceMs);
+    session.orphanTimer.unref();
+  }
+
+  /** Runs `call` as a job of session `id`. */
+  async track<T>(id: string, jobId: string, call: () => Promise<T>): Promise<T> {
+    const session = this.#session(id);
+    session.jobs.add(jobId);
+    try {
+      return await call();
+    } finally {
+      session.jobs.delete(jobId);
+      this.#forgetIfIdle(id, session);
+    }
+  }
+}
+
+/** The payload of a job method with its job id filled in (a fresh one when the caller chose none). */
+function withJobId(method: JobMethod, payload: unknown): { payload: unknown; jobId: string } {
+  const field = JOB_ID_FIELDS[method];
+  const request = payload as Record<string, unknown>;
+  const given = request[field];
+  if (typeof given === 'string') return { payload, jobId: given };
+  const jobId = randomUUID();
+  return { payload: { ...request, [field]: jobId }, jobId };
+}
+
 function ignoreStreamError(): void {
   // Deliberately empty: see route().
 }
@@ -143,6 +229,12 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
   const allowedOrigins = new Set([...allowedHosts].map((host) => `http://${host}`));
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const keepAliveMs = options.keepAliveMs ?? DEFAULT_KEEP_ALIVE_MS;
+  const sessions = new SessionJobs(api, options.disconnectGraceMs ?? DEFAULT_DISCONNECT_GRACE_MS);
+
+  /** The session a request names, or null when it names none (or not a well-formed one). */
+  function sessionOf(given: string | null | undefined): string | null {
+    return given !== null && given !== undefined && SESSION_PATTERN.test(given) ? given : null;
+  }
 
   async function handleCall(req: IncomingMessage, res: ServerResponse, method: StudioMethod): Promise<void> {
     const body = await readBody(req, maxBodyBytes);
@@ -163,9 +255,17 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     }
     let envelope: StudioEnvelope<unknown>;
     try {
-      const parsed = parsePayload(method, payload);
+      let parsed: unknown = parsePayload(method, payload);
       const call = api[method] as (input: unknown) => Promise<unknown>;
-      const value = await call.call(api, parsed);
+      const session = sessionOf(headerValue(req, SESSION_HEADER));
+      let value: unknown;
+      if (session !== null && isJobMethod(method)) {
+        const job = withJobId(method, parsed);
+        parsed = job.payload;
+        value = await sessions.track(session, job.jobId, () => call.call(api, job.payload));
+      } else {
+        value = await call.call(api, parsed);
+      }
       // JSON has no undefined: methods that return nothing answer null.
       envelope = { ok: true, value: value === undefined ? null : value };
     } catch (error) {
@@ -174,7 +274,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     if (!res.destroyed) sendJson(res, 200, envelope);
   }
 
-  function handleEvents(req: IncomingMessage, res: ServerResponse): void {
+  function handleEvents(req: IncomingMessage, res: ServerResponse, session: string | null): void {
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-store',
@@ -184,9 +284,11 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
     res.write(': connected\nretry: 2000\n\n');
     const unsubscribes: (() => void)[] = [];
     let closed = false;
+    if (session !== null) sessions.streamOpened(session);
     const close = (): void => {
       if (closed) return;
       closed = true;
+      if (session !== null) sessions.streamClosed(session);
       clearInterval(keepAlive);
       for (const unsubscribe of unsubscribes) unsubscribe();
       unsubscribes.length = 0;
@@ -257,7 +359,7 @@ export function createHttpHandler(options: HttpHandlerOptions): HttpHandler {
         return;
       }
       if (isEvents) {
-        handleEvents(req, res);
+        handleEvents(req, res, sessionOf(url.searchParams.get('session')));
         return;
       }
       const name = callMatch?.[1] ?? '';

@@ -15,7 +15,7 @@ namespace dus {
 namespace {
 
 // Bumped whenever the JS-visible interface changes, so native.ts can refuse a stale build.
-constexpr int kInterfaceVersion = 4;
+constexpr int kInterfaceVersion = 5;
 
 }  // namespace
 

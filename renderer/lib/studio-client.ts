@@ -1,11 +1,12 @@
 import { StudioError } from '../../electron/api/errors.js';
-import type {
-  StudioApi,
-  StudioEnvelope,
-  StudioHost,
-  StudioMethod,
-  StudioPayload,
-  StudioResult,
+import {
+  ENGINE_EVENT_NAMES,
+  type StudioApi,
+  type StudioEnvelope,
+  type StudioHost,
+  type StudioMethod,
+  type StudioPayload,
+  type StudioResult,
 } from '../../electron/api/studio-api.js';
 import type { StudioEventName, StudioEvents } from '../../electron/api/types.js';
 
@@ -48,9 +49,17 @@ interface Transport {
   subscribe(listener: (event: string, payload: unknown) => void): () => void;
 }
 
-/** Events the server streams; `menu` comes only from the desktop app's main process. */
-const EVENT_NAMES: readonly StudioEventName[] = ['exportProgress', 'statsProgress', 'similarityProgress'];
 const TOKEN_KEY = 'dus-studio-token';
+
+/**
+ * This page's session id for the serve mode: sent on every call and on the event stream, so the
+ * server cancels the jobs this page started once its event stream is gone (the tab was closed).
+ */
+function newSessionId(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
 
 function unwrap(envelope: unknown, method: string): unknown {
   if (typeof envelope === 'object' && envelope !== null && 'ok' in envelope) {
@@ -80,18 +89,23 @@ export interface HttpEnvironment {
   token: string | null;
   /** URL prefix of the server, '' for the page's own origin. */
   baseUrl?: string;
+  /** This page's session id; default a fresh random one. */
+  sessionId?: string;
 }
 
 /** The serve-mode transport: JSON envelopes over HTTP, events over one shared EventSource. */
 export function httpTransport(environment: HttpEnvironment): Transport {
   const base = environment.baseUrl ?? '';
+  const sessionId = environment.sessionId ?? newSessionId();
   const listeners = new Set<(event: string, payload: unknown) => void>();
   let source: EventSource | null = null;
 
   function openEvents(): void {
-    const query = environment.token === null ? '' : `?token=${encodeURIComponent(environment.token)}`;
-    source = environment.createEventSource(`${base}/api/events${query}`);
-    for (const name of EVENT_NAMES) {
+    const query = new URLSearchParams({ session: sessionId });
+    if (environment.token !== null) query.set('token', environment.token);
+    source = environment.createEventSource(`${base}/api/events?${query.toString()}`);
+    // `menu` comes only from the desktop app's main process, never from the server.
+    for (const name of ENGINE_EVENT_NAMES) {
       source.addEventListener(name, (message) => {
         const data = (message as MessageEvent<string>).data;
         let payload: unknown;
@@ -107,7 +121,7 @@ export function httpTransport(environment: HttpEnvironment): Transport {
 
   return {
     async call(method, payload) {
-      const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+      const headers: Record<string, string> = { 'Content-Type': 'application/json', 'X-DUS-Session': sessionId };
       if (environment.token !== null) headers['X-DUS-Token'] = environment.token;
       let response: Response;
       try {
@@ -164,7 +178,7 @@ export function createStudioHost(transport: Transport): StudioHost {
     loadPlanFile: call('loadPlanFile'),
     planToYaml: call('planToYaml'),
     exportPlan: call('exportPlan'),
-    cancelExport: call('cancelExport'),
+    cancelJob: call('cancelJob'),
     verifyExport: call('verifyExport'),
     browse: call('browse'),
   };

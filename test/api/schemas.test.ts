@@ -82,7 +82,7 @@ const invalidPayloads: { [M in StudioMethod]: [payload: unknown, field: string][
     [{ exportId: 'e1', plan, target: { dir: '/out', replace: 'yes' } }, 'target.replace'],
     [{ exportId: 'e1', plan }, 'target'],
   ],
-  cancelExport: [[{ exportId: 'a b' }, 'exportId']],
+  cancelJob: [[{ jobId: 'a b' }, 'jobId']],
   verifyExport: [[{ dir: ['/out'] }, 'dir']],
   browse: [[{}, 'dir']],
 };

@@ -131,7 +131,7 @@ describe('inspect', () => {
     };
     host.answer('computeStats', report);
     const result = await run(['inspect', 'models/tiny', '--json', '--stats'], host);
-    expect(host.callsOf('computeStats')).toEqual([{ checkpointId: modelDir, sampled: false }]);
+    expect(host.callsOf('computeStats')).toEqual([{ checkpointId: modelDir, sampled: false, jobId: expect.stringMatching(/^cli-[0-9a-f]{12}$/) }]);
     const tensors = (JSON.parse(result.stdout) as { tensors: Record<string, unknown>[] }).tensors;
     expect(tensors.find((tensor) => tensor.name === 'model.norm.weight')).toMatchObject({ l2: 2.5, rms: 0.88, maxAbs: 1.25, mean: 0.5, nanCount: 0, infCount: 1 });
     expect(tensors.find((tensor) => tensor.name === 'model.embed_tokens.weight')).toMatchObject({ l2: null, rms: null, maxAbs: null });
@@ -289,12 +289,14 @@ describe('verify', () => {
 
 function exportWithProgress(host: FakeHost, steps: number): void {
   host.answer('exportPlan', async (payload) => {
+    const progress = (exportId: string, doneBytes: number, totalBytes: number) =>
+      ({ jobId: exportId, kind: 'export', progress: { exportId, phase: 'copying', doneBytes, totalBytes } }) as const;
     for (let step = 0; step <= steps; step++) {
-      host.emit('exportProgress', { exportId: payload.exportId, phase: 'copying', doneBytes: step * 100, totalBytes: steps * 100 });
+      host.emit('jobProgress', progress(payload.exportId, step * 100, steps * 100));
       // Another export's events must not move this bar.
-      host.emit('exportProgress', { exportId: 'other', phase: 'copying', doneBytes: 1, totalBytes: 1_000_000 });
+      host.emit('jobProgress', progress('other', 1, 1_000_000));
     }
-    host.emit('exportProgress', { exportId: payload.exportId, phase: 'done', doneBytes: steps * 100, totalBytes: steps * 100 });
+    host.emit('jobEnd', { jobId: payload.exportId, kind: 'export', outcome: 'done' });
     return { ...((await createFakeHost().exportPlan(payload)) as object), exportId: payload.exportId } as Awaited<ReturnType<FakeHost['exportPlan']>>;
   });
 }
@@ -343,8 +345,8 @@ describe('Ctrl-C during an export', () => {
       events.push('cleaned up');
       throw new StudioError('Cancelled', 'the export was cancelled');
     });
-    host.answer('cancelExport', () => {
-      events.push('cancelExport');
+    host.answer('cancelJob', () => {
+      events.push('cancelJob');
       cancel();
     });
     const memory = memoryIo(host, { cwd: tempDir });
@@ -356,9 +358,9 @@ describe('Ctrl-C during an export', () => {
     expect(memory.sigintListeners()).toBe(1);
     memory.sigint();
     expect(await exit).toBe(130);
-    expect(events).toEqual(['cancelExport', 'cleaned up', 'exit']);
+    expect(events).toEqual(['cancelJob', 'cleaned up', 'exit']);
     const exportId = (host.callsOf('exportPlan')[0] as ExportRequest).exportId;
-    expect(host.callsOf('cancelExport')).toEqual([{ exportId }]);
+    expect(host.callsOf('cancelJob')).toEqual([{ jobId: exportId }]);
     expect(memory.stderr()).toContain('export cancelled');
     expect(memory.stderr()).not.toContain('error:');
     expect(memory.sigintListeners()).toBe(0);
@@ -368,7 +370,7 @@ describe('Ctrl-C during an export', () => {
     const result = await run(['dus', 'models/tiny', '--drop', '1', '--out', 'o']);
     expect(result.code).toBe(0);
     expect(result.memory.sigintListeners()).toBe(0);
-    expect(result.host.callsOf('cancelExport')).toEqual([]);
+    expect(result.host.callsOf('cancelJob')).toEqual([]);
   });
 });
 

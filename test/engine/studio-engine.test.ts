@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStudioError } from '../../electron/api/errors.js';
 import type { StudioHost } from '../../electron/api/studio-api.js';
-import type { ExportProgress, SimilarityProgress, StatsProgress } from '../../electron/api/types.js';
+import type { ExportProgress, JobEnd, SimilarityProgress, StatsProgress } from '../../electron/api/types.js';
 import { createStudioEngine, listDirectory, locateDemoModel } from '../../electron/engine/studio-engine.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
 import { STORIES_260K, TempFolders } from './export/export-fixtures.js';
@@ -39,7 +39,9 @@ describe('studio engine', () => {
   it('streams statistics per layer before resolving with every float tensor', async () => {
     const stories = await studio.openCheckpoint({ path: STORIES_260K });
     const events: StatsProgress[] = [];
-    const stop = studio.on('statsProgress', (event) => events.push(event));
+    const stop = studio.on('jobProgress', (event) => {
+      if (event.kind === 'stats') events.push(event.progress);
+    });
     const report = await studio.computeStats({ checkpointId: stories.id });
     stop();
     expect(report.tensors).toHaveLength(stories.tensors.length);
@@ -72,14 +74,20 @@ describe('studio engine', () => {
   it('exports through the API with progress events and a verified report', async () => {
     const plan = await studio.buildPlan({ recipe: { kind: 'dus', model: STORIES_260K, drop: 1 } });
     const events: ExportProgress[] = [];
-    const stop = studio.on('exportProgress', (event) => events.push(event));
+    const ends: JobEnd[] = [];
+    const stop = studio.on('jobProgress', (event) => {
+      if (event.kind === 'export') events.push(event.progress);
+    });
+    const stopEnds = studio.on('jobEnd', (event) => ends.push(event));
     const dir = path.join(work, 'stories-dus');
     const report = await studio.exportPlan({ exportId: 'test-export', plan, target: { dir } });
     stop();
+    stopEnds();
     expect(report).toMatchObject({ exportId: 'test-export', numLayers: 8 });
     expect(report.verify?.ok).toBe(true);
     expect(events.every((event) => event.exportId === 'test-export')).toBe(true);
-    expect(events.at(-1)?.phase).toBe('done');
+    expect(events.at(-1)?.phase).toBe('verifying');
+    expect(ends).toEqual([{ jobId: 'test-export', kind: 'export', outcome: 'done' }]);
     expect((await studio.verifyExport({ dir })).ok).toBe(true);
   });
 
@@ -96,16 +104,16 @@ describe('studio engine', () => {
     await buildFixtureCheckpoint({ dir: big, layers: 16, hidden: 512, intermediate: 1536, shards: 4 });
     const plan = await studio.buildPlan({ recipe: { kind: 'dus', model: big, drop: 4 } });
     const dir = path.join(work, 'cancelled');
-    const stop = studio.on('exportProgress', (event) => {
-      if (event.phase === 'copying' && event.doneBytes > 0) void studio.cancelExport({ exportId: 'to-cancel' });
+    const stop = studio.on('jobProgress', (event) => {
+      if (event.kind === 'export' && event.progress.phase === 'copying' && event.progress.doneBytes > 0) void studio.cancelJob({ jobId: 'to-cancel' });
     });
-    const phases: string[] = [];
-    const watch = studio.on('exportProgress', (event) => phases.push(event.phase));
+    const ends: JobEnd[] = [];
+    const watch = studio.on('jobEnd', (event) => ends.push(event));
     const failure = await studio.exportPlan({ exportId: 'to-cancel', plan, target: { dir } }).catch((error: unknown) => error);
     stop();
     watch();
     expect(isStudioError(failure) && failure.code).toBe('Cancelled');
-    expect(phases.at(-1)).toBe('cancelled');
+    expect(ends).toEqual([{ jobId: 'to-cancel', kind: 'export', outcome: 'cancelled' }]);
     expect((await readdir(work)).filter((name) => name.includes('cancelled'))).toEqual([]);
   });
 
@@ -132,7 +140,14 @@ describe('studio engine', () => {
   it('compares layers through the API, streaming rows, against itself by default', async () => {
     const stories = await studio.openCheckpoint({ path: STORIES_260K });
     const events: SimilarityProgress[] = [];
-    const stop = studio.on('similarityProgress', (event) => events.push(event));
+    const jobs: string[] = [];
+    const listen = () =>
+      studio.on('jobProgress', (event) => {
+        if (event.kind !== 'similarity') return;
+        events.push(event.progress);
+        jobs.push(event.jobId);
+      });
+    const stop = listen();
     const matrix = await studio.layerSimilarity({ checkpointA: stories.id, kind: 'gate' });
     stop();
     expect(matrix).toMatchObject({ checkpointA: stories.id, checkpointB: stories.id, kind: 'gate', rows: 5, cols: 5, sampled: false });
@@ -141,17 +156,53 @@ describe('studio engine', () => {
       expect(Math.abs(row[i]! - 1)).toBeLessThanOrEqual(1e-6);
       row.forEach((value, j) => expect(value).toBe(matrix.values[j]![i]));
     });
-    // Two requests for one matrix at once share one computation (one event per row).
+    // Two requests for one matrix at once share one computation: each job gets each row once.
     events.length = 0;
-    const again = studio.on('similarityProgress', (event) => events.push(event));
+    jobs.length = 0;
+    const again = listen();
     const [first, second] = await Promise.all([
-      studio.layerSimilarity({ checkpointA: stories.id, checkpointB: stories.id, kind: 'down' }),
-      studio.layerSimilarity({ checkpointA: stories.id, checkpointB: stories.id, kind: 'down' }),
+      studio.layerSimilarity({ checkpointA: stories.id, checkpointB: stories.id, kind: 'down', jobId: 'first' }),
+      studio.layerSimilarity({ checkpointA: stories.id, checkpointB: stories.id, kind: 'down', jobId: 'second' }),
     ]);
     again();
-    expect(events).toHaveLength(5);
+    expect(jobs.filter((job) => job === 'first')).toHaveLength(5);
+    expect(jobs.filter((job) => job === 'second')).toHaveLength(5);
     expect(second.values).toEqual(first.values);
     expect(second).not.toBe(first);
+  });
+
+  it.each([
+    ['statistics', 'stats'],
+    ['similarity', 'similarity'],
+  ] as const)('cancels %s through cancelJob once it has started, ending with Cancelled and a cancelled jobEnd', async (_name, kind) => {
+    const stories = await studio.openCheckpoint({ path: STORIES_260K });
+    const jobId = `cancel-${kind}`;
+    const ends: JobEnd[] = [];
+    const stopEnds = studio.on('jobEnd', (event) => ends.push(event));
+    // Cancelled at the first progress event: later layers (rows) never start reading.
+    const stop = studio.on('jobProgress', (event) => {
+      if (event.jobId === jobId) void studio.cancelJob({ jobId });
+    });
+    const work =
+      kind === 'stats'
+        ? studio.computeStats({ checkpointId: stories.id, jobId })
+        : studio.layerSimilarity({ checkpointA: stories.id, kind: 'q', sampled: false, jobId });
+    const failure = await work.catch((error: unknown) => error);
+    stop();
+    stopEnds();
+    expect(isStudioError(failure) && failure.code).toBe('Cancelled');
+    expect(ends).toEqual([{ jobId, kind, outcome: 'cancelled' }]);
+    // The id is free again, and the engine still computes.
+    if (kind === 'stats') await expect(studio.computeStats({ checkpointId: stories.id, jobId })).resolves.toMatchObject({ checkpointId: stories.id });
+    else await expect(studio.layerSimilarity({ checkpointA: stories.id, kind: 'q', sampled: false, jobId })).resolves.toMatchObject({ rows: 5 });
+  });
+
+  it('refuses a second job with the id of one that is running', async () => {
+    const stories = await studio.openCheckpoint({ path: STORIES_260K });
+    const first = studio.computeStats({ checkpointId: stories.id, jobId: 'twice' });
+    const second = await studio.computeStats({ checkpointId: stories.id, jobId: 'twice' }).catch((error: unknown) => error);
+    expect(isStudioError(second) && second.code).toBe('InvalidRequest');
+    await expect(first).resolves.toMatchObject({ checkpointId: stories.id });
   });
 
   it('refuses to compare a checkpoint that is not open, or one of another shape', async () => {

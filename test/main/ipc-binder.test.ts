@@ -81,7 +81,7 @@ const validPayloads: Record<StudioMethod, unknown> = {
   loadPlanFile: { path: '/models/plan.yml' },
   planToYaml: { plan },
   exportPlan: { exportId: 'export-1', plan, target: { dir: '/exports/out' } },
-  cancelExport: { exportId: 'export-1' },
+  cancelJob: { jobId: 'export-1' },
   verifyExport: { dir: '/exports/out' },
   browse: { dir: '/models' },
 };
@@ -268,17 +268,21 @@ describe('forwardStudioEvents', () => {
     const { host, emit, listeners } = recordingHost();
     const sent: StudioEventMessage[] = [];
     const stop = forwardStudioEvents(host, (message) => sent.push(message));
-    const progress: StudioEvents['exportProgress'] = { exportId: 'e', phase: 'copying', doneBytes: 10, totalBytes: 20 };
-    const stats: StudioEvents['statsProgress'] = { checkpointId: model, done: 1, total: 3, layer: 0, tensors: [], sampled: true };
-    emit('exportProgress', progress);
-    emit('statsProgress', stats);
+    const progress: StudioEvents['jobProgress'] = {
+      jobId: 's',
+      kind: 'stats',
+      progress: { checkpointId: model, done: 1, total: 3, layer: 0, tensors: [], sampled: true },
+    };
+    const end: StudioEvents['jobEnd'] = { jobId: 's', kind: 'stats', outcome: 'done' };
+    emit('jobProgress', progress);
+    emit('jobEnd', end);
     expect(sent).toEqual([
-      { event: 'exportProgress', payload: progress },
-      { event: 'statsProgress', payload: stats },
+      { event: 'jobProgress', payload: progress },
+      { event: 'jobEnd', payload: end },
     ]);
     expect([...listeners.keys()].sort()).toEqual([...FORWARDED_EVENTS].sort());
     stop();
-    emit('exportProgress', progress);
+    emit('jobProgress', progress);
     expect(sent).toHaveLength(2);
     for (const set of listeners.values()) expect(set.size).toBe(0);
   });

@@ -66,12 +66,12 @@ describe('createStudioBridge', () => {
     const bridge = createStudioBridge(ipc, webUtils);
     const received: unknown[][] = [];
     const unsubscribe = bridge.on((...args) => received.push(args));
-    emit(STUDIO_EVENT_CHANNEL, { event: 'exportProgress', payload: { exportId: 'e', phase: 'copying' } });
+    emit(STUDIO_EVENT_CHANNEL, { event: 'jobEnd', payload: { jobId: 'e', kind: 'export', outcome: 'done' } });
     emit(STUDIO_EVENT_CHANNEL, { event: 'menu', payload: { action: 'export' } });
     emit(STUDIO_EVENT_CHANNEL, 'garbage');
     emit('other-channel', { event: 'menu', payload: {} });
     expect(received).toEqual([
-      ['exportProgress', { exportId: 'e', phase: 'copying' }],
+      ['jobEnd', { jobId: 'e', kind: 'export', outcome: 'done' }],
       ['menu', { action: 'export' }],
     ]);
     unsubscribe();

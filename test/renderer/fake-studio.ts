@@ -227,9 +227,9 @@ export interface RecordedCall {
 export interface FakeStudioOptions {
   /** Paths openCheckpoint accepts; the defaults are stories260K and two 80-layer Llamas. */
   checkpoints?: CheckpointSummary[];
-  /** Delay between statsProgress events, in ms (0 = next macrotask). */
+  /** Delay between statistics progress events, in ms (0 = next macrotask). */
   statsStepMs?: number;
-  /** Delay between similarityProgress events (rows), in ms. */
+  /** Delay between similarity progress events (rows), in ms. */
   similarityStepMs?: number;
   /** Awaited before each similarity row: a test holds the stream at a row of its choosing, instead of racing a delay. */
   similarityRowGate?: (row: number) => Promise<void>;
@@ -253,7 +253,7 @@ export interface FakeStudio extends StudioHost {
   holdResolves(): () => void;
   /** The export in progress, if any. */
   pendingExport(): ExportRequest | null;
-  /** Sends an exportProgress event for the running export. */
+  /** Sends an export progress event for the running export. */
   progressExport(progress: Omit<ExportProgress, 'exportId'>): void;
   /** Ends the running export with a report (verify ok unless told otherwise). */
   finishExport(options?: { verifyOk?: boolean }): ExportReport;
@@ -292,6 +292,15 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
   const calls: RecordedCall[] = [];
   let held: Promise<void> | null = null;
   let pending: PendingExport | null = null;
+  /** Statistics and similarity jobs running now, and those asked to stop (checked between steps). */
+  const runningJobs = new Set<string>();
+  const cancelledJobs = new Set<string>();
+  let jobCount = 0;
+  function endIfCancelled(jobId: string, message: string): void {
+    if (!cancelledJobs.delete(jobId)) return;
+    runningJobs.delete(jobId);
+    throw new StudioError('Cancelled', message);
+  }
   const planFiles = new Map(Object.entries(options.planFiles ?? {}));
 
   function record(method: string, payload: unknown): void {
@@ -420,7 +429,7 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
     pendingExport: () => pending?.request ?? null,
     progressExport(progress) {
       if (!pending) throw new Error('no export is running');
-      emit('exportProgress', { exportId: pending.request.exportId, ...progress });
+      emit('jobProgress', { jobId: pending.request.exportId, kind: 'export', progress: { exportId: pending.request.exportId, ...progress } });
     },
     finishExport({ verifyOk = true } = {}) {
       if (!pending) throw new Error('no export is running');
@@ -471,8 +480,9 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
       record('closeCheckpoint', { id });
       open.delete(id);
     },
-    async computeStats({ checkpointId, sampled }) {
+    async computeStats({ checkpointId, sampled, jobId = `fake-stats-${++jobCount}` }) {
       record('computeStats', { checkpointId, sampled });
+      runningJobs.add(jobId);
       const summary = open.get(checkpointId);
       if (!summary) throw new StudioError('NotFound', 'Open the checkpoint first.', { path: checkpointId });
       const stats = syntheticStats(summary).map((tensor) => ({ ...tensor, sampled: sampled ?? false }));
@@ -480,13 +490,16 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
       const groups: (number | null)[] = [...summary.layers.map((layer) => layer.index), null];
       for (const [done, layer] of groups.entries()) {
         await new Promise((resolve) => setTimeout(resolve, options.statsStepMs ?? 0));
+        endIfCancelled(jobId, 'statistics were cancelled');
         const names = new Set(summary.tensors.filter((tensor) => tensor.layer === layer).map((tensor) => tensor.name));
-        emit('statsProgress', { checkpointId, done: done + 1, total: groups.length, layer, tensors: stats.filter((tensor) => names.has(tensor.name)), sampled: sampled ?? false });
+        const progress = { checkpointId, done: done + 1, total: groups.length, layer, tensors: stats.filter((tensor) => names.has(tensor.name)), sampled: sampled ?? false };
+        emit('jobProgress', { jobId, kind: 'stats', progress });
       }
+      runningJobs.delete(jobId);
       const report: StatsReport = { checkpointId, tensors: stats, skipped: [], sampled: sampled ?? false, seconds: (performance.now() - started) / 1000 };
       return report;
     },
-    async layerSimilarity({ checkpointA, checkpointB, kind, sampled }) {
+    async layerSimilarity({ checkpointA, checkpointB, kind, sampled, jobId = `fake-similarity-${++jobCount}` }) {
       record('layerSimilarity', { checkpointA, checkpointB, kind, sampled });
       const a = open.get(checkpointA);
       const b = open.get(checkpointB ?? checkpointA);
@@ -499,12 +512,16 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
       const started = performance.now();
       const isSampled = sampled ?? Math.max(a.totalBytes, b.totalBytes) > 1e9;
       const values: (number | null)[][] = [];
+      runningJobs.add(jobId);
       for (let i = 0; i < a.numLayers; i++) {
         await new Promise((resolve) => setTimeout(resolve, options.similarityStepMs ?? 0));
         await options.similarityRowGate?.(i);
+        endIfCancelled(jobId, 'the similarity matrix was cancelled');
         values.push(Array.from({ length: b.numLayers }, (_, j) => syntheticSimilarity(a, b, kind, i, j)));
-        emit('similarityProgress', { checkpointA: a.id, checkpointB: b.id, kind, done: i + 1, total: a.numLayers, row: i, values: values[i]!, sampled: isSampled });
+        const progress = { checkpointA: a.id, checkpointB: b.id, kind, done: i + 1, total: a.numLayers, row: i, values: values[i]!, sampled: isSampled };
+        emit('jobProgress', { jobId, kind: 'similarity', progress });
       }
+      runningJobs.delete(jobId);
       const matrix: SimilarityMatrix = { checkpointA: a.id, checkpointB: b.id, kind, rows: a.numLayers, cols: b.numLayers, values, sampled: isSampled, seconds: (performance.now() - started) / 1000 };
       return matrix;
     },
@@ -540,12 +557,13 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
         pending = { request, resolve: resolveExport, reject };
       });
     },
-    async cancelExport({ exportId }) {
-      record('cancelExport', { exportId });
-      if (!pending || pending.request.exportId !== exportId) return;
+    async cancelJob({ jobId }) {
+      record('cancelJob', { jobId });
+      if (runningJobs.has(jobId)) cancelledJobs.add(jobId);
+      if (!pending || pending.request.exportId !== jobId) return;
       const cancelled = pending;
       pending = null;
-      emit('exportProgress', { exportId, phase: 'cancelled', doneBytes: 0, totalBytes: 0 });
+      emit('jobEnd', { jobId, kind: 'export', outcome: 'cancelled' });
       cancelled.reject(new StudioError('Cancelled', 'The export was cancelled.'));
     },
     async verifyExport({ dir }) {

@@ -155,7 +155,7 @@ function defaultAnswers(): { [M in StudioMethod]: Answer<M> } {
     loadPlanFile: (payload) => ({ path: payload.path, text: 'merge_method: passthrough\n', plan: samplePlan(), problems: [] }),
     planToYaml: { text: 'merge_method: passthrough\n' },
     exportPlan: (payload) => ({ ...sampleExportReport(payload.target.dir), exportId: payload.exportId }),
-    cancelExport: undefined,
+    cancelJob: undefined,
     verifyExport: (payload) => ({ dir: payload.dir, ok: true, checkedTensors: 3, checkedBytes: 1200, problems: [] }),
     browse: (payload) => ({ dir: payload.dir, parent: null, entries: [] }),
   };

@@ -8,7 +8,7 @@ import { StudioError } from '../../electron/api/errors.js';
 import { STUDIO_METHODS } from '../../electron/api/studio-api.js';
 import { CONTENT_SECURITY_POLICY, createHttpHandler, tokenMatches, type HttpHandlerOptions } from '../../electron/serve/http-binder.js';
 import { createFakeHost, type FakeHost } from './fake-host.js';
-import { callApi, httpRequest, openEventStream } from './http-client.js';
+import { callApi, httpRequest, openEventStream, type EventStream } from './http-client.js';
 import { validPayloads } from './sample-payloads.js';
 
 const token = 'test-token-0123456789abcdefghijklmnopqrstuv';
@@ -309,12 +309,16 @@ describe('event stream', () => {
     expect(stream.status).toBe(200);
     expect(stream.headers['content-type']).toBe('text/event-stream; charset=utf-8');
     await stream.waitFor(': connected');
-    const progress = { exportId: 'e1', phase: 'copying' as const, doneBytes: 10, totalBytes: 100, file: 'model.safetensors' };
-    const stats = { checkpointId: '/m', done: 1, total: 2, layer: 0, tensors: [], sampled: true };
-    server.host.emit('exportProgress', progress);
-    server.host.emit('statsProgress', stats);
+    const progress = {
+      jobId: 'e1',
+      kind: 'export' as const,
+      progress: { exportId: 'e1', phase: 'copying' as const, doneBytes: 10, totalBytes: 100, file: 'model.safetensors' },
+    };
+    const stats = { jobId: 'e1', kind: 'export' as const, outcome: 'done' as const };
+    server.host.emit('jobProgress', progress);
+    server.host.emit('jobEnd', stats);
     const events = await stream.events(2);
-    expect(events.map((event) => event.event)).toEqual(['exportProgress', 'statsProgress']);
+    expect(events.map((event) => event.event)).toEqual(['jobProgress', 'jobEnd']);
     expect(JSON.parse(events[0]?.data ?? '')).toEqual(progress);
     expect(JSON.parse(events[1]?.data ?? '')).toEqual(stats);
     stream.close();
@@ -337,8 +341,8 @@ describe('event stream', () => {
   it('removes its listeners when the client goes away', async () => {
     const stream = await openEventStream(server.port, `/api/events?token=${token}`);
     await stream.waitFor(': connected');
-    expect(server.host.listenerCount('exportProgress')).toBe(1);
-    expect(server.host.listenerCount('statsProgress')).toBe(1);
+    expect(server.host.listenerCount('jobProgress')).toBe(1);
+    expect(server.host.listenerCount('jobEnd')).toBe(1);
     stream.close();
     await expect.poll(() => server.host.listenerCount(), { timeout: 5000 }).toBe(0);
   });
@@ -397,5 +401,84 @@ describe('static files', () => {
   it('answers 405 to other verbs on static paths', async () => {
     const answer = await httpRequest(server.port, { method: 'PUT', path: '/index.html', body: 'x' });
     expect(answer.status).toBe(405);
+  });
+});
+
+describe('jobs of a page whose event stream is gone', () => {
+  const session = 'page-session-0001';
+
+  /** Makes computeStats run until cancelJob names its job id, then fail with Cancelled. */
+  function statsUntilCancelled(host: FakeHost): void {
+    const waiting = new Map<string, () => void>();
+    host.answer('computeStats', (payload) => {
+      const jobId = payload.jobId ?? '';
+      return new Promise((_, reject) => waiting.set(jobId, () => reject(new StudioError('Cancelled', 'statistics were cancelled'))));
+    });
+    host.answer('cancelJob', ({ jobId }) => waiting.get(jobId)?.());
+  }
+
+  /** A fresh server whose computeStats waits for its cancel, and the page's open event stream. */
+  async function serverWithPage(disconnectGraceMs: number): Promise<EventStream> {
+    await server.close();
+    server = await startTestServer(staticDir, { disconnectGraceMs });
+    statsUntilCancelled(server.host);
+    return connectedStream();
+  }
+
+  async function connectedStream(): Promise<EventStream> {
+    const stream = await openEventStream(server.port, `/api/events?token=${token}&session=${session}`);
+    await stream.waitFor(': connected');
+    return stream;
+  }
+
+  /** A call left running: closing the server at the end hangs it up, which is no failure here. */
+  function inBackground(call: Promise<unknown>): void {
+    call.catch(() => undefined);
+  }
+
+  function startStats(port: number, sessionId: string | null): Promise<{ json: unknown }> {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'X-DUS-Token': token };
+    if (sessionId !== null) headers['X-DUS-Session'] = sessionId;
+    return httpRequest(port, { method: 'POST', path: '/api/call/computeStats', headers, body: JSON.stringify({ checkpointId: '/models/tiny' }) }).then(
+      (answer) => ({ json: JSON.parse(answer.body) as unknown }),
+    );
+  }
+
+  it('cancels the jobs a session started once its last event stream closes, giving each a job id', async () => {
+    const stream = await serverWithPage(0);
+    const answer = startStats(server.port, session);
+    await expect.poll(() => server.host.callsOf('computeStats').length, { timeout: 10_000 }).toBe(1);
+    const jobId = server.host.callsOf('computeStats')[0]?.jobId;
+    expect(jobId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(server.host.callsOf('cancelJob')).toEqual([]);
+    stream.close();
+    expect((await answer).json).toMatchObject({ ok: false, error: { code: 'Cancelled' } });
+    expect(server.host.callsOf('cancelJob')).toEqual([{ jobId }]);
+  });
+
+  it('lets the jobs run on while the page reconnects within the grace period', async () => {
+    const first = await serverWithPage(1000);
+    inBackground(startStats(server.port, session));
+    await expect.poll(() => server.host.callsOf('computeStats').length, { timeout: 10_000 }).toBe(1);
+    first.close();
+    const second = await connectedStream();
+    // Well past the grace period: the reconnected page still owns its job.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(server.host.callsOf('cancelJob')).toEqual([]);
+    second.close();
+    await expect.poll(() => server.host.callsOf('cancelJob').length, { timeout: 10_000 }).toBe(1);
+  });
+
+  it('leaves the jobs of calls without a session, and of other sessions, alone', async () => {
+    const stream = await serverWithPage(0);
+    inBackground(startStats(server.port, null));
+    inBackground(startStats(server.port, 'another-page-0002'));
+    await expect.poll(() => server.host.callsOf('computeStats').length, { timeout: 10_000 }).toBe(2);
+    stream.close();
+    await expect.poll(() => server.host.listenerCount(), { timeout: 5000 }).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.host.callsOf('cancelJob')).toEqual([]);
+    // The call without a session reached the engine as sent: the engine picks its job id.
+    expect(server.host.callsOf('computeStats').map((payload) => payload.jobId === undefined).sort()).toEqual([false, true]);
   });
 });

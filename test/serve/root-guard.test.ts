@@ -245,10 +245,11 @@ describe('restrictToRoots', () => {
     expect(info.roots).toEqual([root]);
     expect(info.version).toBe('0.0.0-test');
     const seen: number[] = [];
-    const unsubscribe = guarded.on('exportProgress', (progress) => seen.push(progress.doneBytes));
-    host.emit('exportProgress', { exportId: 'e', phase: 'copying', doneBytes: 5, totalBytes: 10 });
+    const unsubscribe = guarded.on('jobProgress', (event) => seen.push(event.kind === 'export' ? event.progress.doneBytes : -1));
+    const progress = (doneBytes: number) => ({ exportId: 'e', phase: 'copying' as const, doneBytes, totalBytes: 10 });
+    host.emit('jobProgress', { jobId: 'e', kind: 'export', progress: progress(5) });
     unsubscribe();
-    host.emit('exportProgress', { exportId: 'e', phase: 'copying', doneBytes: 6, totalBytes: 10 });
+    host.emit('jobProgress', { jobId: 'e', kind: 'export', progress: progress(6) });
     expect(seen).toEqual([5]);
   });
 

@@ -24,7 +24,7 @@ export function validPayloads(root = '/models'): { [M in StudioMethod]: StudioPa
     loadPlanFile: { path: `${root}/plan.yml` },
     planToYaml: { plan },
     exportPlan: { exportId: 'export-1', plan, target: { dir: `${root}/out`, shardSize: 5_000_000_000, replace: true } },
-    cancelExport: { exportId: 'export-1' },
+    cancelJob: { jobId: 'export-1' },
     verifyExport: { dir: `${root}/out` },
     browse: { dir: root },
   };

@@ -1,6 +1,7 @@
 import type { StudioHost } from '../../../electron/api/studio-api.js';
 import type { CheckpointSummary, StatsProgress, TensorStats } from '../../../electron/api/types.js';
 import { describeError } from '../studio-client.js';
+import { newJobId } from './job-id.js';
 
 /** One colour per source, in opening order; Tableau 10 reads on light and dark backgrounds. */
 export const SOURCE_COLOURS = [
@@ -32,7 +33,8 @@ export interface StatsStatus {
 export type StatsByName = Readonly<Record<string, TensorStats>>;
 
 /**
- * The open checkpoints and their statistics. Statistics arrive per layer (`statsProgress`); each
+ * The open checkpoints and their statistics. Statistics arrive per layer (`jobProgress` of kind
+ * 'stats'); each
  * event replaces the checkpoint's record, so charts derived from it update without deep reactivity.
  */
 export class CheckpointsState {
@@ -45,11 +47,15 @@ export class CheckpointsState {
 
   #host: StudioHost;
   #colours = new Map<string, string>();
+  /** The statistics job running for each checkpoint, so it can be cancelled. */
+  #statsJobs = new Map<string, string>();
   #unsubscribe: () => void;
 
   constructor(host: StudioHost) {
     this.#host = host;
-    this.#unsubscribe = host.on('statsProgress', (progress) => this.#receive(progress));
+    this.#unsubscribe = host.on('jobProgress', (event) => {
+      if (event.kind === 'stats') this.#receive(event.progress);
+    });
   }
 
   byId(id: string): CheckpointSummary | undefined {
@@ -105,8 +111,10 @@ export class CheckpointsState {
     if (current?.running) return;
     const sampled = options.sampled ?? false;
     this.#setStatus(checkpointId, { running: true, done: 0, total: 0, sampled });
+    const jobId = newJobId('stats');
+    this.#statsJobs.set(checkpointId, jobId);
     try {
-      const report = await this.#host.computeStats({ checkpointId, sampled });
+      const report = await this.#host.computeStats({ checkpointId, sampled, jobId });
       this.stats = { ...this.stats, [checkpointId]: Object.fromEntries(report.tensors.map((tensor) => [tensor.name, tensor])) };
       const total = this.statsStatus[checkpointId]?.total ?? 0;
       this.#setStatus(checkpointId, { running: false, done: total, total, sampled: report.sampled, seconds: report.seconds });
@@ -119,6 +127,19 @@ export class CheckpointsState {
         sampled,
         error: describeError(error),
       });
+    } finally {
+      if (this.#statsJobs.get(checkpointId) === jobId) this.#statsJobs.delete(checkpointId);
+    }
+  }
+
+  /** Stops the statistics running for a checkpoint; its computeStats then ends with the cancel as its error. */
+  async cancelStats(checkpointId: string): Promise<void> {
+    const jobId = this.#statsJobs.get(checkpointId);
+    if (jobId === undefined) return;
+    try {
+      await this.#host.cancelJob({ jobId });
+    } catch (error) {
+      this.lastError = describeError(error);
     }
   }
 

@@ -3,6 +3,7 @@ import type { ExportPhase, ExportProgress, ExportReport, LayerPlan } from '../..
 import { StudioError } from '../../../electron/api/errors.js';
 import { describeError } from '../studio-client.js';
 import { BYTE_SIZE_EXAMPLES, parseByteSize } from '../../../electron/common/byte-size.js';
+import { newJobId } from './job-id.js';
 
 export interface ExportSessionOptions {
   /** Milliseconds clock (tests pass a fake one). */
@@ -16,12 +17,6 @@ interface Sample {
   bytes: number;
 }
 
-/** A random export id; getRandomValues works in insecure contexts where randomUUID does not. */
-function newExportId(): string {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return `export-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
-}
 
 /**
  * One export at a time: the form (target folder, shard size, replace), the progress as it streams
@@ -61,7 +56,9 @@ export class ExportSession {
     this.#host = host;
     this.#now = options.now ?? (() => performance.now());
     this.#windowMs = options.speedWindowMs ?? 3000;
-    this.#unsubscribe = host.on('exportProgress', (progress) => this.#receive(progress));
+    this.#unsubscribe = host.on('jobProgress', (event) => {
+      if (event.kind === 'export') this.#receive(event.progress);
+    });
   }
 
   /** Why the form cannot start, in words, or null when it can. */
@@ -74,7 +71,7 @@ export class ExportSession {
   /** Runs the export to the end (done, failed or cancelled); progress arrives meanwhile as events. */
   async start(plan: LayerPlan): Promise<void> {
     if (this.running || this.formProblem !== null) return;
-    const exportId = newExportId();
+    const exportId = newJobId('export');
     this.exportId = exportId;
     this.phase = 'preparing';
     this.doneBytes = 0;
@@ -111,7 +108,7 @@ export class ExportSession {
   async cancel(): Promise<void> {
     if (!this.running || this.exportId === null) return;
     try {
-      await this.#host.cancelExport({ exportId: this.exportId });
+      await this.#host.cancelJob({ jobId: this.exportId });
     } catch (error) {
       this.error = describeError(error);
     }

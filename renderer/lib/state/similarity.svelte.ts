@@ -1,6 +1,7 @@
 import type { StudioHost } from '../../../electron/api/studio-api.js';
 import type { SimilarityMatrix, SimilarityProgress, TensorKind } from '../../../electron/api/types.js';
 import { describeError } from '../studio-client.js';
+import { newJobId } from './job-id.js';
 
 /** Which matrix: rows are layers of A, columns layers of B, for one tensor kind. */
 export interface SimilarityKey {
@@ -30,18 +31,22 @@ export function similarityKeyText(key: SimilarityKey): string {
 
 /**
  * Similarity matrices asked for in this window, kept by (A, B, kind) so going back to one is
- * instant. Rows stream in as `similarityProgress` events while the engine computes, each event
+ * instant. Rows stream in as `jobProgress` events (kind 'similarity') while the engine computes, each event
  * replacing the entry, so the heatmap fills row by row and the window never waits.
  */
 export class SimilarityState {
   entries = $state.raw<Readonly<Record<string, SimilarityEntry>>>({});
 
   #host: StudioHost;
+  /** The job computing each matrix (by key text), so it can be cancelled. */
+  #jobs = new Map<string, string>();
   #unsubscribe: () => void;
 
   constructor(host: StudioHost) {
     this.#host = host;
-    this.#unsubscribe = host.on('similarityProgress', (progress) => this.#receive(progress));
+    this.#unsubscribe = host.on('jobProgress', (event) => {
+      if (event.kind === 'similarity') this.#receive(event.progress);
+    });
   }
 
   entry(key: SimilarityKey): SimilarityEntry | undefined {
@@ -69,8 +74,10 @@ export class SimilarityState {
       total: size.rows,
       sampled: current?.sampled ?? false,
     });
+    const jobId = newJobId('similarity');
+    this.#jobs.set(text, jobId);
     try {
-      const request: { checkpointA: string; checkpointB: string; kind: TensorKind; sampled?: boolean } = { ...key };
+      const request: { checkpointA: string; checkpointB: string; kind: TensorKind; sampled?: boolean; jobId: string } = { ...key, jobId };
       if (options.sampled !== undefined) request.sampled = options.sampled;
       const matrix: SimilarityMatrix = await this.#host.layerSimilarity(request);
       this.#set(text, {
@@ -87,6 +94,21 @@ export class SimilarityState {
     } catch (error) {
       const entry = this.entries[text];
       this.#set(text, { ...(entry ?? { key, rows: 0, cols: 0, values: [], done: 0, total: 0, sampled: false }), running: false, error: describeError(error) });
+    } finally {
+      if (this.#jobs.get(text) === jobId) this.#jobs.delete(text);
+    }
+  }
+
+  /** Stops computing a matrix; its entry then shows the cancel as its error, with Try again. */
+  async cancel(key: SimilarityKey): Promise<void> {
+    const jobId = this.#jobs.get(similarityKeyText(key));
+    if (jobId === undefined) return;
+    try {
+      await this.#host.cancelJob({ jobId });
+    } catch (error) {
+      const text = similarityKeyText(key);
+      const entry = this.entries[text];
+      if (entry) this.#set(text, { ...entry, error: describeError(error) });
     }
   }
 

@@ -401,10 +401,11 @@ describe('cancelling an export', () => {
     const plan = await engine.buildPlan({ recipe: { kind: 'dus', model: summary.id, drop: 1 } });
     const exportId = `cancel-${phase}`;
     const phases: ExportPhase[] = [];
-    const unsubscribe = engine.on('exportProgress', (progress) => {
-      if (progress.exportId !== exportId) return;
+    const unsubscribe = engine.on('jobProgress', (event) => {
+      if (event.jobId !== exportId || event.kind !== 'export') return;
+      const progress = event.progress;
       if (phases.at(-1) !== progress.phase) phases.push(progress.phase);
-      if (progress.phase === phase) void engine.cancelExport({ exportId });
+      if (progress.phase === phase) void engine.cancelJob({ jobId: exportId });
     });
     try {
       await expect(engine.exportPlan({ exportId, plan, target: { dir: path.join(parent, 'out'), shardSize: SHARD_SIZE } })).rejects.toMatchObject({ code: 'Cancelled' });

@@ -37,7 +37,7 @@ function jsonResponse(status: number, body: unknown): Response {
 
 function httpHost(fetcher: typeof fetch, token: string | null = 'secret') {
   return createStudioHost(
-    httpTransport({ fetch: fetcher, createEventSource: (url) => new ScriptedEventSource(url) as unknown as EventSource, token }),
+    httpTransport({ fetch: fetcher, createEventSource: (url) => new ScriptedEventSource(url) as unknown as EventSource, token, sessionId: 'page-1234' }),
   );
 }
 
@@ -50,7 +50,7 @@ describe('studio client over HTTP (serve mode)', () => {
     const [url, init] = fetcher.mock.calls[0] as unknown as [string, RequestInit];
     expect(url).toBe('/api/call/planToYaml');
     expect(init.method).toBe('POST');
-    expect(init.headers).toEqual({ 'Content-Type': 'application/json', 'X-DUS-Token': 'secret' });
+    expect(init.headers).toEqual({ 'Content-Type': 'application/json', 'X-DUS-Session': 'page-1234', 'X-DUS-Token': 'secret' });
     expect(JSON.parse(init.body as string)).toEqual({ plan });
   });
 
@@ -78,17 +78,18 @@ describe('studio client over HTTP (serve mode)', () => {
     await expect(httpHost(down as unknown as typeof fetch).appInfo()).rejects.toThrow(/does not answer/);
   });
 
-  it('streams events from one EventSource with the token in the query, and closes it after the last listener', async () => {
+  it('streams events from one EventSource with the session and token in the query, and closes it after the last listener', async () => {
     const host = httpHost((async () => jsonResponse(200, { ok: true, value: null })) as unknown as typeof fetch, 'a b');
     const stats: unknown[] = [];
     const exports: unknown[] = [];
-    const offStats = host.on('statsProgress', (payload) => stats.push(payload));
-    const offExport = host.on('exportProgress', (payload) => exports.push(payload));
+    const offStats = host.on('jobProgress', (payload) => stats.push(payload));
+    const offExport = host.on('jobEnd', (payload) => exports.push(payload));
     const source = ScriptedEventSource.last!;
-    expect(source.url).toBe('/api/events?token=a%20b');
-    source.deliver('statsProgress', JSON.stringify({ checkpointId: '/m', done: 1, total: 6, layer: 0, tensors: [], sampled: false }));
-    source.deliver('exportProgress', JSON.stringify({ exportId: 'e', phase: 'copying', doneBytes: 5, totalBytes: 10 }));
-    expect(stats).toEqual([{ checkpointId: '/m', done: 1, total: 6, layer: 0, tensors: [], sampled: false }]);
+    expect(source.url).toBe('/api/events?session=page-1234&token=a+b');
+    const progress = { jobId: 's', kind: 'stats', progress: { checkpointId: '/m', done: 1, total: 6, layer: 0, tensors: [], sampled: false } };
+    source.deliver('jobProgress', JSON.stringify(progress));
+    source.deliver('jobEnd', JSON.stringify({ jobId: 's', kind: 'stats', outcome: 'done' }));
+    expect(stats).toEqual([progress]);
     expect(exports).toHaveLength(1);
     offStats();
     expect(source.closed).toBe(false);
@@ -131,7 +132,7 @@ describe('studio client over the Electron bridge', () => {
     const host = createStudioHost(bridgeTransport(bridge));
     const menus: unknown[] = [];
     const off = host.on('menu', (command) => menus.push(command));
-    relay!('statsProgress', { checkpointId: 'x' });
+    relay!('jobEnd', { jobId: 'x', kind: 'stats', outcome: 'done' });
     relay!('menu', { action: 'open', path: '/models/a' });
     expect(menus).toEqual([{ action: 'open', path: '/models/a' }]);
     off();

@@ -8,7 +8,7 @@ describe('CheckpointsState', () => {
     const checkpoints = new CheckpointsState(host);
     await checkpoints.open(STORIES_PATH);
     const records: object[] = [];
-    const off = host.on('statsProgress', () => records.push(checkpoints.stats[STORIES_PATH]!));
+    const off = host.on('jobProgress', () => records.push(checkpoints.stats[STORIES_PATH]!));
     const running = checkpoints.computeStats(STORIES_PATH);
     expect(checkpoints.statsStatus[STORIES_PATH]?.running).toBe(true);
     await running;
@@ -20,6 +20,22 @@ describe('CheckpointsState', () => {
     const final = checkpoints.stats[STORIES_PATH]!;
     expect(Object.keys(final)).toHaveLength(47);
     expect(checkpoints.statsStatus[STORIES_PATH]).toMatchObject({ running: false, done: 6, total: 6, sampled: false });
+  });
+
+  it('cancels running statistics by their job id, leaving the cancel as the error and allowing a new run', async () => {
+    const host = createFakeStudio({ statsStepMs: 5 });
+    const checkpoints = new CheckpointsState(host);
+    await checkpoints.open(STORIES_PATH);
+    const running = checkpoints.computeStats(STORIES_PATH);
+    const off = host.on('jobProgress', () => void checkpoints.cancelStats(STORIES_PATH));
+    await running;
+    off();
+    expect(host.callsOf('cancelJob')).toEqual([{ method: 'cancelJob', payload: { jobId: expect.stringMatching(/^stats-[0-9a-f]{32}$/) } }]);
+    expect(checkpoints.statsStatus[STORIES_PATH]).toMatchObject({ running: false, error: 'statistics were cancelled' });
+    await checkpoints.cancelStats(STORIES_PATH);
+    expect(host.callsOf('cancelJob')).toHaveLength(1);
+    await checkpoints.computeStats(STORIES_PATH);
+    expect(checkpoints.statsStatus[STORIES_PATH]).toMatchObject({ running: false, done: 6, total: 6 });
   });
 
   it('records why a checkpoint did not open and keeps a colour per source', async () => {

@@ -16,7 +16,7 @@ describe('SimilarityState', () => {
     const host = await openedHost({ similarityStepMs: 5 });
     const state = new SimilarityState(host);
     const seen: number[] = [];
-    const off = host.on('similarityProgress', () => seen.push(state.entry(key)!.values.filter((row) => row !== undefined).length));
+    const off = host.on('jobProgress', () => seen.push(state.entry(key)!.values.filter((row) => row !== undefined).length));
     const running = state.compute(key, size);
     expect(state.entry(key)).toMatchObject({ running: true, done: 0, total: 5 });
     expect(state.entry(key)!.values).toEqual([undefined, undefined, undefined, undefined, undefined]);
@@ -28,6 +28,20 @@ describe('SimilarityState', () => {
     expect(state.entry(key)).toMatchObject({ running: false, done: 5, sampled: false });
     expect(state.entry(key)!.values[2]![4]).toBe(syntheticSimilarity(summary, summary, 'down', 2, 4));
     state.dispose();
+  });
+
+  it('cancels a matrix being computed; the entry shows why and can be computed again', async () => {
+    const host = await openedHost({ similarityStepMs: 5 });
+    const state = new SimilarityState(host);
+    const running = state.compute(key, size);
+    const off = host.on('jobProgress', () => void state.cancel(key));
+    await running;
+    off();
+    expect(host.callsOf('cancelJob')).toHaveLength(1);
+    expect(state.entry(key)).toMatchObject({ running: false, error: 'the similarity matrix was cancelled' });
+    await state.compute(key, size);
+    expect(state.entry(key)).toMatchObject({ running: false, done: 5 });
+    expect(state.entry(key)!.error).toBeUndefined();
   });
 
   it('asks once per matrix, and again only to replace an estimate with exact figures', async () => {

@@ -47,7 +47,7 @@ describe('ExportPane', () => {
     const { host, getByTestId, queryByTestId, getByText } = await startExport();
     host.progressExport({ phase: 'copying', doneBytes: 10, totalBytes: 100 });
     await fireEvent.click(getByTestId('export-cancel'));
-    await waitFor(() => expect(host.callsOf('cancelExport')).toHaveLength(1));
+    await waitFor(() => expect(host.callsOf('cancelJob')).toHaveLength(1));
     await waitFor(() => expect(getByText(/Export cancelled/)).toBeTruthy());
     expect(queryByTestId('export-cancel')).toBeNull();
     expect(queryByTestId('export-result')).toBeNull();
