@@ -38,6 +38,10 @@ export const ERROR_CODES = [
   'NoSpace',
   'PermissionDenied',
   'VerifyFailed',
+  // evaluation in llama.cpp
+  'EvaluationUnavailable',
+  'EvaluationFailed',
+  'EvaluationNeedsGguf',
   // front doors
   'InvalidRequest',
   'Unauthorized',
