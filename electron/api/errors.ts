@@ -42,6 +42,7 @@ export const ERROR_CODES = [
   'EvaluationUnavailable',
   'EvaluationFailed',
   'EvaluationNeedsGguf',
+  'InvalidTokenizer',
   // front doors
   'InvalidRequest',
   'Unauthorized',
