@@ -38,7 +38,7 @@ async function ggufContents(file: string) {
     const elements = tensor.dimensions.reduce<number>((product, size) => product * Number(size), 1);
     const bytes = elements * (tensor.ggmlType === 0 ? 4 : 2);
     expect(end === undefined || end >= Number(tensor.offset) + bytes).toBe(true);
-    const dataOffset = Math.ceil(info.infoEndOffset / 32) * 32;
+    const dataOffset = Math.ceil((info.infoEndOffset ?? Number.NaN) / 32) * 32;
     tensors.set(tensor.name, { type: tensor.ggmlType, dims: tensor.dimensions.map(Number), bytes: await tensorBytes(file, { dataOffset, offset: tensor.offset }, bytes) });
   }
   return { metadata: info.metadata as Record<string, unknown>, tensors };
