@@ -53,6 +53,11 @@ export const ERROR_CODES = [
   'NoSpace',
   'PermissionDenied',
   'VerifyFailed',
+  // evaluation in llama.cpp
+  'EvaluationUnavailable',
+  'EvaluationFailed',
+  'EvaluationNeedsGguf',
+  'InvalidTokenizer',
   // front doors
   'InvalidRequest',
   'Unauthorized',

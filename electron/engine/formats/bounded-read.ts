@@ -26,6 +26,11 @@ export interface TextFileLimits {
  * and files over the limit, including one that grows past it while it is read.
  */
 export async function readTextFileWithin(filePath: string, limits: TextFileLimits): Promise<string> {
+  return (await readFileWithin(filePath, limits)).toString('utf8');
+}
+
+/** Reads a small file's bytes under the same rules as readTextFileWithin. */
+export async function readFileWithin(filePath: string, limits: TextFileLimits): Promise<Buffer> {
   const name = path.basename(filePath) || filePath;
   let handle: FileHandle;
   try {
@@ -66,7 +71,7 @@ export async function readTextFileWithin(filePath: string, limits: TextFileLimit
       if (error instanceof StudioError) throw error;
       throw fileSystemError(error, filePath, limits.what);
     }
-    return buffer.toString('utf8', 0, length);
+    return buffer.subarray(0, length);
   } finally {
     // A failed close of a read-only handle loses nothing; the text is already read.
     await handle.close().catch(() => undefined);

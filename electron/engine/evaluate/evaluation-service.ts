@@ -1,0 +1,129 @@
+/**
+ * What the engine exposes of evaluation: one llama.cpp runtime shared by every evaluation and sweep
+ * of the session (loaded on first use), the evaluation text (the bundled one or the user's file),
+ * and plan evaluation with the source beside it.
+ */
+import path from 'node:path';
+import { StudioError } from '../../api/errors.js';
+import type { CheckpointSummary, ResolvedPlan } from '../../api/types.js';
+import { readTextFileWithin } from '../formats/bounded-read.js';
+import { createLlamaRuntime, type LlamaRuntime, type LlamaRuntimeOptions } from './llama-runtime.js';
+import type { ModelEvaluation } from './model-evaluation.js';
+import { evaluatePlanOutput, type PlanEvaluationOptions } from './plan-evaluation.js';
+import { rankSweep, spliceCandidates, sweepSplices, type SweepRange, type SweepRow } from './splice-sweep.js';
+import { buildPlanFromRecipe } from '../plan/plan-recipes.js';
+import { resolvePlan } from '../plan/layer-plan.js';
+
+/** The bundled evaluation text: TinyStories-style prose written for this project (MIT, like the project). */
+export const BUNDLED_TEXT_NAME = 'tiny-stories.txt';
+const TEXT_MAX_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_PROMPT = 'Once upon a time';
+
+export interface EvaluationTextChoice {
+  /** A UTF-8 text file of the user's; default: the bundled text. */
+  textPath?: string;
+}
+
+export interface PlanEvaluationReport {
+  plan: ModelEvaluation & { layers: number };
+  /** The first source evaluated alone, for comparison (absent when the plan is the source itself). */
+  source?: ModelEvaluation & { layers: number };
+  textName: string;
+}
+
+export interface SweepReport {
+  /** Best first. */
+  rows: SweepRow[];
+  source: { perplexity: number; tokens: number; layers: number };
+  textName: string;
+  seconds: number;
+}
+
+export interface EvaluationServiceOptions {
+  /** Folder holding the bundled evaluation text. */
+  textFolder: string;
+  runtime?: LlamaRuntimeOptions;
+}
+
+export interface EvaluationService {
+  evaluatePlan(
+    resolved: ResolvedPlan,
+    sources: ReadonlyMap<string, CheckpointSummary>,
+    options: EvaluationTextChoice & Omit<PlanEvaluationOptions, 'text'> & { compareSource?: boolean },
+  ): Promise<PlanEvaluationReport>;
+  sweep(
+    summary: CheckpointSummary,
+    range: SweepRange,
+    options: EvaluationTextChoice & Omit<PlanEvaluationOptions, 'text' | 'prompt' | 'onProgress'> & { onRow?: (row: SweepRow, done: number, total: number) => void },
+  ): Promise<SweepReport>;
+  dispose(): Promise<void>;
+}
+
+export function createEvaluationService(options: EvaluationServiceOptions): EvaluationService {
+  let runtime: Promise<LlamaRuntime> | null = null;
+  const runtimeOnce = (): Promise<LlamaRuntime> => {
+    runtime ??= createLlamaRuntime(options.runtime).catch((error: unknown) => {
+      runtime = null;
+      throw error;
+    });
+    return runtime;
+  };
+
+  async function textOf(choice: EvaluationTextChoice): Promise<{ text: string; name: string }> {
+    const file = choice.textPath ?? path.join(options.textFolder, BUNDLED_TEXT_NAME);
+    const text = await readTextFileWithin(file, { what: 'evaluation text', maxBytes: TEXT_MAX_BYTES, invalidCode: 'InvalidRequest' });
+    if (text.trim() === '') throw new StudioError('InvalidRequest', 'the evaluation text is empty', { path: file });
+    return { text, name: path.basename(file) };
+  }
+
+  return {
+    async evaluatePlan(resolved, sources, request) {
+      const { textPath, compareSource, ...rest } = request;
+      const { text, name } = await textOf(textPath === undefined ? {} : { textPath });
+      const llama = await runtimeOnce();
+      const evaluationOptions = { prompt: DEFAULT_PROMPT, ...rest, text };
+      const plan = await evaluatePlanOutput(llama, resolved, sources, evaluationOptions);
+      const report: PlanEvaluationReport = { plan: { ...plan, layers: resolved.layers.length }, textName: name };
+      const first = resolved.layers[0]?.model;
+      const firstSource = first === undefined ? undefined : sources.get(first);
+      if (compareSource !== false && firstSource !== undefined) {
+        const single = new Map([[firstSource.id, firstSource]]);
+        const identity = resolvePlan(buildPlanFromRecipe({ kind: 'stack', model: firstSource.id, times: 1 }, single), single);
+        const { onProgress: _onProgress, ...quiet } = evaluationOptions;
+        const source = await evaluatePlanOutput(llama, identity, single, quiet);
+        report.source = { ...source, layers: identity.layers.length };
+      }
+      return report;
+    },
+
+    async sweep(summary, range, request) {
+      const started = performance.now();
+      const { textPath, onRow, ...rest } = request;
+      const { text, name } = await textOf(textPath === undefined ? {} : { textPath });
+      const layers = summary.numLayers;
+      if (layers < 1) throw new StudioError('InvalidPlan', `${summary.name} has no layers to splice`, { path: summary.folder });
+      const candidates = spliceCandidates(layers, range);
+      const llama = await runtimeOnce();
+      const single = new Map([[summary.id, summary]]);
+      const identity = resolvePlan(buildPlanFromRecipe({ kind: 'stack', model: summary.id, times: 1 }, single), single);
+      const source = await evaluatePlanOutput(llama, identity, single, { ...rest, text, prompt: '' });
+      const rows = await sweepSplices(llama, summary, candidates, {
+        ...rest,
+        text,
+        ...(onRow === undefined ? {} : { onResult: (row: SweepRow, index: number, total: number) => onRow(row, index + 1, total) }),
+      });
+      return {
+        rows: rankSweep(rows),
+        source: { perplexity: source.perplexity, tokens: source.tokens, layers },
+        textName: name,
+        seconds: (performance.now() - started) / 1000,
+      };
+    },
+
+    async dispose() {
+      const loaded = runtime;
+      runtime = null;
+      if (loaded !== null) await (await loaded.catch(() => null))?.dispose();
+    },
+  };
+}

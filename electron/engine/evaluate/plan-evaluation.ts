@@ -1,0 +1,114 @@
+/**
+ * Evaluates a plan before it is exported: its output is written as a temporary GGUF (streamed from
+ * the sources, removed afterwards), loaded in llama.cpp, and scored on the evaluation text.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { StudioError } from '../../api/errors.js';
+import type { CheckpointSummary, ResolvedPlan } from '../../api/types.js';
+import { readFileWithin, readTextFileWithin } from '../formats/bounded-read.js';
+import { exportConfigFor } from '../export/config-remap.js';
+import { planOutputTensors } from '../export/output-tensors.js';
+import { writeGgufLayout } from './gguf-layout-writer.js';
+import { llamaGgufLayout, type GgufLayout } from './llama-gguf-conversion.js';
+import type { LlamaRuntime } from './llama-runtime.js';
+import { evaluateModel, type ModelEvaluation, type ModelEvaluationOptions } from './model-evaluation.js';
+import { parseSentencePieceModel } from './sentencepiece-model.js';
+
+/** A SentencePiece model is a few MB even for large vocabularies. */
+const TOKENIZER_MODEL_MAX_BYTES = 64 * 1024 * 1024;
+const TOKENIZER_CONFIG_MAX_BYTES = 8 * 1024 * 1024;
+
+export interface PlanEvaluationOptions extends Omit<ModelEvaluationOptions, 'onProgress'> {
+  /** Folder for the temporary GGUF; default: the system's temporary folder. */
+  workDir?: string;
+  onProgress?: (progress: { phase: 'writing' | 'scoring'; done: number; total: number }) => void;
+}
+
+/** The tokenizer folder of a plan: its tokenizer_source, else the first source's folder (mergekit's rule). */
+function tokenizerFolder(resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): string {
+  const donor = resolved.plan.tokenizerSource ?? resolved.embeddingsFrom ?? resolved.layers[0]?.model;
+  const summary = donor === undefined || donor === null ? undefined : sources.get(donor);
+  if (summary !== undefined) return summary.folder;
+  if (donor !== undefined && donor !== null) return donor;
+  throw new StudioError('InvalidPlan', 'the plan has no source to take a tokenizer from');
+}
+
+async function addSpecialTokens(folder: string): Promise<{ bos?: boolean; eos?: boolean }> {
+  const file = path.join(folder, 'tokenizer_config.json');
+  let text: string;
+  try {
+    text = await readTextFileWithin(file, { what: 'tokenizer config', maxBytes: TOKENIZER_CONFIG_MAX_BYTES, invalidCode: 'InvalidTokenizer' });
+  } catch (error) {
+    if (error instanceof StudioError && error.code === 'NotFound') return {};
+    throw error;
+  }
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch {
+    throw new StudioError('InvalidTokenizer', 'tokenizer_config.json is not valid JSON', { path: file });
+  }
+  const flags: { bos?: boolean; eos?: boolean } = {};
+  if (typeof config === 'object' && config !== null) {
+    const { add_bos_token: bos, add_eos_token: eos } = config as Record<string, unknown>;
+    if (typeof bos === 'boolean') flags.bos = bos;
+    if (typeof eos === 'boolean') flags.eos = eos;
+  }
+  return flags;
+}
+
+/** The GGUF layout of a plan's output with safetensors sources of the Llama family. */
+export async function planGgufLayout(resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): Promise<GgufLayout> {
+  const remapped = exportConfigFor(resolved, sources);
+  const folder = tokenizerFolder(resolved, sources);
+  if (remapped === null) throw new StudioError('EvaluationNeedsGguf', 'evaluation needs a GGUF of this model: it has no config.json', { path: folder });
+  const tokenizerFile = path.join(folder, 'tokenizer.model');
+  let tokenizerBytes: Buffer;
+  try {
+    tokenizerBytes = await readFileWithin(tokenizerFile, { what: 'SentencePiece model', maxBytes: TOKENIZER_MODEL_MAX_BYTES, invalidCode: 'InvalidTokenizer' });
+  } catch (error) {
+    if (!(error instanceof StudioError) || error.code !== 'NotFound') throw error;
+    throw new StudioError('EvaluationNeedsGguf', 'evaluation needs a GGUF of this model: it has no SentencePiece tokenizer.model to convert', { path: folder });
+  }
+  return llamaGgufLayout({
+    config: remapped.config as Record<string, unknown>,
+    tensors: planOutputTensors(resolved, sources),
+    pieces: parseSentencePieceModel(tokenizerBytes, tokenizerFile),
+    name: path.basename(folder),
+    path: folder,
+    addSpecialTokens: await addSpecialTokens(folder),
+  });
+}
+
+export async function evaluatePlanOutput(
+  runtime: LlamaRuntime,
+  resolved: ResolvedPlan,
+  sources: ReadonlyMap<string, CheckpointSummary>,
+  options: PlanEvaluationOptions,
+): Promise<ModelEvaluation> {
+  for (const summary of sources.values()) {
+    if (summary.format !== 'safetensors') {
+      throw new StudioError('EvaluationNeedsGguf', `${summary.name} is ${summary.format}; evaluation converts safetensors Llama models`, { path: summary.folder });
+    }
+  }
+  const layout = await planGgufLayout(resolved, sources);
+  const workDir = await mkdtemp(path.join(options.workDir ?? os.tmpdir(), 'dus-eval-'));
+  try {
+    const modelPath = path.join(workDir, 'plan.gguf');
+    const writeOptions = {
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onProgress: ({ doneBytes, totalBytes }: { doneBytes: number; totalBytes: number }) =>
+        options.onProgress?.({ phase: 'writing', done: doneBytes, total: totalBytes }),
+    };
+    await writeGgufLayout(modelPath, layout, writeOptions);
+    const { workDir: _workDir, onProgress, ...modelOptions } = options;
+    return await evaluateModel(runtime, modelPath, {
+      ...modelOptions,
+      onProgress: ({ doneTokens, totalTokens }) => onProgress?.({ phase: 'scoring', done: doneTokens, total: totalTokens }),
+    });
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
