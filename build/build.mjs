@@ -45,7 +45,8 @@ function bundleSpecs(root, outdir) {
     format: 'esm',
     target: 'node20',
     // The addon is found at run time by path, never bundled.
-    external: ['*.node'],
+    // node-llama-cpp loads its prebuilt llama.cpp binaries at run time from its own packages: never bundled.
+    external: ['*.node', 'node-llama-cpp'],
   };
   return [
     {

@@ -135,6 +135,26 @@ export const payloadSchemas = {
   exportPlan: exportRequestSchema,
   cancelJob: z.strictObject({ jobId: jobIdSchema }),
   verifyExport: z.strictObject({ dir: pathString }),
+  evaluatePlan: z.strictObject({
+    jobId: jobIdSchema.optional(),
+    plan: layerPlanSchema,
+    textPath: pathString.optional(),
+    maxTokens: z.int().positive().optional(),
+    prompt: z.string().max(4096).optional(),
+    compareSource: z.boolean().optional(),
+    device: z.enum(['auto', 'cpu']).optional(),
+  }),
+  sweepSplices: z.strictObject({
+    jobId: jobIdSchema.optional(),
+    model: pathString,
+    range: z.discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('drop'), from: z.int().nonnegative(), to: z.int().nonnegative() }),
+      z.strictObject({ kind: z.literal('grid'), aFrom: z.int().nonnegative(), aTo: z.int().nonnegative(), bFrom: z.int().nonnegative(), bTo: z.int().nonnegative() }),
+    ]),
+    textPath: pathString.optional(),
+    maxTokens: z.int().positive().optional(),
+    device: z.enum(['auto', 'cpu']).optional(),
+  }),
   browse: z.strictObject({ dir: pathOrRootList }),
 } satisfies { [M in StudioMethod]: z.ZodType<StudioPayload<M>> };
 
@@ -148,9 +168,10 @@ export const payloadSchemas = {
  * - `folder`: a folder that is listed or that relative YAML paths resolve against, inside a root;
  * - `plan-file`: a YAML plan file, inside a root;
  * - `export-target`: where an export goes: strictly inside a root, neither a root nor holding one;
- * - `export-folder`: an export to verify: a `model`, and the plan it holds is a `plan`.
+ * - `export-folder`: an export to verify: a `model`, and the plan it holds is a `plan`;
+ * - `text-file`: a text file that is read (an evaluation text), inside a root.
  */
-export type PathFieldKind = 'model' | 'open-checkpoint' | 'plan' | 'recipe' | 'folder' | 'plan-file' | 'export-target' | 'export-folder';
+export type PathFieldKind = 'model' | 'open-checkpoint' | 'plan' | 'recipe' | 'folder' | 'plan-file' | 'export-target' | 'export-folder' | 'text-file';
 
 /** Field names of a payload, one level of nesting spelled `outer.inner` (arrays are not entered). */
 type FieldPaths<T> = T extends object
@@ -183,6 +204,8 @@ export const PATH_FIELDS = {
   exportPlan: { plan: 'plan', 'target.dir': 'export-target' },
   cancelJob: {},
   verifyExport: { dir: 'export-folder' },
+  evaluatePlan: { plan: 'plan', textPath: 'text-file' },
+  sweepSplices: { model: 'model', textPath: 'text-file' },
   browse: { dir: 'folder' },
 } as const satisfies { [M in StudioMethod]: { readonly [F in FieldPaths<StudioPayload<M>>]?: PathFieldKind } };
 

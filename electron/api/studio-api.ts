@@ -1,5 +1,9 @@
 import type {
   AppInfo,
+  EvaluatePlanRequest,
+  PlanEvaluationReport,
+  SweepReport,
+  SweepRequest,
   CheckpointSummary,
   DirectoryListing,
   ExportReport,
@@ -68,6 +72,18 @@ export interface StudioApi {
   cancelJob(request: { jobId: string }): Promise<void>;
   /** Re-opens an export and checks every tensor against its planned source. */
   verifyExport(request: { dir: string }): Promise<VerifyReport>;
+  /**
+   * Evaluates a plan before export: writes its output as a temporary GGUF (removed afterwards), loads
+   * it in llama.cpp and reports perplexity over the evaluation text, the per-token NLL curve and a
+   * greedy continuation, with the first source's figures beside them. A job: streams `jobProgress`
+   * (kind `evaluation`), cancellable with `cancelJob`.
+   */
+  evaluatePlan(request: EvaluatePlanRequest): Promise<PlanEvaluationReport>;
+  /**
+   * Evaluates the SOLAR plan of one model at every splice point of `range` with one loaded llama.cpp,
+   * streaming each row (`jobProgress` kind `sweep`); rows come back best first.
+   */
+  sweepSplices(request: SweepRequest): Promise<SweepReport>;
   /** Lists a folder for the in-app file browser (restricted to the roots in serve mode). */
   browse(request: { dir: string }): Promise<DirectoryListing>;
 }
@@ -90,6 +106,8 @@ export const STUDIO_METHODS = [
   'exportPlan',
   'cancelJob',
   'verifyExport',
+  'evaluatePlan',
+  'sweepSplices',
   'browse',
 ] as const satisfies readonly StudioMethod[];
 

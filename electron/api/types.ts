@@ -419,6 +419,49 @@ export interface JobProgressByKind {
   export: ExportProgress;
   stats: StatsProgress;
   similarity: SimilarityProgress;
+  evaluation: EvaluationProgress;
+  sweep: SweepProgress;
+}
+
+/** Progress of a plan evaluation: writing the temporary GGUF (bytes), then scoring (tokens). */
+export interface EvaluationProgress {
+  phase: 'writing' | 'scoring';
+  done: number;
+  total: number;
+}
+
+/** One splice point of a sweep has been evaluated (`done` of `total`). */
+export interface SweepProgress {
+  row: SweepRow;
+  done: number;
+  total: number;
+}
+
+/** Which llama.cpp backend an evaluation may use: the GPU when there is one (auto), or the CPU. */
+export type EvaluationDevice = 'auto' | 'cpu';
+
+export interface EvaluatePlanRequest {
+  jobId?: string;
+  plan: LayerPlan;
+  /** A UTF-8 text file to score; default: the bundled evaluation text. */
+  textPath?: string;
+  /** Score at most this many tokens of the text. */
+  maxTokens?: number;
+  /** The prompt to continue greedily (default "Once upon a time"); empty: no continuation. */
+  prompt?: string;
+  /** Also evaluate the plan's first source alone (default true). */
+  compareSource?: boolean;
+  device?: EvaluationDevice;
+}
+
+export interface SweepRequest {
+  jobId?: string;
+  /** An open checkpoint (its id) or a model path. */
+  model: string;
+  range: SweepRange;
+  textPath?: string;
+  maxTokens?: number;
+  device?: EvaluationDevice;
 }
 
 export type JobKind = keyof JobProgressByKind;
@@ -458,3 +501,52 @@ export interface MenuCommand {
 }
 
 export type StudioEventName = keyof StudioEvents;
+
+/** One model (or plan output) scored in llama.cpp: perplexity = exp(mean NLL), natural log. */
+export interface ModelEvaluation {
+  perplexity: number;
+  /** Tokens scored (each predicted from the ones before it in its window). */
+  tokens: number;
+  /** NLL of each scored token, in text order. */
+  negativeLogLikelihoods: number[];
+  /** Greedy continuation of `prompt` (empty when no prompt was given). */
+  continuation: string;
+  prompt: string;
+  /** The llama.cpp backend it ran on: cpu, cuda, vulkan or metal. */
+  backend: string;
+  /** Layers of the evaluated model. */
+  layers: number;
+}
+
+/** A plan evaluated before export, with its first source beside it. */
+export interface PlanEvaluationReport {
+  plan: ModelEvaluation;
+  /** The first source alone (absent when not asked for). */
+  source?: ModelEvaluation;
+  /** The evaluation text's file name. */
+  textName: string;
+}
+
+/** Splice points of a SOLAR sweep: copy one keeps [0, a), copy two keeps [b, n). */
+export type SweepRange =
+  /** SOLAR's drop m for every m in [from, to]: a = n − m, b = m. */
+  | { kind: 'drop'; from: number; to: number }
+  /** Every (a, b) with a in [aFrom, aTo] and b in [bFrom, bTo]. */
+  | { kind: 'grid'; aFrom: number; aTo: number; bFrom: number; bTo: number };
+
+export interface SweepRow {
+  a: number;
+  b: number;
+  /** Output layers: a + (n − b). */
+  layers: number;
+  perplexity: number;
+  tokens: number;
+}
+
+export interface SweepReport {
+  /** Best first: lowest perplexity, then fewer layers. */
+  rows: SweepRow[];
+  source: { perplexity: number; tokens: number; layers: number };
+  textName: string;
+  seconds: number;
+}

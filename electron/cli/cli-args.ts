@@ -18,7 +18,7 @@ export class UsageError extends Error {
   }
 }
 
-export const COMMAND_NAMES = ['inspect', 'dus', 'llama-pro', 'stack', 'merge', 'verify', 'serve'] as const;
+export const COMMAND_NAMES = ['inspect', 'dus', 'llama-pro', 'stack', 'merge', 'verify', 'eval', 'sweep', 'serve'] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export function isCommandName(name: string): name is CommandName {
@@ -43,6 +43,8 @@ export const COMMAND_USAGE: Readonly<Record<CommandName, string>> = {
   stack: 'dus-studio stack MODEL --times G --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
   merge: 'dus-studio merge CONFIG.yml --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dry-run]',
   verify: 'dus-studio verify DIR [--json]',
+  eval: 'dus-studio eval MODEL|PLAN.yml [--drop M | --splice A:B | --every K | --times G] [--text FILE] [--tokens N] [--prompt TEXT] [--json] [--cpu]',
+  sweep: 'dus-studio sweep MODEL [--drop FROM:TO | --grid [A0:A1,B0:B1]] [--text FILE] [--tokens N] [--json] [--cpu]',
   serve: 'dus-studio serve [--port N] [--host 127.0.0.1 [--allow-remote]] [--open PATH]... [--root DIR]...',
 };
 
@@ -91,6 +93,30 @@ ${EXPORT_OPTIONS_HELP}`,
 Re-opens an exported folder and checks every tensor against its planned source. Exits 0 when the
 export is sound, 1 otherwise.
   --json               print the report as JSON`,
+  eval: `usage: ${COMMAND_USAGE.eval}
+
+Evaluates a plan in llama.cpp before exporting it: writes its output as a temporary GGUF, scores the
+evaluation text (perplexity over every token, natural log) and continues a prompt greedily, with the
+source model's figures beside it. MODEL alone evaluates the model itself; a recipe flag or a mergekit
+YAML evaluates that plan. Sources: Llama-family safetensors (SentencePiece tokenizer.model).
+  --drop M | --splice A:B | --every K | --times G
+                       the plan: SOLAR DUS, splice points, LLaMA-Pro, stacking (as the export commands)
+  --text FILE          the evaluation text (UTF-8); default: the bundled TinyStories-style text
+  --tokens N           score at most N tokens of it
+  --prompt TEXT        the prompt to continue (default "Once upon a time")
+  --json               print one JSON object (perplexity, tokens, continuation, source, …)
+  --cpu                run llama.cpp on the CPU even where a GPU is available`,
+  sweep: `usage: ${COMMAND_USAGE.sweep}
+
+Evaluates the SOLAR plan of MODEL at many splice points with one loaded llama.cpp and prints one row per
+candidate (A, B, layers, perplexity), best first, after the source's own perplexity.
+  --drop FROM:TO       every drop m in [FROM, TO]: the first copy keeps [0, n−m), the second [m, n)
+                       (default: 1 to n/2)
+  --grid [A0:A1,B0:B1] every splice (A, B) with A in [A0, A1] and B in [B0, B1]; alone: the full grid
+  --text FILE          the evaluation text (default: the bundled text)
+  --tokens N           score at most N tokens of it
+  --json               print the report as JSON (rows best first, each {a, b, layers, perplexity, tokens})
+  --cpu                run llama.cpp on the CPU even where a GPU is available`,
   serve: `usage: ${COMMAND_USAGE.serve}
 
 Serves the studio to a browser on this machine. The first line printed is the URL to open (it carries
@@ -116,6 +142,8 @@ commands:
   stack MODEL --times G                   repeat the layer stack G times
   merge CONFIG.yml                        run a mergekit passthrough YAML
   verify DIR                              check an exported folder
+  eval MODEL|PLAN.yml [recipe]            perplexity and sample text in llama.cpp, before export
+  sweep MODEL [--drop FROM:TO | --grid]   evaluate many splice points, best first
   serve                                   open the studio in a browser
 
 options:
@@ -138,6 +166,19 @@ export interface ExportArgs {
   dryRun: boolean;
 }
 
+export interface EvaluationArgs {
+  text: string | null;
+  tokens: number | null;
+  prompt: string | null;
+  json: boolean;
+  cpu: boolean;
+}
+
+export type SweepRangeArgs =
+  | { kind: 'drop'; from: number; to: number }
+  | { kind: 'grid'; aFrom: number; aTo: number; bFrom: number; bTo: number }
+  | { kind: 'full-grid' };
+
 export type ParsedCommand =
   | { kind: 'help'; command: CommandName | null }
   | { kind: 'version' }
@@ -145,6 +186,8 @@ export type ParsedCommand =
   | { kind: 'recipe'; command: 'dus' | 'llama-pro' | 'stack'; model: string; recipe: RecipeArgs; dtype: string | null; export: ExportArgs }
   | { kind: 'merge'; config: string; export: ExportArgs }
   | { kind: 'verify'; dir: string; json: boolean }
+  | { kind: 'eval'; target: string; recipe: RecipeArgs | null; evaluation: EvaluationArgs }
+  | { kind: 'sweep'; model: string; range: SweepRangeArgs | null; evaluation: EvaluationArgs }
   | { kind: 'serve'; port: number; host: string; allowRemote: boolean; open: string[]; roots: string[] };
 
 /** --shard-size's value in bytes (electron/common/byte-size.ts holds the one rule the app shares). */
@@ -180,6 +223,18 @@ const OPTIONS = {
   stack: { ...EXPORT_OPTIONS, times: { type: 'string' }, dtype: { type: 'string' } },
   merge: EXPORT_OPTIONS,
   verify: { json: { type: 'boolean' } },
+  eval: {
+    drop: { type: 'string' },
+    splice: { type: 'string' },
+    every: { type: 'string' },
+    times: { type: 'string' },
+    text: { type: 'string' },
+    tokens: { type: 'string' },
+    prompt: { type: 'string' },
+    json: { type: 'boolean' },
+    cpu: { type: 'boolean' },
+  },
+  sweep: { drop: { type: 'string' }, grid: { type: 'boolean' }, text: { type: 'string' }, tokens: { type: 'string' }, json: { type: 'boolean' }, cpu: { type: 'boolean' } },
   serve: { port: { type: 'string' }, host: { type: 'string' }, 'allow-remote': { type: 'boolean' }, open: { type: 'string', multiple: true }, root: { type: 'string', multiple: true } },
 } as const satisfies Record<CommandName, OptionsConfig>;
 
@@ -232,10 +287,56 @@ function exportArgs(
   return { out: values.out ?? null, shardSize, replace: values.replace ?? false, verify: !(values['skip-verify'] ?? false), dryRun };
 }
 
-function parseSplice(text: string): { a: number; b: number } {
+function parseSplice(text: string, command: CommandName = 'dus'): { a: number; b: number } {
   const match = /^(\d{1,9}):(\d{1,9})$/.exec(text);
-  if (!match) throw new UsageError(`--splice needs two layer numbers A:B (first copy keeps [0, A), second [B, n)), not '${text}'`, 'dus');
+  if (!match) throw new UsageError(`--splice needs two layer numbers A:B (first copy keeps [0, A), second [B, n)), not '${text}'`, command);
   return { a: Number(match[1]), b: Number(match[2]) };
+}
+
+function parseInterval(text: string, flag: string, command: CommandName): { from: number; to: number } {
+  const match = /^(\d{1,9}):(\d{1,9})$/.exec(text);
+  if (!match || Number(match[1]) > Number(match[2])) throw new UsageError(`${flag} needs FROM:TO with FROM ≤ TO, not '${text}'`, command);
+  return { from: Number(match[1]), to: Number(match[2]) };
+}
+
+function evaluationArgs(
+  command: CommandName,
+  values: { text?: string; tokens?: string; prompt?: string; json?: boolean; cpu?: boolean },
+): EvaluationArgs {
+  if (values.text === '') throw new UsageError('--text needs a file', command);
+  return {
+    text: values.text ?? null,
+    tokens: values.tokens === undefined ? null : parseCount(values.tokens, '--tokens', 1, command),
+    prompt: values.prompt ?? null,
+    json: values.json ?? false,
+    cpu: values.cpu ?? false,
+  };
+}
+
+/** The one recipe flag of `eval`, if any. */
+function evalRecipe(values: { drop?: string; splice?: string; every?: string; times?: string }): RecipeArgs | null {
+  const given = (['drop', 'splice', 'every', 'times'] as const).filter((flag) => values[flag] !== undefined);
+  if (given.length > 1) throw new UsageError(`give one of --drop, --splice, --every, --times, not ${given.map((flag) => `--${flag}`).join(' and ')}`, 'eval');
+  if (values.drop !== undefined) return { kind: 'dus', drop: parseCount(values.drop, '--drop', 0, 'eval') };
+  if (values.splice !== undefined) return { kind: 'splice', ...parseSplice(values.splice, 'eval') };
+  if (values.every !== undefined) return { kind: 'llama-pro', every: parseCount(values.every, '--every', 1, 'eval') };
+  if (values.times !== undefined) return { kind: 'stack', times: parseCount(values.times, '--times', 1, 'eval') };
+  return null;
+}
+
+const GRID_BOUNDS = /^\d{1,9}:\d{1,9},\d{1,9}:\d{1,9}$/;
+
+/** `sweep`'s range: --drop FROM:TO, --grid alone (the full grid) or --grid A0:A1,B0:B1 (a positional after it). */
+function sweepRange(values: { drop?: string; grid?: boolean }, gridBounds: string | undefined): SweepRangeArgs | null {
+  if (values.drop !== undefined && values.grid === true) throw new UsageError('give --drop or --grid, not both', 'sweep');
+  if (values.drop !== undefined) return { kind: 'drop', ...parseInterval(values.drop, '--drop', 'sweep') };
+  if (values.grid !== true) return null;
+  if (gridBounds === undefined) return { kind: 'full-grid' };
+  const [aPart, bPart, extra] = gridBounds.split(',');
+  if (aPart === undefined || bPart === undefined || extra !== undefined) throw new UsageError(`--grid bounds are A0:A1,B0:B1, not '${gridBounds}'`, 'sweep');
+  const a = parseInterval(aPart, '--grid', 'sweep');
+  const b = parseInterval(bPart, '--grid', 'sweep');
+  return { kind: 'grid', aFrom: a.from, aTo: a.to, bFrom: b.from, bTo: b.to };
 }
 
 /** True when `-h`/`--help` appears among the options (not after a `--`). */
@@ -302,6 +403,19 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
     case 'verify': {
       const { values, positionals } = parseCommandOptions('verify', rest);
       return { kind: 'verify', dir: onePositional(command, positionals, 'DIR'), json: values.json ?? false };
+    }
+    case 'eval': {
+      const { values, positionals } = parseCommandOptions('eval', rest);
+      const target = onePositional(command, positionals, 'MODEL or PLAN.yml');
+      return { kind: 'eval', target, recipe: evalRecipe(values), evaluation: evaluationArgs(command, values) };
+    }
+    case 'sweep': {
+      const { values, positionals } = parseCommandOptions('sweep', rest);
+      // --grid is a flag; its optional bounds arrive as a positional, before or after MODEL.
+      const bounds = values.grid === true ? positionals.find((item) => GRID_BOUNDS.test(item)) : undefined;
+      const models = positionals.filter((item) => item !== bounds);
+      const model = onePositional(command, models, 'MODEL');
+      return { kind: 'sweep', model, range: sweepRange(values, bounds), evaluation: evaluationArgs(command, values) };
     }
     case 'serve': {
       const { values, positionals } = parseCommandOptions('serve', rest);

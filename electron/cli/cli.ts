@@ -16,6 +16,7 @@ import { oneLine, verifyReportText } from './plan-output.js';
 import { runMergeCommand, runRecipeCommand } from './plan-commands.js';
 import { newCliJobId, runJobWithProgress } from './job-progress.js';
 import { runServeCommand } from './serve-command.js';
+import { runEvalCommand, runSweepCommand } from './evaluation-commands.js';
 
 export type { CliIo } from './cli-io.js';
 
@@ -92,6 +93,10 @@ function runCommand(api: StudioHost, io: CliIo, command: Exclude<ParsedCommand, 
       return runMergeCommand(api, io, command);
     case 'verify':
       return runVerify(api, io, command);
+    case 'eval':
+      return runEvalCommand(api, io, command);
+    case 'sweep':
+      return runSweepCommand(api, io, command);
     case 'serve':
       return runServeCommand(api, io, command);
   }

@@ -23,7 +23,7 @@ function cwdOf(io: CliIo): string {
   return io.cwd ?? process.cwd();
 }
 
-function recipeFor(args: RecipeArgs, model: string): PlanRecipe {
+export function recipeFor(args: RecipeArgs, model: string): PlanRecipe {
   switch (args.kind) {
     case 'dus':
       return { kind: 'dus', model, drop: args.drop };

@@ -30,6 +30,7 @@ import { emitMergekitYaml, parseMergekitYaml } from './plan/mergekit-yaml.js';
 import { readPlanFile } from './plan/plan-file.js';
 import { JobRunner, newJobId } from './jobs/job-runner.js';
 import { SharedWork } from './jobs/shared-work.js';
+import { createEvaluationService } from './evaluate/evaluation-service.js';
 import { computeCheckpointStats } from './stats/checkpoint-stats.js';
 import { layerSimilarity } from './stats/layer-similarity.js';
 
@@ -111,6 +112,9 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     if (!summary) throw new StudioError('NotFound', 'this checkpoint is not open', { path: id });
     return summary;
   }
+
+  // The bundled evaluation text sits beside the demo model (build/demo, or the app's resources/demo).
+  const evaluation = createEvaluationService({ textFolder: path.join(path.dirname(options.demoPath), 'evaluation') });
 
   const api: StudioHost = {
     async appInfo() {
@@ -203,6 +207,38 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
 
     async cancelJob({ jobId }) {
       jobs.cancel(jobId);
+    },
+
+    async evaluatePlan({ jobId, plan, textPath, maxTokens, prompt, compareSource, device }) {
+      return jobs.run(jobId ?? newJobId(), 'evaluation', async (job) => {
+        const { resolved, sources } = await resolveWithSources(plan);
+        if (!resolved.ok) {
+          const errors = resolved.problems.filter((problem) => problem.severity === 'error');
+          throw new StudioError('InvalidPlan', errors.map((problem) => problem.message).join('; '), { detail: errors });
+        }
+        return evaluation.evaluatePlan(resolved, sources, {
+          signal: job.signal,
+          onProgress: job.progress,
+          ...(device === undefined ? {} : { device }),
+          ...(textPath === undefined ? {} : { textPath: path.resolve(textPath) }),
+          ...(maxTokens === undefined ? {} : { maxTokens }),
+          ...(prompt === undefined ? {} : { prompt }),
+          ...(compareSource === undefined ? {} : { compareSource }),
+        });
+      });
+    },
+
+    async sweepSplices({ jobId, model, range, textPath, maxTokens, device }) {
+      const summary = checkpoints.get(model) ?? (await open(model));
+      return jobs.run(jobId ?? newJobId(), 'sweep', (job) =>
+        evaluation.sweep(summary, range, {
+          signal: job.signal,
+          onRow: (row, done, total) => job.progress({ row, done, total }),
+          ...(device === undefined ? {} : { device }),
+          ...(textPath === undefined ? {} : { textPath: path.resolve(textPath) }),
+          ...(maxTokens === undefined ? {} : { maxTokens }),
+        }),
+      );
     },
 
     async verifyExport({ dir }) {

@@ -216,6 +216,8 @@ export function restrictToRoots(api: StudioHost, roots: string[]): StudioHost {
         return inside(value as string, 'folder');
       case 'plan-file':
         return inside(value as string, 'YAML file');
+      case 'text-file':
+        return inside(value as string, 'text file');
       case 'export-target':
         return exportTarget(value as string);
       case 'export-folder':

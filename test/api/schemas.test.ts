@@ -72,6 +72,17 @@ const invalidPayloads: { [M in StudioMethod]: [payload: unknown, field: string][
     [{ path: '/plans/a.yml', text: 'x' }, 'text'],
   ],
   planToYaml: [[{ plan: { slices: 'all' } }, 'plan.slices']],
+  evaluatePlan: [
+    [{ plan, maxTokens: 0 }, 'maxTokens'],
+    [{ plan, device: 'tpu' }, 'device'],
+    [{ plan, textPath: '' }, 'textPath'],
+    [{ plan, jobId: 'no spaces allowed' }, 'jobId'],
+  ],
+  sweepSplices: [
+    [{ model, range: { kind: 'drop', from: -1, to: 2 } }, 'range.from'],
+    [{ model, range: { kind: 'spiral' } }, 'range.kind'],
+    [{ range: { kind: 'drop', from: 1, to: 2 } }, 'model'],
+  ],
   exportPlan: [
     [{ exportId: '../etc', plan, target: { dir: '/out' } }, 'exportId'],
     [{ exportId: '', plan, target: { dir: '/out' } }, 'exportId'],

@@ -83,6 +83,8 @@ const validPayloads: Record<StudioMethod, unknown> = {
   exportPlan: { exportId: 'export-1', plan, target: { dir: '/exports/out' } },
   cancelJob: { jobId: 'export-1' },
   verifyExport: { dir: '/exports/out' },
+  evaluatePlan: { jobId: 'eval-1', plan, maxTokens: 64, device: 'cpu' },
+  sweepSplices: { jobId: 'sweep-1', model, range: { kind: 'drop', from: 1, to: 2 } },
   browse: { dir: '/models' },
 };
 

@@ -157,6 +157,11 @@ function defaultAnswers(): { [M in StudioMethod]: Answer<M> } {
     exportPlan: (payload) => ({ ...sampleExportReport(payload.target.dir), exportId: payload.exportId }),
     cancelJob: undefined,
     verifyExport: (payload) => ({ dir: payload.dir, ok: true, checkedTensors: 3, checkedBytes: 1200, problems: [] }),
+    evaluatePlan: () => ({
+      plan: { perplexity: 2.5, tokens: 3, negativeLogLikelihoods: [1, 1, 0.75], continuation: ' there was', prompt: 'Once upon a time', backend: 'cpu', layers: 8 },
+      textName: 'tiny-stories.txt',
+    }),
+    sweepSplices: () => ({ rows: [{ a: 4, b: 1, layers: 8, perplexity: 2.7, tokens: 3 }], source: { perplexity: 2.1, tokens: 3, layers: 5 }, textName: 'tiny-stories.txt', seconds: 1 }),
     browse: (payload) => ({ dir: payload.dir, parent: null, entries: [] }),
   };
 }

@@ -26,6 +26,8 @@ export function validPayloads(root = '/models'): { [M in StudioMethod]: StudioPa
     exportPlan: { exportId: 'export-1', plan, target: { dir: `${root}/out`, shardSize: 5_000_000_000, replace: true } },
     cancelJob: { jobId: 'export-1' },
     verifyExport: { dir: `${root}/out` },
+    evaluatePlan: { jobId: 'eval-1', plan, textPath: `${root}/text.txt`, maxTokens: 64, prompt: 'Once', compareSource: true, device: 'cpu' },
+    sweepSplices: { jobId: 'sweep-1', model, range: { kind: 'grid', aFrom: 1, aTo: 2, bFrom: 0, bTo: 1 }, textPath: `${root}/text.txt` },
     browse: { dir: root },
   };
 }

@@ -5,14 +5,13 @@
  */
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
-import type { CheckpointSummary, ResolvedPlan } from '../../api/types.js';
+import type { CheckpointSummary, EvaluationDevice, PlanEvaluationReport, ResolvedPlan, SweepRange, SweepReport, SweepRow } from '../../api/types.js';
 import { readTextFileWithin } from '../formats/bounded-read.js';
 import { createLlamaRuntime, type LlamaRuntime, type LlamaRuntimeOptions } from './llama-runtime.js';
-import type { ModelEvaluation } from './model-evaluation.js';
 import { evaluatePlanOutput, type PlanEvaluationOptions } from './plan-evaluation.js';
-import { rankSweep, spliceCandidates, sweepSplices, type SweepRange, type SweepRow } from './splice-sweep.js';
-import { buildPlanFromRecipe } from '../plan/plan-recipes.js';
-import { resolvePlan } from '../plan/layer-plan.js';
+import { rankSweep, spliceCandidates, sweepSplices } from './splice-sweep.js';
+import { buildPlanFromRecipe } from '../../common/plan/plan-recipes.js';
+import { resolvePlan } from '../../common/plan/layer-plan.js';
 
 /** The bundled evaluation text: TinyStories-style prose written for this project (MIT, like the project). */
 export const BUNDLED_TEXT_NAME = 'tiny-stories.txt';
@@ -22,21 +21,7 @@ export const DEFAULT_PROMPT = 'Once upon a time';
 export interface EvaluationTextChoice {
   /** A UTF-8 text file of the user's; default: the bundled text. */
   textPath?: string;
-}
-
-export interface PlanEvaluationReport {
-  plan: ModelEvaluation & { layers: number };
-  /** The first source evaluated alone, for comparison (absent when the plan is the source itself). */
-  source?: ModelEvaluation & { layers: number };
-  textName: string;
-}
-
-export interface SweepReport {
-  /** Best first. */
-  rows: SweepRow[];
-  source: { perplexity: number; tokens: number; layers: number };
-  textName: string;
-  seconds: number;
+  device?: EvaluationDevice;
 }
 
 export interface EvaluationServiceOptions {
@@ -60,12 +45,17 @@ export interface EvaluationService {
 }
 
 export function createEvaluationService(options: EvaluationServiceOptions): EvaluationService {
-  let runtime: Promise<LlamaRuntime> | null = null;
-  const runtimeOnce = (): Promise<LlamaRuntime> => {
-    runtime ??= createLlamaRuntime(options.runtime).catch((error: unknown) => {
-      runtime = null;
-      throw error;
-    });
+  // One runtime per device choice, loaded on first use and kept for the session (loading costs seconds).
+  const runtimes = new Map<EvaluationDevice, Promise<LlamaRuntime>>();
+  const runtimeOnce = (device: EvaluationDevice = 'auto'): Promise<LlamaRuntime> => {
+    let runtime = runtimes.get(device);
+    if (runtime === undefined) {
+      runtime = createLlamaRuntime({ ...options.runtime, gpu: device === 'cpu' ? false : (options.runtime?.gpu ?? 'auto') }).catch((error: unknown) => {
+        runtimes.delete(device);
+        throw error;
+      });
+      runtimes.set(device, runtime);
+    }
     return runtime;
   };
 
@@ -78,12 +68,12 @@ export function createEvaluationService(options: EvaluationServiceOptions): Eval
 
   return {
     async evaluatePlan(resolved, sources, request) {
-      const { textPath, compareSource, ...rest } = request;
+      const { textPath, compareSource, device, ...rest } = request;
       const { text, name } = await textOf(textPath === undefined ? {} : { textPath });
-      const llama = await runtimeOnce();
+      const llama = await runtimeOnce(device);
       const evaluationOptions = { prompt: DEFAULT_PROMPT, ...rest, text };
       const plan = await evaluatePlanOutput(llama, resolved, sources, evaluationOptions);
-      const report: PlanEvaluationReport = { plan: { ...plan, layers: resolved.layers.length }, textName: name };
+      const report: PlanEvaluationReport = { plan, textName: name };
       const first = resolved.layers[0]?.model;
       const firstSource = first === undefined ? undefined : sources.get(first);
       if (compareSource !== false && firstSource !== undefined) {
@@ -91,19 +81,19 @@ export function createEvaluationService(options: EvaluationServiceOptions): Eval
         const identity = resolvePlan(buildPlanFromRecipe({ kind: 'stack', model: firstSource.id, times: 1 }, single), single);
         const { onProgress: _onProgress, ...quiet } = evaluationOptions;
         const source = await evaluatePlanOutput(llama, identity, single, quiet);
-        report.source = { ...source, layers: identity.layers.length };
+        report.source = source;
       }
       return report;
     },
 
     async sweep(summary, range, request) {
       const started = performance.now();
-      const { textPath, onRow, ...rest } = request;
+      const { textPath, onRow, device, ...rest } = request;
       const { text, name } = await textOf(textPath === undefined ? {} : { textPath });
       const layers = summary.numLayers;
       if (layers < 1) throw new StudioError('InvalidPlan', `${summary.name} has no layers to splice`, { path: summary.folder });
       const candidates = spliceCandidates(layers, range);
-      const llama = await runtimeOnce();
+      const llama = await runtimeOnce(device);
       const single = new Map([[summary.id, summary]]);
       const identity = resolvePlan(buildPlanFromRecipe({ kind: 'stack', model: summary.id, times: 1 }, single), single);
       const source = await evaluatePlanOutput(llama, identity, single, { ...rest, text, prompt: '' });
@@ -121,9 +111,9 @@ export function createEvaluationService(options: EvaluationServiceOptions): Eval
     },
 
     async dispose() {
-      const loaded = runtime;
-      runtime = null;
-      if (loaded !== null) await (await loaded.catch(() => null))?.dispose();
+      const loaded = [...runtimes.values()];
+      runtimes.clear();
+      for (const runtime of loaded) await (await runtime.catch(() => null))?.dispose();
     },
   };
 }

@@ -3,6 +3,7 @@
  * model in llama.cpp. Perplexity is exp(mean NLL) over every scored token, natural log.
  */
 import { StudioError } from '../../api/errors.js';
+import type { ModelEvaluation } from '../../api/types.js';
 import type { LlamaModel, LlamaRuntime } from './llama-runtime.js';
 
 export interface ModelEvaluationOptions {
@@ -22,17 +23,8 @@ export interface ModelEvaluationOptions {
   onProgress?: (progress: { doneTokens: number; totalTokens: number }) => void;
 }
 
-export interface ModelEvaluation {
-  perplexity: number;
-  /** Tokens scored (each predicted from the ones before it in its window). */
-  tokens: number;
-  /** NLL of each scored token, in text order. */
-  negativeLogLikelihoods: number[];
-  continuation: string;
-  prompt: string;
-  /** The llama.cpp backend it ran on. */
-  backend: string;
-}
+/** A model's scores before its layer count is known to the caller. */
+export type ScoredModel = Omit<ModelEvaluation, 'layers'>;
 
 /** Probability maps cost a vocabulary's worth of entries per token: score this many tokens per call. */
 const TOKENS_PER_CALL = 64;
@@ -61,7 +53,7 @@ export function evaluationWindows(tokenCount: number, windowTokens: number): Arr
   return windows;
 }
 
-export async function evaluateModel(runtime: LlamaRuntime, modelPath: string, options: ModelEvaluationOptions): Promise<ModelEvaluation> {
+export async function evaluateModel(runtime: LlamaRuntime, modelPath: string, options: ModelEvaluationOptions): Promise<ScoredModel> {
   throwIfCancelled(options.signal);
   const model = await runtime.loadModel(modelPath);
   try {
@@ -71,7 +63,7 @@ export async function evaluateModel(runtime: LlamaRuntime, modelPath: string, op
   }
 }
 
-async function evaluateLoadedModel(model: LlamaModel, backend: string, modelPath: string, options: ModelEvaluationOptions): Promise<ModelEvaluation> {
+async function evaluateLoadedModel(model: LlamaModel, backend: string, modelPath: string, options: ModelEvaluationOptions): Promise<ScoredModel> {
   const bos = model.tokens.bos;
   if (bos === null) throw new StudioError('EvaluationFailed', 'the model has no BOS token, so windows cannot be started', { path: modelPath });
   let textTokens = model.tokenize(options.text);
@@ -122,7 +114,8 @@ async function greedyContinuation(model: LlamaModel, sequence: Sequence, prompt:
   const generated: Array<ReturnType<LlamaModel['tokenize']>[number]> = [];
   const eos = model.tokens.eos;
   const bos = model.tokens.bos;
-  const input = bos === null ? model.tokenize(prompt) : [bos, ...model.tokenize(prompt)];
+  const promptTokens = model.tokenize(prompt);
+  const input = bos === null ? promptTokens : [bos, ...promptTokens];
   // temperature 0 is greedy: the most probable token each step, deterministic.
   for await (const token of sequence.evaluate(input, { temperature: 0 })) {
     throwIfCancelled(signal);
@@ -130,5 +123,9 @@ async function greedyContinuation(model: LlamaModel, sequence: Sequence, prompt:
     generated.push(token);
     if (generated.length >= count) break;
   }
-  return model.detokenize(generated);
+  // Detokenised alone, a first piece loses its leading space ("▁there" → "there"): decode with the
+  // prompt and cut the prompt's text off instead.
+  const promptText = model.detokenize(promptTokens);
+  const full = model.detokenize([...promptTokens, ...generated]);
+  return full.startsWith(promptText) ? full.slice(promptText.length) : model.detokenize(generated);
 }

@@ -6,14 +6,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
-import type { CheckpointSummary, ResolvedPlan } from '../../api/types.js';
+import type { CheckpointSummary, ModelEvaluation, ResolvedPlan } from '../../api/types.js';
 import { readFileWithin, readTextFileWithin } from '../formats/bounded-read.js';
 import { exportConfigFor } from '../export/config-remap.js';
 import { planOutputTensors } from '../export/output-tensors.js';
 import { writeGgufLayout } from './gguf-layout-writer.js';
 import { llamaGgufLayout, type GgufLayout } from './llama-gguf-conversion.js';
 import type { LlamaRuntime } from './llama-runtime.js';
-import { evaluateModel, type ModelEvaluation, type ModelEvaluationOptions } from './model-evaluation.js';
+import { evaluateModel, type ModelEvaluationOptions } from './model-evaluation.js';
 import { parseSentencePieceModel } from './sentencepiece-model.js';
 
 /** A SentencePiece model is a few MB even for large vocabularies. */
@@ -104,10 +104,11 @@ export async function evaluatePlanOutput(
     };
     await writeGgufLayout(modelPath, layout, writeOptions);
     const { workDir: _workDir, onProgress, ...modelOptions } = options;
-    return await evaluateModel(runtime, modelPath, {
+    const scored = await evaluateModel(runtime, modelPath, {
       ...modelOptions,
       onProgress: ({ doneTokens, totalTokens }) => onProgress?.({ phase: 'scoring', done: doneTokens, total: totalTokens }),
     });
+    return { ...scored, layers: resolved.layers.length };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

@@ -3,29 +3,13 @@
  * [0, a), copy two keeps [b, n)) with one loaded llama.cpp runtime, streaming each result.
  */
 import { StudioError } from '../../api/errors.js';
-import type { CheckpointSummary } from '../../api/types.js';
-import { resolvePlan } from '../plan/layer-plan.js';
-import { buildPlanFromRecipe } from '../plan/plan-recipes.js';
+import type { CheckpointSummary, SweepRange, SweepRow } from '../../api/types.js';
+import { resolvePlan } from '../../common/plan/layer-plan.js';
+import { buildPlanFromRecipe } from '../../common/plan/plan-recipes.js';
 import type { LlamaRuntime } from './llama-runtime.js';
 import { evaluatePlanOutput, type PlanEvaluationOptions } from './plan-evaluation.js';
 
-export interface SpliceCandidate {
-  a: number;
-  b: number;
-}
-
-export interface SweepRow extends SpliceCandidate {
-  /** Output layers: a + (n − b). */
-  layers: number;
-  perplexity: number;
-  tokens: number;
-}
-
-export type SweepRange =
-  /** SOLAR's drop m for every m in [from, to]: a = n − m, b = m. */
-  | { kind: 'drop'; from: number; to: number }
-  /** Every (a, b) with a in [aFrom, aTo] and b in [bFrom, bTo]. */
-  | { kind: 'grid'; aFrom: number; aTo: number; bFrom: number; bTo: number };
+export type SpliceCandidate = Pick<SweepRow, 'a' | 'b'>;
 
 /** The candidates of a range on a model of `layers` layers, in sweep order; out-of-range points are refused. */
 export function spliceCandidates(layers: number, range: SweepRange): SpliceCandidate[] {

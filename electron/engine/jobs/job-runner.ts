@@ -150,6 +150,8 @@ const CANCELLED_MESSAGES: Record<JobKind, string> = {
   export: 'the export was cancelled',
   stats: 'statistics were cancelled',
   similarity: 'the similarity matrix was cancelled',
+  evaluation: 'the evaluation was cancelled',
+  sweep: 'the splice sweep was cancelled',
 };
 
 function cancelledError(kind: JobKind, cause: unknown): StudioError {

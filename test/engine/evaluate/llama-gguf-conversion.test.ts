@@ -11,8 +11,8 @@ import { llamaGgufLayout, permutedRowSource, sizeLabel } from '../../../electron
 import { parseSentencePieceModel } from '../../../electron/engine/evaluate/sentencepiece-model.js';
 import { planOutputTensors } from '../../../electron/engine/export/output-tensors.js';
 import { exportConfigFor } from '../../../electron/engine/export/config-remap.js';
-import { resolvePlan } from '../../../electron/engine/plan/layer-plan.js';
-import { buildPlanFromRecipe } from '../../../electron/engine/plan/plan-recipes.js';
+import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
+import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
 
 const DEMO = path.resolve(import.meta.dirname, '../../../build/demo/stories260K');
 const GGUF_MODELS = path.resolve(import.meta.dirname, '../../../../shared/models/gguf');

@@ -5,7 +5,7 @@ import { createLlamaRuntime, type LlamaRuntime } from '../../../electron/engine/
 import { evaluateModel, evaluationWindows, perplexityOf } from '../../../electron/engine/evaluate/model-evaluation.js';
 
 const GGUF_MODELS = path.resolve(import.meta.dirname, '../../../../shared/models/gguf');
-const EVALUATION_TEXT = readFileSync(path.resolve(import.meta.dirname, '../../../build/eval/tiny-stories.txt'), 'utf8');
+const EVALUATION_TEXT = readFileSync(path.resolve(import.meta.dirname, '../../../build/demo/evaluation/tiny-stories.txt'), 'utf8');
 
 describe('evaluationWindows', () => {
   it('covers every token once, each window leaving room for its BOS', () => {

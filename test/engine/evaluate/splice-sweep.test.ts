@@ -6,11 +6,11 @@ import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpo
 import { createLlamaRuntime, type LlamaRuntime } from '../../../electron/engine/evaluate/llama-runtime.js';
 import { evaluatePlanOutput } from '../../../electron/engine/evaluate/plan-evaluation.js';
 import { fullGrid, rankCorrelation, rankSweep, spliceCandidates, sweepSplices } from '../../../electron/engine/evaluate/splice-sweep.js';
-import { resolvePlan } from '../../../electron/engine/plan/layer-plan.js';
-import { buildPlanFromRecipe } from '../../../electron/engine/plan/plan-recipes.js';
+import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
+import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
 
 const DEMO = path.resolve(import.meta.dirname, '../../../build/demo/stories260K');
-const TEXT = readFileSync(path.resolve(import.meta.dirname, '../../../build/eval/tiny-stories.txt'), 'utf8');
+const TEXT = readFileSync(path.resolve(import.meta.dirname, '../../../build/demo/evaluation/tiny-stories.txt'), 'utf8');
 
 describe('spliceCandidates', () => {
   it('lists SOLAR drops as splice points', () => {
