@@ -1,6 +1,7 @@
 import type { CheckpointSummary, LayerPlan, OutputLayer, PlanProblem, ResolvedPlan, Seam } from '../../api/types.js';
 import { type SourceLookup, layerInfoByIndex, sliceLayers, sourceName } from './plan-sources.js';
 import { validatePlan } from './plan-validation.js';
+import { rulesAt, slicePosition } from './scale-rules.js';
 
 export type { SourceLookup } from './plan-sources.js';
 export { planModels } from './plan-sources.js';
@@ -55,6 +56,7 @@ export function expandPlan(plan: LayerPlan, sources: SourceLookup): OutputLayer[
   const layers: OutputLayer[] = [];
   const uses = new Map<string, number>();
   plan.slices.forEach((slice, sliceIndex) => {
+    const length = slice.end - slice.start;
     for (const sourceLayer of sliceLayers(slice, sources.get(slice.model))) {
       const key = sourceKey(slice.model, sourceLayer);
       const repeat = uses.get(key) ?? 0;
@@ -64,7 +66,8 @@ export function expandPlan(plan: LayerPlan, sources: SourceLookup): OutputLayer[
         model: slice.model,
         sourceLayer,
         slice: sliceIndex,
-        scale: (slice.scale ?? []).map((rule) => ({ ...rule })),
+        // Gradients are evaluated here, at the layer's position in its slice (mergekit's t).
+        scale: rulesAt(slice.scale, slicePosition(sourceLayer - slice.start, length)),
         repeat,
       });
     }

@@ -8,7 +8,7 @@ import {
   sliceLayers,
   sourceName,
 } from './plan-sources.js';
-import { scaleFactorFor, scalesAnything } from './scale-rules.js';
+import { scaleFactorFor, scalesAnything, slicePosition } from './scale-rules.js';
 
 /** Output dtypes mergekit's `dtype` accepts for a passthrough merge. */
 export const PLAN_DTYPES = ['float32', 'float16', 'bfloat16'] as const;
@@ -108,10 +108,18 @@ function checkRange(slice: PlanSlice, index: number, sources: SourceLookup, prob
 
 function checkScaleRules(slice: PlanSlice, index: number, sources: SourceLookup, problems: PlanProblem[]): void {
   for (const rule of slice.scale ?? []) {
-    if (typeof rule.value === 'number' && Number.isFinite(rule.value) && (rule.filter === undefined || typeof rule.filter === 'string')) continue;
+    const points: unknown[] = Array.isArray(rule.value) ? rule.value : [rule.value];
+    const finite = points.length > 0 && points.every((point) => typeof point === 'number' && Number.isFinite(point));
+    if (finite && (rule.filter === undefined || typeof rule.filter === 'string')) continue;
     const filter = rule.filter === undefined ? '' : ` (filter '${String(rule.filter)}')`;
     problems.push(
-      problemAt('error', 'InvalidScale', index, slice.model, `${label(index, slice.model, sources)}: scale value ${String(rule.value)}${filter} is not a finite number`),
+      problemAt(
+        'error',
+        'InvalidScale',
+        index,
+        slice.model,
+        `${label(index, slice.model, sources)}: scale value ${Array.isArray(rule.value) ? `[${rule.value.join(", ")}]` : String(rule.value)}${filter} is not a finite number or a gradient of them`,
+      ),
     );
   }
 }
@@ -274,26 +282,23 @@ function checkRepeats(plan: LayerPlan, sources: SourceLookup, problems: PlanProb
  * tracked here exactly as resolvePlan numbers them.
  */
 function checkScaleOnNonFloat(plan: LayerPlan, sources: SourceLookup, problems: PlanProblem[]): void {
-  let outputIndex = 0;
   plan.slices.forEach((slice, index) => {
     const source = sources.get(slice.model);
     const layers = sliceLayers(slice, source);
-    const firstOutput = outputIndex;
-    outputIndex += layers.length;
     if (source === undefined || source.layerPrefix === null || !scalesAnything(slice.scale)) return;
     const byLayer = layerTensorsByIndex(source);
     const hits: string[] = [];
     let firstLayer: number | undefined;
-    layers.forEach((layer, offset) => {
+    for (const layer of layers) {
+      const t = slicePosition(layer - slice.start, slice.end - slice.start);
       for (const tensor of byLayer.get(layer) ?? []) {
         if (SCALABLE_DTYPES.has(tensor.dtype)) continue;
-        const outputName = `${source.layerPrefix}${firstOutput + offset}.${tensor.localName}`;
-        if (scaleFactorFor(slice.scale, outputName) === 1) continue;
+        if (scaleFactorFor(slice.scale, tensor.name, t) === 1) continue;
         const hit = `${tensor.localName} (${tensor.dtype})`;
         if (!hits.includes(hit)) hits.push(hit);
         firstLayer ??= layer;
       }
-    });
+    }
     if (hits.length === 0) return;
     problems.push(
       problemAt(

@@ -13,7 +13,7 @@ import {
   isSeq,
   visit,
 } from 'yaml';
-import { MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/schemas.js';
+import { MAX_GRADIENT_POINTS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/schemas.js';
 import type { LayerPlan, PlanProblem, PlanSlice, ScaleRule, YamlImport } from '../../api/types.js';
 import { PLAN_DTYPES } from '../../common/plan/plan-validation.js';
 
@@ -31,10 +31,8 @@ const MAX_FILTER_LENGTH = 256;
 const UNSUPPORTED_TOP_LEVEL: Readonly<Record<string, string>> = {
   models: "the 'models' form is for weighted merges; passthrough layer stacking needs 'slices'",
   modules: "per-module merges ('modules') are not supported",
-  parameters: "top-level 'parameters' are not supported; put 'scale' under a slice source's 'parameters'",
   tokenizer: "the 'tokenizer' block (vocabulary merging) is not supported; use 'tokenizer_source'",
   chat_template: "'chat_template' is not supported; the chat template is copied from the tokenizer source",
-  out_dtype: "'out_dtype' is not supported; use 'dtype'",
 };
 
 const UNSUPPORTED_IN_SLICE: Readonly<Record<string, string>> = {
@@ -154,6 +152,9 @@ class PassthroughReader {
     let sawMethod = false;
     let tokenizerNode: YamlValue;
     let tokenizerValue: string | undefined;
+    let globalScale: ScaleRule[] | undefined;
+    let dtypeNode: YamlValue;
+    let outDtypeNode: YamlValue;
     for (const { key, keyNode, value } of entries) {
       switch (key) {
         case 'slices':
@@ -168,15 +169,15 @@ class PassthroughReader {
           }
           break;
         }
-        case 'dtype': {
-          const dtype = this.text(value, 'dtype');
-          if (dtype === undefined) break;
-          if (!(PLAN_DTYPES as readonly string[]).includes(dtype)) {
-            this.report('error', 'UnsupportedDtype', value, `dtype '${dtype}' is not one of ${PLAN_DTYPES.join(', ')}`);
-          }
-          plan.dtype = dtype;
+        case 'dtype':
+          dtypeNode = value;
           break;
-        }
+        case 'out_dtype':
+          outDtypeNode = value;
+          break;
+        case 'parameters':
+          globalScale = this.parameters(value, 'the top level', undefined);
+          break;
         case 'base_model': {
           const baseModel = this.modelPath(value, 'base_model');
           if (baseModel !== undefined) plan.baseModel = baseModel;
@@ -196,7 +197,57 @@ class PassthroughReader {
     if (!sawMethod) this.report('error', 'InvalidYaml', root, "merge_method is missing (mergekit requires it): add 'merge_method: passthrough'");
     if (!sawSlices) this.report('error', 'InvalidYaml', root, "slices is missing: a passthrough merge lists its layer ranges under 'slices'");
     if (tokenizerValue !== undefined) this.tokenizerSource(plan, tokenizerNode, tokenizerValue);
+    this.outputDtype(plan, dtypeNode, outDtypeNode);
+    if (globalScale !== undefined) this.applyGlobalScale(plan, globalScale, root);
     return this.problems.some((problem) => problem.severity === 'error') ? null : plan;
+  }
+
+  /**
+   * mergekit computes in `dtype` and writes `out_dtype` (default: `dtype`); names may carry a
+   * `torch.` prefix (common.py `dtype_from_name`). A passthrough copy is written in one dtype, so
+   * both given and different is refused: casting twice rounds differently from casting once.
+   */
+  outputDtype(plan: LayerPlan, dtypeNode: YamlValue, outDtypeNode: YamlValue): void {
+    const read = (node: YamlValue, key: string): string | undefined => {
+      if (node === undefined) return undefined;
+      const raw = this.text(node, key);
+      if (raw === undefined) return undefined;
+      const name = raw.startsWith('torch.') ? raw.slice('torch.'.length) : raw;
+      if (!(PLAN_DTYPES as readonly string[]).includes(name)) {
+        this.report('error', 'UnsupportedDtype', node, `${key} '${raw}' is not one of ${PLAN_DTYPES.join(', ')} (with or without 'torch.')`);
+        return undefined;
+      }
+      return name;
+    };
+    const dtype = read(dtypeNode, 'dtype');
+    const outDtype = read(outDtypeNode, 'out_dtype');
+    if (dtype !== undefined && outDtype !== undefined && dtype !== outDtype) {
+      this.report(
+        'error',
+        'UnsupportedMergeOption',
+        outDtypeNode,
+        `out_dtype '${outDtype}' differs from dtype '${dtype}': DUS Studio writes each tensor cast once, so give one of them (or the same name in both)`,
+      );
+      return;
+    }
+    const chosen = outDtype ?? dtype;
+    if (chosen !== undefined) plan.dtype = chosen;
+  }
+
+  /**
+   * Top-level `parameters` are mergekit's last fallback (config.py `ConfigReader.parameter`:
+   * source, then slice, then global, each level passing on only when none of its rules matched).
+   * Appending the global rules to every slice's list gives the same first match.
+   */
+  applyGlobalScale(plan: LayerPlan, rules: readonly ScaleRule[], node: YamlValue): void {
+    for (const [index, slice] of plan.slices.entries()) {
+      const combined = [...(slice.scale ?? []), ...rules.map((rule) => ({ ...rule }))];
+      if (combined.length > MAX_SCALE_RULES) {
+        this.report('error', 'InvalidYaml', node, `slice ${index + 1}: ${combined.length} scale rules with the top-level ones, more than the ${MAX_SCALE_RULES} a slice may have`, index);
+        return;
+      }
+      slice.scale = combined;
+    }
   }
 
   /** 'base' names base_model's tokenizer; 'union' merges vocabularies, which a passthrough copy cannot do. */
@@ -322,7 +373,7 @@ class PassthroughReader {
     return [start, end];
   }
 
-  parameters(node: YamlValue, what: string, index: number): ScaleRule[] | undefined {
+  parameters(node: YamlValue, what: string, index: number | undefined): ScaleRule[] | undefined {
     const entries = this.entries(node, `${what} parameters`, index);
     if (entries === undefined) return undefined;
     let scale: ScaleRule[] | undefined;
@@ -333,18 +384,22 @@ class PassthroughReader {
     return scale;
   }
 
-  /** `scale: 0.5` or `scale: [{filter: o_proj, value: 0}, {value: 1}]`; gradients (lists of numbers) are refused. */
-  scale(node: YamlValue, what: string, index: number): ScaleRule[] | undefined {
+  /**
+   * `scale: 0.5`, a gradient `scale: [1.0, 0.5]` (interpolated over the slice's layers), or rules
+   * `scale: [{filter: o_proj, value: 0}, {value: 1}]` whose values may be gradients too
+   * (config.py `evaluate_setting`). A bare value is a rule without filter.
+   */
+  scale(node: YamlValue, what: string, index: number | undefined): ScaleRule[] | undefined {
     const value = this.deref(node);
     const single = this.number(value);
     if (single !== undefined) return [{ value: single }];
     if (!isSeq(value)) {
-      this.report('error', 'InvalidYaml', node, `${what}: scale must be a number or a list of {filter, value}`, index);
+      this.report('error', 'InvalidYaml', node, `${what}: scale must be a number, a list of numbers (a gradient) or a list of {filter, value}`, index);
       return undefined;
     }
     if (value.items.length > 0 && value.items.every((item) => this.number(item) !== undefined)) {
-      this.report('error', 'UnsupportedMergeOption', node, `${what}: gradient scales (a list of numbers) are not supported; give one value per filter`, index);
-      return undefined;
+      const gradient = this.gradient(value, what, index);
+      return gradient === undefined ? undefined : [{ value: gradient }];
     }
     if (value.items.length > MAX_SCALE_RULES) {
       this.report('error', 'InvalidYaml', node, `${what}: scale lists ${value.items.length} rules, more than the ${MAX_SCALE_RULES} a slice may have`, index);
@@ -358,10 +413,12 @@ class PassthroughReader {
       for (const entry of entries) {
         if (entry.key === 'value') {
           const number = this.number(entry.value);
+          const list = this.deref(entry.value);
           if (number !== undefined) rule.value = number;
-          else if (isSeq(this.deref(entry.value))) {
-            this.report('error', 'UnsupportedMergeOption', entry.value, `${what}: gradient scale values are not supported`, index);
-          } else this.report('error', 'InvalidYaml', entry.value, `${what}: scale value must be a number`, index);
+          else if (isSeq(list)) {
+            const gradient = this.gradient(list, what, index);
+            if (gradient !== undefined) rule.value = gradient;
+          } else this.report('error', 'InvalidYaml', entry.value, `${what}: scale value must be a number or a list of numbers`, index);
         } else if (entry.key === 'filter') {
           const filter = this.text(entry.value, `${what} scale filter`, index);
           if (filter !== undefined && filter.length > MAX_FILTER_LENGTH) {
@@ -375,6 +432,18 @@ class PassthroughReader {
       if (rule.value !== undefined) rules.push(rule.filter === undefined ? { value: rule.value } : { filter: rule.filter, value: rule.value });
     }
     return rules.length > 0 ? rules : undefined;
+  }
+
+  /** A gradient: 1 to MAX_GRADIENT_POINTS finite numbers. */
+  gradient(node: YamlValue, what: string, index: number | undefined): number[] | undefined {
+    const list = this.deref(node);
+    const items = isSeq(list) ? list.items : [];
+    const points = items.map((item) => this.number(item));
+    if (items.length === 0 || items.length > MAX_GRADIENT_POINTS || points.some((point) => point === undefined || !Number.isFinite(point))) {
+      this.report('error', 'InvalidYaml', node, `${what}: a gradient is 1 to ${MAX_GRADIENT_POINTS} numbers`, index);
+      return undefined;
+    }
+    return points as number[];
   }
 }
 
@@ -561,7 +630,7 @@ function outputLayerCount(plan: LayerPlan): number {
 }
 
 /** A single rule without filter is written as a plain number, which mergekit reads the same way. */
-function scaleValue(rules: readonly ScaleRule[]): number | ScaleRule[] {
+function scaleValue(rules: readonly ScaleRule[]): number | number[] | ScaleRule[] {
   const only = rules[0];
   if (rules.length === 1 && only !== undefined && only.filter === undefined) return only.value;
   return rules.map((rule) => (rule.filter === undefined ? { value: rule.value } : { filter: rule.filter, value: rule.value }));

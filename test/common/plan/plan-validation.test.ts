@@ -267,10 +267,10 @@ describe('validatePlan', () => {
     expect(validatePlan(plan, lookupOf(quantised)).map((problem) => problem.code)).toEqual([]);
   });
 
-  it('matches scale filters against the output layer name', () => {
+  it('matches scale filters against the source tensor name, as mergekit does (plan.py for_tensor(weight_in.name))', () => {
     const quantised = makeSummary({ name: 'Q', numLayers: 4, layerDtypes: { 'mlp.down_proj.weight': 'I8' } });
-    // Output layer 5 is source layer 1 of the second slice; a filter on the source index would miss it.
-    const scale = [{ filter: 'layers.5.mlp', value: 0 }];
+    // Output layer 5 is source layer 1 of the second slice: the filter names the source layer.
+    const scale = [{ filter: 'layers.1.mlp', value: 0 }];
     const plan: LayerPlan = { slices: [{ model: quantised.id, start: 0, end: 4 }, { model: quantised.id, start: 0, end: 4, scale }] };
     const problem = validatePlan(plan, lookupOf(quantised)).find((candidate) => candidate.code === 'ScaleOnNonFloat');
     expect(problem?.layer).toBe(1);
