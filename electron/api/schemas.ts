@@ -72,6 +72,7 @@ export const layerPlanSchema = z.strictObject({
   baseModel: pathString.optional(),
   tokenizerSource: pathString.optional(),
   mtp: z.enum(['move', 'drop']).optional(),
+  allowCrimes: z.boolean().optional(),
 });
 
 export const planRecipeSchema = z.discriminatedUnion('kind', [

@@ -255,6 +255,8 @@ export interface LayerPlan {
   tokenizerSource?: string;
   /** What to do with DeepSeek-style MTP layers: move to the new last index (default) or drop. */
   mtp?: 'move' | 'drop';
+  /** mergekit's `--allow-crimes`: stack layers of models whose architectures differ (a warning instead of an error). */
+  allowCrimes?: boolean;
 }
 
 export type PlanRecipe =

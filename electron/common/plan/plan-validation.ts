@@ -160,6 +160,12 @@ function checkCompatibility(plan: LayerPlan, sources: SourceLookup, problems: Pl
     const push = (code: string, message: string, severity: PlanProblem['severity'] = 'error'): void => {
       problems.push(problemAt(severity, code, index, model, `${where}: ${message}`));
     };
+    // mergekit refuses to mix architectures unless run with --allow-crimes (architecture/__init__.py).
+    if (other.architecture !== reference.architecture) {
+      const message = `architecture ${other.architecture ?? '(none)'} differs from ${reference.architecture ?? '(none)'} of ${reference.name}`;
+      if (plan.allowCrimes === true) push('ArchitectureMismatch', `${message}; stacked anyway (--allow-crimes)`, 'warning');
+      else push('ArchitectureMismatch', `${message}; mergekit refuses to mix architectures unless run with --allow-crimes, and so does DUS Studio`);
+    }
     if (other.family !== reference.family) {
       push('FamilyMismatch', `layer family '${other.family}' differs from '${reference.family}' of ${reference.name}`);
     }

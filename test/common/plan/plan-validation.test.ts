@@ -276,6 +276,17 @@ describe('validatePlan', () => {
     expect(problem?.layer).toBe(1);
   });
 
+  it('refuses to mix architectures unless allowCrimes, as mergekit without --allow-crimes (architecture/__init__.py)', () => {
+    const mistral = { ...makeSummary({ name: 'Mistral-8', numLayers: 8 }), architecture: 'MistralForCausalLM' };
+    const plan: LayerPlan = { slices: [{ model: base.id, start: 0, end: 4 }, { model: mistral.id, start: 4, end: 8 }] };
+    const refused = validatePlan(plan, lookupOf(base, mistral)).find((problem) => problem.code === 'ArchitectureMismatch');
+    expect(refused).toMatchObject({ severity: 'error', slice: 1 });
+    expect(refused?.message).toContain('MistralForCausalLM differs from LlamaForCausalLM of Base-8');
+    expect(refused?.message).toContain('--allow-crimes');
+    const allowed = validatePlan({ ...plan, allowCrimes: true }, lookupOf(base, mistral)).find((problem) => problem.code === 'ArchitectureMismatch');
+    expect(allowed?.severity).toBe('warning');
+  });
+
   it('does not call neighbouring slices of different sources a gap', () => {
     const other = makeSummary({ name: 'Other-8', numLayers: 8 });
     const plan: LayerPlan = { slices: [{ model: base.id, start: 0, end: 3 }, { model: other.id, start: 5, end: 8 }] };
