@@ -92,6 +92,11 @@ function checkRange(slice: PlanSlice, index: number, sources: SourceLookup, prob
     problems.push(problemAt('error', 'RangeOutsideModel', index, slice.model, `${where}: ${range} starts before layer 0`, slice.start));
   }
   const source = sources.get(slice.model);
+  if (source !== undefined && source.layerPrefix === null) {
+    // mamba's backbone.layers, phi-1's MixFormer, encoders: say what is wrong, not that the range is.
+    problems.push(problemAt('error', 'NoDecoderLayers', index, slice.model, `${where}: ${noDecoderLayers(source)}`));
+    return;
+  }
   if (source !== undefined && slice.end > source.numLayers) {
     problems.push(
       problemAt(
@@ -104,6 +109,12 @@ function checkRange(slice: PlanSlice, index: number, sources: SourceLookup, prob
       ),
     );
   }
+}
+
+/** The refusal for a source whose text decoder layers no known layer family names. */
+export function noDecoderLayers(source: CheckpointSummary): string {
+  const architecture = source.architecture === null ? '' : ` (${source.architecture})`;
+  return `no decoder layers recognised in ${source.name}${architecture}: DUS Studio stacks text decoder layers such as model.layers.N or transformer.h.N`;
 }
 
 function checkScaleRules(slice: PlanSlice, index: number, sources: SourceLookup, problems: PlanProblem[]): void {

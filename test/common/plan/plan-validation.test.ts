@@ -287,6 +287,13 @@ describe('validatePlan', () => {
     expect(allowed?.severity).toBe('warning');
   });
 
+  it('says no decoder layers are recognised in a model whose layers no family names, instead of a range error', () => {
+    const mamba = { ...makeSummary({ name: 'mamba', numLayers: 4 }), layerPrefix: null, numLayers: 0, architecture: 'MambaForCausalLM' };
+    const problems = validatePlan({ slices: [{ model: mamba.id, start: 0, end: 4 }] }, lookupOf(mamba));
+    expect(problems.map((problem) => problem.code)).toEqual(['NoDecoderLayers']);
+    expect(problems[0]?.message).toContain('no decoder layers recognised in mamba (MambaForCausalLM)');
+  });
+
   it('does not call neighbouring slices of different sources a gap', () => {
     const other = makeSummary({ name: 'Other-8', numLayers: 8 });
     const plan: LayerPlan = { slices: [{ model: base.id, start: 0, end: 3 }, { model: other.id, start: 5, end: 8 }] };
