@@ -37,6 +37,7 @@ export function validatePlan(plan: LayerPlan, sources: SourceLookup): PlanProble
     });
   }
   checkSourcesOpen(plan, sources, problems);
+  checkBaseModel(plan, sources, problems);
   plan.slices.forEach((slice, index) => {
     checkRange(slice, index, sources, problems);
     checkScaleRules(slice, index, sources, problems);
@@ -109,6 +110,22 @@ function checkRange(slice: PlanSlice, index: number, sources: SourceLookup, prob
       ),
     );
   }
+}
+
+/**
+ * mergekit takes config.json, the tokenizer and the other side files from `base_model` (merge.py
+ * `_get_donor_model`); this exporter takes them from the first slice's source. Until the two are
+ * the same code path, a base_model that is not that source would silently give another model.
+ */
+function checkBaseModel(plan: LayerPlan, sources: SourceLookup, problems: PlanProblem[]): void {
+  const first = plan.slices[0]?.model;
+  if (plan.baseModel === undefined || first === undefined || plan.baseModel === first) return;
+  problems.push({
+    severity: 'error',
+    code: 'UnsupportedMergeOption',
+    message: `base_model ${sourceName(plan.baseModel, sources)} is not the first slice's source ${sourceName(first, sources)}: mergekit would take config.json and the tokenizer from base_model, which DUS Studio does not do yet; drop base_model or make it the first slice's model`,
+    model: plan.baseModel,
+  });
 }
 
 /** The refusal for a source whose text decoder layers no known layer family names. */

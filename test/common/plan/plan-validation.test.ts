@@ -294,6 +294,13 @@ describe('validatePlan', () => {
     expect(problems[0]?.message).toContain('no decoder layers recognised in mamba (MambaForCausalLM)');
   });
 
+  it('refuses a base_model other than the first slice source, whose config mergekit would take (merge.py _get_donor_model)', () => {
+    const other = makeSummary({ name: 'Other-8', numLayers: 8 });
+    const plan: LayerPlan = { slices: [{ model: base.id, start: 0, end: 8 }], baseModel: other.id };
+    expect(validatePlan(plan, lookupOf(base, other)).map((problem) => problem.code)).toEqual(['UnsupportedMergeOption']);
+    expect(validatePlan({ ...plan, baseModel: base.id }, lookupOf(base, other))).toEqual([]);
+  });
+
   it('does not call neighbouring slices of different sources a gap', () => {
     const other = makeSummary({ name: 'Other-8', numLayers: 8 });
     const plan: LayerPlan = { slices: [{ model: base.id, start: 0, end: 3 }, { model: other.id, start: 5, end: 8 }] };
