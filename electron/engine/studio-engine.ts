@@ -27,7 +27,7 @@ import { exportPlan } from './export/export-plan.js';
 import { verifyExport } from './export/verify-export.js';
 import { planModels, resolvePlan } from '../common/plan/layer-plan.js';
 import { buildPlanFromRecipe } from '../common/plan/plan-recipes.js';
-import { emitMergekitYaml, parseMergekitYaml } from './plan/mergekit-yaml.js';
+import { emitMergekitYaml, parseMergekitYamlOpening } from './plan/mergekit-yaml.js';
 import { computeCheckpointStats } from './stats/checkpoint-stats.js';
 import { layerSimilarity } from './stats/layer-similarity.js';
 
@@ -66,6 +66,16 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     const summary = await openCheckpoint(path.resolve(checkpointPath));
     checkpoints.set(summary.id, summary);
     return summary;
+  }
+
+  /** Layer count of a model the `models:` YAML form names; undefined when it cannot be opened (the parser says so). */
+  async function layerCountOf(model: string): Promise<number | undefined> {
+    try {
+      return (checkpoints.get(model) ?? (await open(model))).numLayers;
+    } catch (error) {
+      if (!isStudioError(error)) throw error;
+      return undefined;
+    }
   }
 
   /** Opens every source a plan names; a source that cannot be opened becomes a problem, not a throw. */
@@ -165,11 +175,11 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     },
 
     async planFromYaml({ text, baseDir }) {
-      return parseMergekitYaml(text, baseDir === undefined ? {} : { baseDir });
+      return parseMergekitYamlOpening(text, baseDir === undefined ? {} : { baseDir }, layerCountOf);
     },
 
     async loadPlanFile({ path: filePath }) {
-      return readPlanFile(path.resolve(filePath));
+      return readPlanFile(path.resolve(filePath), layerCountOf);
     },
 
     async planToYaml({ plan }) {
@@ -234,11 +244,15 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
   return api;
 }
 
+async function noLayerCount(): Promise<undefined> {
+  return undefined;
+}
+
 /** Largest YAML plan file read: plans are a few KB; this bound keeps a wrong pick from filling memory. */
 export const MAX_PLAN_FILE_BYTES = 1_000_000;
 
 /** Reads a mergekit YAML plan from disk, its model paths resolved against the file's folder. */
-export async function readPlanFile(filePath: string): Promise<PlanFile> {
+export async function readPlanFile(filePath: string, layerCountOf: (model: string) => Promise<number | undefined> = noLayerCount): Promise<PlanFile> {
   let info;
   try {
     info = await stat(filePath);
@@ -254,7 +268,7 @@ export async function readPlanFile(filePath: string): Promise<PlanFile> {
   const text = await readFile(filePath, 'utf8').catch((error: unknown) => {
     throw fileSystemError(error, filePath, 'YAML file');
   });
-  const imported = parseMergekitYaml(text, { baseDir: path.dirname(filePath), fileName: path.basename(filePath) });
+  const imported = await parseMergekitYamlOpening(text, { baseDir: path.dirname(filePath), fileName: path.basename(filePath) }, layerCountOf);
   return { path: filePath, text, ...imported };
 }
 

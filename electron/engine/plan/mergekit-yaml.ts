@@ -29,7 +29,6 @@ const MAX_FILTER_LENGTH = 256;
 
 /** mergekit options DUS Studio recognises but cannot carry out, with what to tell the user. */
 const UNSUPPORTED_TOP_LEVEL: Readonly<Record<string, string>> = {
-  models: "the 'models' form is for weighted merges; passthrough layer stacking needs 'slices'",
   modules: "per-module merges ('modules') are not supported",
   tokenizer: "the 'tokenizer' block (vocabulary merging) is not supported; use 'tokenizer_source'",
   chat_template: "'chat_template' is not supported; the chat template is copied from the tokenizer source",
@@ -57,6 +56,7 @@ class PassthroughReader {
     private readonly lines: LineCounter,
     private readonly baseDir: string,
     private readonly fileName: string | undefined,
+    private readonly layerCountOf: ((model: string) => number | undefined) | undefined,
   ) {}
 
   lineOf(node: YamlValue): number {
@@ -158,8 +158,14 @@ class PassthroughReader {
     for (const { key, keyNode, value } of entries) {
       switch (key) {
         case 'slices':
+          if (sawSlices) this.report('error', 'InvalidYaml', keyNode, "give either 'slices' or 'models', not both");
           sawSlices = true;
           plan.slices = this.slices(value);
+          break;
+        case 'models':
+          if (sawSlices) this.report('error', 'InvalidYaml', keyNode, "give either 'slices' or 'models', not both");
+          sawSlices = true;
+          plan.slices = this.wholeModel(value);
           break;
         case 'merge_method': {
           sawMethod = true;
@@ -248,6 +254,41 @@ class PassthroughReader {
       }
       slice.scale = combined;
     }
+  }
+
+  /**
+   * The `models:` form: mergekit turns each model into a source covering all its layers, in one
+   * slice (plan.py `normalize_config`); passthrough takes exactly one source, so one model, whose
+   * `parameters` are that source's.
+   */
+  wholeModel(node: YamlValue): PlanSlice[] {
+    const items = this.items(node, 'models');
+    if (items === undefined) return [];
+    if (items.length !== 1) {
+      this.report('error', 'InvalidYaml', node, `models lists ${items.length} models; passthrough copies exactly one (mergekit: "passthrough merge expects exactly one tensor")`);
+      return [];
+    }
+    const entries = this.entries(items[0], 'models entry', 0);
+    if (entries === undefined) return [];
+    let model: string | undefined;
+    let scale: ScaleRule[] | undefined;
+    for (const { key, keyNode, value } of entries) {
+      if (key === 'model') model = this.modelPath(value, 'models model', 0);
+      else if (key === 'parameters') scale = this.parameters(value, 'the model', 0);
+      else this.report('error', 'InvalidYaml', keyNode, `unknown key '${key}' in a models entry`, 0);
+    }
+    if (model === undefined) {
+      if (!entries.some((entry) => entry.key === 'model')) this.report('error', 'InvalidYaml', items[0], 'the models entry has no model', 0);
+      return [];
+    }
+    const layers = this.layerCountOf?.(model);
+    if (layers === undefined || layers < 1) {
+      this.report('error', 'SourceNotOpen', items[0], `no decoder layers could be counted in ${model}: the models form copies all of a model's layers`, 0);
+      return [];
+    }
+    const slice: PlanSlice = { model, start: 0, end: layers };
+    if (scale !== undefined) slice.scale = scale;
+    return [slice];
   }
 
   /** 'base' names base_model's tokenizer; 'union' merges vocabularies, which a passthrough copy cannot do. */
@@ -447,6 +488,33 @@ class PassthroughReader {
   }
 }
 
+export interface MergekitYamlOptions {
+  baseDir?: string;
+  fileName?: string;
+  /** Layer count of a model (absolute path), for the `models:` form; undefined when it cannot be read. */
+  layerCountOf?: (model: string) => number | undefined;
+}
+
+/**
+ * parseMergekitYaml for YAML that may use the `models:` form: a first read names the models whose
+ * layer count it needs, `layerCount` opens them, a second read builds the plan.
+ */
+export async function parseMergekitYamlOpening(
+  text: string,
+  options: Omit<MergekitYamlOptions, 'layerCountOf'>,
+  layerCount: (model: string) => Promise<number | undefined>,
+): Promise<YamlImport> {
+  const wanted = new Set<string>();
+  const first = parseMergekitYaml(text, { ...options, layerCountOf: (model) => void wanted.add(model) });
+  if (wanted.size === 0) return first;
+  const counts = new Map<string, number>();
+  for (const model of wanted) {
+    const count = await layerCount(model);
+    if (count !== undefined) counts.set(model, count);
+  }
+  return parseMergekitYaml(text, { ...options, layerCountOf: (model) => counts.get(model) });
+}
+
 /**
  * Reads mergekit passthrough YAML into a plan. Every problem carries its 1-based line; anything
  * outside the passthrough subset is reported, never ignored. Model paths are resolved against
@@ -458,7 +526,7 @@ class PassthroughReader {
  * numbers, path lengths) however many aliases repeat a slice. The caller bounds the text's size
  * (MAX_YAML_BYTES at the API and the CLI).
  */
-export function parseMergekitYaml(text: string, options: { baseDir?: string; fileName?: string } = {}): YamlImport {
+export function parseMergekitYaml(text: string, options: MergekitYamlOptions = {}): YamlImport {
   const lines = new LineCounter();
   // parseDocument's own steps, with the depth check between parsing and composing.
   const tokens = [...new Parser(lines.addNewLine).parse(text)];
@@ -470,7 +538,7 @@ export function parseMergekitYaml(text: string, options: { baseDir?: string; fil
     return { plan: null, problems: [{ severity: 'error', code: 'InvalidYaml', message, line }] };
   }
   const doc = composeFirstDocument(tokens, text.length);
-  const reader = new PassthroughReader(doc, lines, options.baseDir ?? process.cwd(), options.fileName);
+  const reader = new PassthroughReader(doc, lines, options.baseDir ?? process.cwd(), options.fileName, options.layerCountOf);
   for (const error of doc.errors) {
     reader.report('error', 'InvalidYaml', null, `YAML syntax: ${firstLine(error.message)}`, undefined, lines.linePos(errorOffset(doc, error)).line);
   }

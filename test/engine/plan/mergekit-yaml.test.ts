@@ -161,7 +161,6 @@ describe('parseMergekitYaml', () => {
 
   const refusals: { title: string; text: string; code: string; line: number; words: string[] }[] = [
     { title: 'another merge method', text: yaml(...slice([]), 'merge_method: slerp'), code: 'UnsupportedMergeOption', line: 5, words: ["'slerp'"] },
-    { title: 'the models form', text: yaml('models:', '  - model: ./M', 'merge_method: passthrough'), code: 'UnsupportedMergeOption', line: 1, words: ["'models'"] },
     { title: 'modules', text: yaml(...slice([]), 'modules: {}', 'merge_method: passthrough'), code: 'UnsupportedMergeOption', line: 5, words: ["'modules'"] },
     { title: 'a tokenizer block', text: yaml(...slice([]), 'merge_method: passthrough', 'tokenizer:', '  source: union'), code: 'UnsupportedMergeOption', line: 6, words: ["'tokenizer'"] },
     { title: 'a chat template', text: yaml(...slice([]), 'merge_method: passthrough', 'chat_template: chatml'), code: 'UnsupportedMergeOption', line: 6, words: ["'chat_template'"] },
@@ -224,6 +223,23 @@ describe('parseMergekitYaml', () => {
     expect(plan).toBeNull();
     expect(errorsOf(problems).length).toBeGreaterThan(0);
     expect(problems[0]).toMatchObject({ code: 'InvalidYaml', severity: 'error', line });
+  });
+
+  it('reads the models form with passthrough as one slice over all layers (plan.py normalize_config)', () => {
+    const text = yaml('models:', '  - model: ../Mistral-7B', '    parameters:', '      scale: 0.5', 'merge_method: passthrough', 'dtype: bfloat16');
+    const parsed = parseMergekitYaml(text, { baseDir: configDir, layerCountOf: (model) => (model === mistralPath ? 32 : undefined) });
+    expect(parsed.problems).toEqual([]);
+    expect(parsed.plan).toEqual({ slices: [{ model: mistralPath, start: 0, end: 32, scale: [{ value: 0.5 }] }], dtype: 'bfloat16' });
+  });
+
+  it('refuses a models form with two models (passthrough takes one source) or a model it cannot count', () => {
+    const two = parseMergekitYaml(yaml('models:', '  - model: ./A', '  - model: ./B', 'merge_method: passthrough'), { baseDir: configDir, layerCountOf: () => 4 });
+    expect(two.plan).toBeNull();
+    expect(two.problems[0]?.message).toContain('models lists 2 models; passthrough copies exactly one');
+    const unknown = parseMergekitYaml(yaml('models:', '  - model: ./A', 'merge_method: passthrough'), { baseDir: configDir });
+    expect(unknown.problems.map((problem) => problem.code)).toEqual(['SourceNotOpen']);
+    const both = parseMergekitYaml(yaml('models:', '  - model: ./A', 'slices: []', 'merge_method: passthrough'), { baseDir: configDir, layerCountOf: () => 4 });
+    expect(both.problems.some((problem) => problem.message.includes("either 'slices' or 'models'"))).toBe(true);
   });
 
   it('reports every problem at once, each with its line', () => {
