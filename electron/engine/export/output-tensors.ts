@@ -1,7 +1,7 @@
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, Dtype, ResolvedPlan, TensorInfo } from '../../api/types.js';
 import { type LayerFamily, layerTensorName } from '../checkpoint/layer-families.js';
-import { HEAD_KINDS } from '../../common/plan/layer-plan.js';
+import { isPostWeight } from '../../common/plan/layer-plan.js';
 import { layerTensorsByIndex } from '../../common/plan/plan-sources.js';
 import { scaleFactorFor } from '../../common/plan/scale-rules.js';
 import { bytesPerElement, type EncodeDtype } from '../stats/float-codec.js';
@@ -128,7 +128,7 @@ export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<s
   // after take the last slice's, both at t = 0 and matched against the tensor's own name.
   const firstRules = plan.slices[0]?.scale;
   const lastRules = plan.slices.at(-1)?.scale;
-  const leading = first.tensors.filter((tensor) => tensor.layer === null && !HEAD_KINDS.has(tensor.kind));
+  const leading = first.tensors.filter((tensor) => tensor.layer === null && !isPostWeight(tensor));
   for (const tensor of leading.sort(byKind(['embed']))) add(tensor, first, tensor.name, null, scaleFactorFor(firstRules, tensor.name, 0));
 
   for (const layer of resolved.layers) {
@@ -157,7 +157,7 @@ export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<s
     });
   }
 
-  const trailing = last.tensors.filter((tensor) => tensor.layer === null && HEAD_KINDS.has(tensor.kind));
+  const trailing = last.tensors.filter((tensor) => tensor.layer === null && isPostWeight(tensor));
   for (const tensor of trailing.sort(byKind(['final_norm', 'head']))) add(tensor, last, tensor.name, null, scaleFactorFor(lastRules, tensor.name, 0));
   return tensors;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LayerPlan, PlanRecipe } from '../../../electron/api/types.js';
+import type { CheckpointSummary, LayerPlan, PlanRecipe } from '../../../electron/api/types.js';
 import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
 import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
 import { exportConfigFor } from '../../../electron/engine/export/config-remap.js';
@@ -227,6 +227,27 @@ describe('export goldens: every scale-rule form, as mergekit evaluates it', () =
     expect(lines).toContain('model.layers.1.mlp.down_proj.weight ← A:model.layers.1.mlp.down_proj.weight ×0.5');
     expect(lines).toContain(o(1, 'A', 1, 1));
     expect(lines).toContain('lm_head.weight ← A:lm_head.weight ×1');
+  });
+
+  it('takes heads no kind names (phi-2 lm_head.linear/ln, score) from the last slice, as mergekit\'s post_weights (phi2-old.json, llama-sequence-classification.json)', () => {
+    const withHeads = (summary: CheckpointSummary): CheckpointSummary => {
+      const norm = summary.tensors.find((tensor) => tensor.name === 'model.norm.weight')!;
+      const extra = ['lm_head.ln.weight', 'lm_head.linear.bias', 'score.weight'].map((name) => ({ ...norm, name, kind: 'other' as const }));
+      return { ...summary, tensors: [...summary.tensors, ...extra] };
+    };
+    const first = withHeads(makeSummary({ id: '/m/P', name: 'P', numLayers: 2 }));
+    const last = withHeads(makeSummary({ id: '/m/Q', name: 'Q', numLayers: 2 }));
+    const lookup = lookupOf(first, last);
+    const plan: LayerPlan = { slices: [{ model: first.id, start: 0, end: 2 }, { model: last.id, start: 0, end: 2 }] };
+    const outside = planOutputTensors(resolvePlan(plan, lookup), lookup).filter((tensor) => tensor.layer === null);
+    expect(outside.map((tensor) => `${tensor.name} ← ${tensor.source.model}`)).toEqual([
+      'model.embed_tokens.weight ← /m/P',
+      'model.norm.weight ← /m/Q',
+      'lm_head.weight ← /m/Q',
+      'lm_head.ln.weight ← /m/Q',
+      'lm_head.linear.bias ← /m/Q',
+      'score.weight ← /m/Q',
+    ]);
   });
 
   it('writes out_dtype (with or without "torch.") as the output dtype (common.py dtype_from_name)', () => {
