@@ -24,6 +24,12 @@ import { PLAN_DTYPES } from '../../common/plan/plan-validation.js';
  */
 export const MAX_YAML_DEPTH = 64;
 
+/**
+ * Most gradient numbers one YAML may hold in all, counting every alias reference: aliases can
+ * repeat a gradient in every rule of every slice, which would otherwise build billions of numbers.
+ */
+export const MAX_YAML_GRADIENT_POINTS = 65_536;
+
 /** Longest scale filter, as the API contract allows. */
 const MAX_FILTER_LENGTH = 256;
 
@@ -50,6 +56,8 @@ interface Entry {
 /** Reads one document, collecting problems with their 1-based lines instead of stopping at the first. */
 class PassthroughReader {
   readonly problems: PlanProblem[] = [];
+  /** Gradient numbers read so far (alias references included), against MAX_YAML_GRADIENT_POINTS. */
+  private gradientPoints = 0;
 
   constructor(
     private readonly doc: Document.Parsed,
@@ -479,6 +487,11 @@ class PassthroughReader {
   gradient(node: YamlValue, what: string, index: number | undefined): number[] | undefined {
     const list = this.deref(node);
     const items = isSeq(list) ? list.items : [];
+    this.gradientPoints += items.length;
+    if (this.gradientPoints > MAX_YAML_GRADIENT_POINTS) {
+      this.report('error', 'InvalidYaml', node, `${what}: the gradients hold more than ${MAX_YAML_GRADIENT_POINTS} numbers in all`, index);
+      return undefined;
+    }
     const points = items.map((item) => this.number(item));
     if (items.length === 0 || items.length > MAX_GRADIENT_POINTS || points.some((point) => point === undefined || !Number.isFinite(point))) {
       this.report('error', 'InvalidYaml', node, `${what}: a gradient is 1 to ${MAX_GRADIENT_POINTS} numbers`, index);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LayerPlan, PlanProblem } from '../../../electron/api/types.js';
 import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
-import { emitMergekitYaml, parseMergekitYaml } from '../../../electron/engine/plan/mergekit-yaml.js';
+import { MAX_YAML_GRADIENT_POINTS, emitMergekitYaml, parseMergekitYaml } from '../../../electron/engine/plan/mergekit-yaml.js';
 import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
 import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
 import { lookupOf, makeSummary } from '../../common/plan/summary-factory.js';
@@ -240,6 +240,15 @@ describe('parseMergekitYaml', () => {
     expect(unknown.problems.map((problem) => problem.code)).toEqual(['SourceNotOpen']);
     const both = parseMergekitYaml(yaml('models:', '  - model: ./A', 'slices: []', 'merge_method: passthrough'), { baseDir: configDir, layerCountOf: () => 4 });
     expect(both.problems.some((problem) => problem.message.includes("either 'slices' or 'models'"))).toBe(true);
+  });
+
+  it('refuses gradients that aliases repeat beyond MAX_YAML_GRADIENT_POINTS numbers in all, without building them', () => {
+    const points = Array.from({ length: 1024 }, () => '0.5').join(', ');
+    const slices = Array.from({ length: 100 }, () => '  - *s').join('\n');
+    const text = yaml('x: &g [' + points + ']', 'slices:', '  - &s', '    sources:', '      - model: ./A', '        layer_range: [0, 1]', '        parameters:', '          scale:', ...Array.from({ length: 64 }, () => '            - value: *g'), slices, 'merge_method: passthrough');
+    const parsed = parseMergekitYaml(text, { baseDir: configDir });
+    expect(parsed.plan).toBeNull();
+    expect(parsed.problems.some((problem) => problem.message.includes(`more than ${MAX_YAML_GRADIENT_POINTS} numbers in all`))).toBe(true);
   });
 
   it('reports every problem at once, each with its line', () => {
