@@ -72,6 +72,8 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 /** Codes of the problems plan validation reports (PlanProblem.code) beside the error codes above. */
 export const PLAN_PROBLEM_CODES = [
   'EmptyPlan',
+  'NoDecoderLayers',
+  'ArchitectureMismatch',
   'EmptySlice',
   'ReversedSlice',
   'NonIntegerRange',

@@ -50,9 +50,12 @@ export const pathOrRootList = z.string().max(MAX_PATH_LENGTH);
 const layerIndex = z.int().min(0).max(MAX_LAYER_COUNT);
 const positiveCount = z.int().min(1).max(MAX_LAYER_COUNT);
 
+/** Most points of one gradient (`scale: [1.0, 0.5]`). */
+export const MAX_GRADIENT_POINTS = 1024;
+
 export const scaleRuleSchema = z.strictObject({
   filter: z.string().max(256).optional(),
-  value: z.number(),
+  value: z.union([z.number(), z.array(z.number()).min(1).max(MAX_GRADIENT_POINTS)]),
 });
 
 export const planSliceSchema = z.strictObject({
@@ -72,6 +75,7 @@ export const layerPlanSchema = z.strictObject({
   baseModel: pathString.optional(),
   tokenizerSource: pathString.optional(),
   mtp: z.enum(['move', 'drop']).optional(),
+  allowCrimes: z.boolean().optional(),
 });
 
 export const planRecipeSchema = z.discriminatedUnion('kind', [

@@ -234,10 +234,15 @@ export interface SimilarityProgress {
   sampled: boolean;
 }
 
-/** mergekit's `scale` parameter entry: the first rule whose filter is a substring of the tensor name applies; a rule without filter matches all. */
+/**
+ * mergekit's `scale` parameter entry: the first rule whose filter is a substring of the source
+ * tensor's name applies; a rule without filter (or with `*`) matches all. A list value is a
+ * gradient, interpolated over the slice's layers as mergekit's `evaluate_setting` does; in an
+ * output layer's rules every value is already a number.
+ */
 export interface ScaleRule {
   filter?: string;
-  value: number;
+  value: number | number[];
 }
 
 /** A half-open range [start, end) of one source's text layers, as mergekit's `layer_range`. */
@@ -257,6 +262,8 @@ export interface LayerPlan {
   tokenizerSource?: string;
   /** What to do with DeepSeek-style MTP layers: move to the new last index (default) or drop. */
   mtp?: 'move' | 'drop';
+  /** mergekit's `--allow-crimes`: stack layers of models whose architectures differ (a warning instead of an error). */
+  allowCrimes?: boolean;
 }
 
 export type PlanRecipe =

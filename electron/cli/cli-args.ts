@@ -41,7 +41,7 @@ export const COMMAND_USAGE: Readonly<Record<CommandName, string>> = {
   dus: 'dus-studio dus MODEL (--drop M | --splice A:B) --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
   'llama-pro': 'dus-studio llama-pro MODEL --every K --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
   stack: 'dus-studio stack MODEL --times G --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
-  merge: 'dus-studio merge CONFIG.yml --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dry-run]',
+  merge: 'dus-studio merge CONFIG.yml --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--allow-crimes] [--dry-run]',
   verify: 'dus-studio verify DIR [--json]',
   eval: 'dus-studio eval MODEL|PLAN.yml [--drop M | --splice A:B | --every K | --times G] [--text FILE] [--tokens N] [--prompt TEXT] [--json] [--cpu]',
   sweep: 'dus-studio sweep MODEL [--drop FROM:TO | --grid [A0:A1,B0:B1]] [--text FILE] [--tokens N] [--json] [--cpu]',
@@ -87,6 +87,8 @@ ${EXPORT_OPTIONS_HELP}`,
 
 Runs a mergekit passthrough YAML (slices with layer_range, optional scale parameters). Model paths in
 the YAML are relative to the YAML's folder.
+  --dtype NAME         write weights as bfloat16, float16 or float32 (overrides the YAML's dtype)
+  --allow-crimes       stack layers of models with different architectures (mergekit's flag)
 ${EXPORT_OPTIONS_HELP}`,
   verify: `usage: ${COMMAND_USAGE.verify}
 
@@ -184,7 +186,7 @@ export type ParsedCommand =
   | { kind: 'version' }
   | { kind: 'inspect'; path: string; json: boolean; stats: boolean }
   | { kind: 'recipe'; command: 'dus' | 'llama-pro' | 'stack'; model: string; recipe: RecipeArgs; dtype: string | null; export: ExportArgs }
-  | { kind: 'merge'; config: string; export: ExportArgs }
+  | { kind: 'merge'; config: string; dtype: string | null; allowCrimes: boolean; export: ExportArgs }
   | { kind: 'verify'; dir: string; json: boolean }
   | { kind: 'eval'; target: string; recipe: RecipeArgs | null; evaluation: EvaluationArgs }
   | { kind: 'sweep'; model: string; range: SweepRangeArgs | null; evaluation: EvaluationArgs }
@@ -221,7 +223,7 @@ const OPTIONS = {
   dus: { ...EXPORT_OPTIONS, drop: { type: 'string' }, splice: { type: 'string' }, dtype: { type: 'string' } },
   'llama-pro': { ...EXPORT_OPTIONS, every: { type: 'string' }, dtype: { type: 'string' } },
   stack: { ...EXPORT_OPTIONS, times: { type: 'string' }, dtype: { type: 'string' } },
-  merge: EXPORT_OPTIONS,
+  merge: { ...EXPORT_OPTIONS, dtype: { type: 'string' }, 'allow-crimes': { type: 'boolean' } },
   verify: { json: { type: 'boolean' } },
   eval: {
     drop: { type: 'string' },
@@ -398,7 +400,13 @@ export function parseCommandLine(argv: string[]): ParsedCommand {
     }
     case 'merge': {
       const { values, positionals } = parseCommandOptions('merge', rest);
-      return { kind: 'merge', config: onePositional(command, positionals, 'CONFIG.yml'), export: exportArgs(command, values) };
+      return {
+        kind: 'merge',
+        config: onePositional(command, positionals, 'CONFIG.yml'),
+        dtype: values.dtype ?? null,
+        allowCrimes: values['allow-crimes'] === true,
+        export: exportArgs(command, values),
+      };
     }
     case 'verify': {
       const { values, positionals } = parseCommandOptions('verify', rest);

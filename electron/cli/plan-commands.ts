@@ -56,7 +56,10 @@ export async function runMergeCommand(api: StudioHost, io: CliIo, command: Merge
     if (errors === 0) io.stderr.write(`error: ${command.config}: no plan in this YAML\n`);
     return 1;
   }
-  return runPlan(api, io, imported.plan, command.export);
+  // --dtype overrides the YAML's dtype, as mergekit's option does; --allow-crimes is mergekit's flag.
+  let plan: LayerPlan = command.dtype === null ? imported.plan : { ...imported.plan, dtype: command.dtype };
+  if (command.allowCrimes) plan = { ...plan, allowCrimes: true };
+  return runPlan(api, io, plan, command.export);
 }
 
 async function runPlan(api: StudioHost, io: CliIo, plan: LayerPlan, args: ExportArgs): Promise<number> {

@@ -26,7 +26,7 @@ import { exportPlan } from './export/export-plan.js';
 import { verifyExport } from './export/verify-export.js';
 import { planModels, resolvePlan } from '../common/plan/layer-plan.js';
 import { buildPlanFromRecipe } from '../common/plan/plan-recipes.js';
-import { emitMergekitYaml, parseMergekitYaml } from './plan/mergekit-yaml.js';
+import { emitMergekitYaml, parseMergekitYamlOpening } from './plan/mergekit-yaml.js';
 import { readPlanFile } from './plan/plan-file.js';
 import { JobRunner, newJobId } from './jobs/job-runner.js';
 import { SharedWork } from './jobs/shared-work.js';
@@ -73,6 +73,16 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     const summary = await openCheckpoint(path.resolve(checkpointPath));
     checkpoints.set(summary.id, summary);
     return summary;
+  }
+
+  /** Layer count of a model the `models:` YAML form names; undefined when it cannot be opened (the parser says so). */
+  async function layerCountOf(model: string): Promise<number | undefined> {
+    try {
+      return (checkpoints.get(model) ?? (await open(model))).numLayers;
+    } catch (error) {
+      if (!isStudioError(error)) throw error;
+      return undefined;
+    }
   }
 
   /** Opens every source a plan names; a source that cannot be opened becomes a problem, not a throw. */
@@ -171,11 +181,11 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     },
 
     async planFromYaml({ text, baseDir }) {
-      return parseMergekitYaml(text, baseDir === undefined ? {} : { baseDir });
+      return parseMergekitYamlOpening(text, baseDir === undefined ? {} : { baseDir }, layerCountOf);
     },
 
     async loadPlanFile({ path: filePath }) {
-      return readPlanFile(path.resolve(filePath));
+      return readPlanFile(path.resolve(filePath), layerCountOf);
     },
 
     async planToYaml({ plan }) {

@@ -180,6 +180,8 @@ export function createStudioHost(transport: Transport): StudioHost {
     exportPlan: call('exportPlan'),
     cancelJob: call('cancelJob'),
     verifyExport: call('verifyExport'),
+    evaluatePlan: call('evaluatePlan'),
+    sweepSplices: call('sweepSplices'),
     browse: call('browse'),
   };
   return {

@@ -43,7 +43,15 @@ describe('parseCommandLine', () => {
   });
 
   it('lets --dry-run go without --out', () => {
-    expect(parseCommandLine(['merge', 'c.yml', '--dry-run'])).toEqual({ kind: 'merge', config: 'c.yml', export: { out: null, shardSize: null, replace: false, verify: true, dryRun: true } });
+    expect(parseCommandLine(['merge', 'c.yml', '--dry-run'])).toEqual({
+      kind: 'merge',
+      config: 'c.yml',
+      dtype: null,
+      allowCrimes: false,
+      export: { out: null, shardSize: null, replace: false, verify: true, dryRun: true },
+    });
+    // The README lists --dtype for every export command; --allow-crimes is mergekit's own flag.
+    expect(parseCommandLine(['merge', 'c.yml', '--dtype', 'bfloat16', '--allow-crimes', '--out', 'o'])).toMatchObject({ dtype: 'bfloat16', allowCrimes: true });
   });
 
   it('reads serve with repeated --open and --root', () => {
@@ -96,7 +104,7 @@ describe('parseCommandLine', () => {
       [['llama-pro', 'm', '--every', '0', '--out', 'o'], /--every needs a whole number ≥ 1/],
       [['llama-pro', 'm', '--out', 'o'], /missing --every K/],
       [['stack', 'm', '--times', '1e3', '--out', 'o'], /--times needs a whole number/],
-      [['merge', 'c.yml', '--out', 'o', '--dtype', 'bfloat16'], /unknown option '--dtype'/],
+      [['merge', 'c.yml', '--out', 'o', '--allow-crimes=yes'], /--allow-crimes/],
       [['verify'], /missing DIR/],
       [['serve', '--port', '70000'], /at most 65535/],
       [['serve', 'model'], /unexpected argument 'model'/],

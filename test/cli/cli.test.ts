@@ -233,6 +233,16 @@ describe('merge', () => {
     expect(result.host.callsOf('exportPlan')).toHaveLength(1);
   });
 
+  it('applies --dtype over the YAML and passes mergekit\'s --allow-crimes into the plan', async () => {
+    const yaml = path.join(tempDir, 'configs', 'crimes.yml');
+    await mkdir(path.dirname(yaml), { recursive: true });
+    await writeFile(yaml, 'merge_method: passthrough\n');
+    const result = await run(['merge', 'configs/crimes.yml', '--dtype', 'float16', '--allow-crimes', '--out', 'out/crimes']);
+    expect(result.code).toBe(0);
+    const [request] = result.host.callsOf('resolvePlan') as { plan: { dtype?: string; allowCrimes?: boolean } }[];
+    expect(request?.plan).toMatchObject({ dtype: 'float16', allowCrimes: true });
+  });
+
   it('prints YAML problems as error: FILE:LINE: message and exits 1', async () => {
     const yaml = path.join(tempDir, 'bad.yml');
     await writeFile(yaml, 'slices: 3\n');

@@ -53,6 +53,12 @@ describe('studio engine', () => {
     expect(embed?.sampled).toBe(false);
   });
 
+  it('opens the model of a models-form YAML to count its layers, from the app and the CLI alike', async () => {
+    const imported = await studio.planFromYaml({ text: `models:\n  - model: ${STORIES_260K}\nmerge_method: passthrough\n` });
+    expect(imported.problems).toEqual([]);
+    expect(imported.plan?.slices).toEqual([{ model: STORIES_260K, start: 0, end: 5 }]);
+  });
+
   it('opens the sources a plan names when it resolves it', async () => {
     const model = path.join(work, 'eight');
     await buildFixtureCheckpoint({ dir: model, layers: 8 });

@@ -566,6 +566,14 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
       emit('jobEnd', { jobId, kind: 'export', outcome: 'cancelled' });
       cancelled.reject(new StudioError('Cancelled', 'The export was cancelled.'));
     },
+    async evaluatePlan(request) {
+      record('evaluatePlan', request);
+      throw new StudioError('EvaluationUnavailable', 'the fake studio does not run llama.cpp');
+    },
+    async sweepSplices(request) {
+      record('sweepSplices', request);
+      throw new StudioError('EvaluationUnavailable', 'the fake studio does not run llama.cpp');
+    },
     async verifyExport({ dir }) {
       record('verifyExport', { dir });
       return { dir, ok: true, checkedTensors: 0, checkedBytes: 0, problems: [] };

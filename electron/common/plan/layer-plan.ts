@@ -1,15 +1,28 @@
-import type { CheckpointSummary, LayerPlan, OutputLayer, PlanProblem, ResolvedPlan, Seam } from '../../api/types.js';
+import type { CheckpointSummary, LayerPlan, OutputLayer, PlanProblem, ResolvedPlan, Seam, TensorInfo } from '../../api/types.js';
 import { type SourceLookup, layerInfoByIndex, sliceLayers, sourceName } from './plan-sources.js';
 import { validatePlan } from './plan-validation.js';
+import { rulesAt, slicePosition } from './scale-rules.js';
 
 export type { SourceLookup } from './plan-sources.js';
 export { planModels } from './plan-sources.js';
 
+const HEAD_KINDS: ReadonlySet<string> = new Set(['final_norm', 'head']);
+
+/** Heads that no tensor kind names, as mergekit's architecture JSONs list them in post_weights. */
+const POST_WEIGHT_MODULES = [
+  // phi2-old.json: lm_head.linear.{weight,bias}, lm_head.ln.{weight,bias}
+  'lm_head.',
+  // *-sequence-classification.json: score.weight, score.bias
+  'score.',
+];
+
 /**
- * Non-layer tensors that mergekit takes from the last slice's source (its architecture JSONs'
- * post-weights); all others come from the first's.
+ * True for a non-layer tensor that mergekit takes from the last slice's source (its architecture
+ * JSONs' post_weights: final norm, head, and the heads above); all others come from the first's.
  */
-export const HEAD_KINDS: ReadonlySet<string> = new Set(['final_norm', 'head']);
+export function isPostWeight(tensor: Pick<TensorInfo, 'kind' | 'name'>): boolean {
+  return HEAD_KINDS.has(tensor.kind) || POST_WEIGHT_MODULES.some((prefix) => tensor.name.startsWith(prefix));
+}
 
 /** Parameters and tensor bytes of a plan's output, in source dtypes. */
 export interface PlanSize {
@@ -55,6 +68,7 @@ export function expandPlan(plan: LayerPlan, sources: SourceLookup): OutputLayer[
   const layers: OutputLayer[] = [];
   const uses = new Map<string, number>();
   plan.slices.forEach((slice, sliceIndex) => {
+    const length = slice.end - slice.start;
     for (const sourceLayer of sliceLayers(slice, sources.get(slice.model))) {
       const key = sourceKey(slice.model, sourceLayer);
       const repeat = uses.get(key) ?? 0;
@@ -64,7 +78,8 @@ export function expandPlan(plan: LayerPlan, sources: SourceLookup): OutputLayer[
         model: slice.model,
         sourceLayer,
         slice: sliceIndex,
-        scale: (slice.scale ?? []).map((rule) => ({ ...rule })),
+        // Gradients are evaluated here, at the layer's position in its slice (mergekit's t).
+        scale: rulesAt(slice.scale, slicePosition(sourceLayer - slice.start, length)),
         repeat,
       });
     }
@@ -89,13 +104,13 @@ export function planSize(plan: LayerPlan, layers: readonly OutputLayer[], source
   const first = plan.slices[0] === undefined ? undefined : sources.get(plan.slices[0].model);
   const last = lastSource(plan, sources);
   for (const tensor of first?.tensors ?? []) {
-    if (tensor.layer !== null || HEAD_KINDS.has(tensor.kind)) continue;
+    if (tensor.layer !== null || isPostWeight(tensor)) continue;
     parameters += tensor.elements;
     totalBytes += tensor.bytes;
   }
   if (last !== undefined) {
     for (const tensor of last.tensors) {
-      if (tensor.layer !== null || !HEAD_KINDS.has(tensor.kind)) continue;
+      if (tensor.layer !== null || !isPostWeight(tensor)) continue;
       parameters += tensor.elements;
       totalBytes += tensor.bytes;
     }

@@ -2,6 +2,7 @@ import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, LayerPlan, PlanRecipe, PlanSlice } from '../../api/types.js';
 import type { SourceLookup } from './plan-sources.js';
 import { withLlamaPro } from './llama-pro.js';
+import { noDecoderLayers } from './plan-validation.js';
 import { scalesAnything } from './scale-rules.js';
 
 /** No real model has this many layers; the bound keeps a mistyped `times` from building millions of slices. */
@@ -32,8 +33,8 @@ export function buildPlanFromRecipe(recipe: PlanRecipe, sources: SourceLookup): 
 function openSource(model: string, sources: SourceLookup, recipe: string): CheckpointSummary {
   const source = sources.get(model);
   if (source === undefined) throw new StudioError('InvalidPlan', `${recipe}: checkpoint ${model} is not open`, { path: model });
-  if (source.numLayers < 1) {
-    throw new StudioError('InvalidPlan', `${recipe} on ${source.name}: the model has no text layers`, { path: model });
+  if (source.layerPrefix === null || source.numLayers < 1) {
+    throw new StudioError('InvalidPlan', `${recipe}: ${noDecoderLayers(source)}`, { path: model });
   }
   return source;
 }

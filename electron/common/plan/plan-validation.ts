@@ -9,7 +9,7 @@ import {
   sliceLayers,
   sourceName,
 } from './plan-sources.js';
-import { scaleFactorFor, scalesAnything } from './scale-rules.js';
+import { scaleFactorFor, scalesAnything, slicePosition } from './scale-rules.js';
 
 /** Output dtypes mergekit's `dtype` accepts for a passthrough merge. */
 export const PLAN_DTYPES = ['float32', 'float16', 'bfloat16'] as const;
@@ -38,6 +38,7 @@ export function validatePlan(plan: LayerPlan, sources: SourceLookup): PlanProble
     });
   }
   checkSourcesOpen(plan, sources, problems);
+  checkBaseModel(plan, sources, problems);
   plan.slices.forEach((slice, index) => {
     checkRange(slice, index, sources, problems);
     checkScaleRules(slice, index, sources, problems);
@@ -93,6 +94,11 @@ function checkRange(slice: PlanSlice, index: number, sources: SourceLookup, prob
     problems.push(problemAt('error', 'RangeOutsideModel', index, slice.model, `${where}: ${range} starts before layer 0`, slice.start));
   }
   const source = sources.get(slice.model);
+  if (source !== undefined && source.layerPrefix === null) {
+    // mamba's backbone.layers, phi-1's MixFormer, encoders: say what is wrong, not that the range is.
+    problems.push(problemAt('error', 'NoDecoderLayers', index, slice.model, `${where}: ${noDecoderLayers(source)}`));
+    return;
+  }
   if (source !== undefined && slice.end > source.numLayers) {
     problems.push(
       problemAt(
@@ -107,12 +113,42 @@ function checkRange(slice: PlanSlice, index: number, sources: SourceLookup, prob
   }
 }
 
+/**
+ * mergekit takes config.json, the tokenizer and the other side files from `base_model` (merge.py
+ * `_get_donor_model`); this exporter takes them from the first slice's source. Until the two are
+ * the same code path, a base_model that is not that source would silently give another model.
+ */
+function checkBaseModel(plan: LayerPlan, sources: SourceLookup, problems: PlanProblem[]): void {
+  const first = plan.slices[0]?.model;
+  if (plan.baseModel === undefined || first === undefined || plan.baseModel === first) return;
+  problems.push({
+    severity: 'error',
+    code: 'UnsupportedMergeOption',
+    message: `base_model ${sourceName(plan.baseModel, sources)} is not the first slice's source ${sourceName(first, sources)}: mergekit would take config.json and the tokenizer from base_model, which DUS Studio does not do yet; drop base_model or make it the first slice's model`,
+    model: plan.baseModel,
+  });
+}
+
+/** The refusal for a source whose text decoder layers no known layer family names. */
+export function noDecoderLayers(source: CheckpointSummary): string {
+  const architecture = source.architecture === null ? '' : ` (${source.architecture})`;
+  return `no decoder layers recognised in ${source.name}${architecture}: DUS Studio stacks text decoder layers such as model.layers.N or transformer.h.N`;
+}
+
 function checkScaleRules(slice: PlanSlice, index: number, sources: SourceLookup, problems: PlanProblem[]): void {
   for (const rule of slice.scale ?? []) {
-    if (typeof rule.value === 'number' && Number.isFinite(rule.value) && (rule.filter === undefined || typeof rule.filter === 'string')) continue;
+    const points: unknown[] = Array.isArray(rule.value) ? rule.value : [rule.value];
+    const finite = points.length > 0 && points.every((point) => typeof point === 'number' && Number.isFinite(point));
+    if (finite && (rule.filter === undefined || typeof rule.filter === 'string')) continue;
     const filter = rule.filter === undefined ? '' : ` (filter '${String(rule.filter)}')`;
     problems.push(
-      problemAt('error', 'InvalidScale', index, slice.model, `${label(index, slice.model, sources)}: scale value ${String(rule.value)}${filter} is not a finite number`),
+      problemAt(
+        'error',
+        'InvalidScale',
+        index,
+        slice.model,
+        `${label(index, slice.model, sources)}: scale value ${Array.isArray(rule.value) ? `[${rule.value.join(", ")}]` : String(rule.value)}${filter} is not a finite number or a gradient of them`,
+      ),
     );
   }
 }
@@ -153,6 +189,12 @@ function checkCompatibility(plan: LayerPlan, sources: SourceLookup, problems: Pl
     const push = (code: ProblemCode, message: string, severity: PlanProblem['severity'] = 'error'): void => {
       problems.push(problemAt(severity, code, index, model, `${where}: ${message}`));
     };
+    // mergekit refuses to mix architectures unless run with --allow-crimes (architecture/__init__.py).
+    if (other.architecture !== reference.architecture) {
+      const message = `architecture ${other.architecture ?? '(none)'} differs from ${reference.architecture ?? '(none)'} of ${reference.name}`;
+      if (plan.allowCrimes === true) push('ArchitectureMismatch', `${message}; stacked anyway (--allow-crimes)`, 'warning');
+      else push('ArchitectureMismatch', `${message}; mergekit refuses to mix architectures unless run with --allow-crimes, and so does DUS Studio`);
+    }
     if (other.family !== reference.family) {
       push('FamilyMismatch', `layer family '${other.family}' differs from '${reference.family}' of ${reference.name}`);
     }
@@ -275,26 +317,23 @@ function checkRepeats(plan: LayerPlan, sources: SourceLookup, problems: PlanProb
  * tracked here exactly as resolvePlan numbers them.
  */
 function checkScaleOnNonFloat(plan: LayerPlan, sources: SourceLookup, problems: PlanProblem[]): void {
-  let outputIndex = 0;
   plan.slices.forEach((slice, index) => {
     const source = sources.get(slice.model);
     const layers = sliceLayers(slice, source);
-    const firstOutput = outputIndex;
-    outputIndex += layers.length;
     if (source === undefined || source.layerPrefix === null || !scalesAnything(slice.scale)) return;
     const byLayer = layerTensorsByIndex(source);
     const hits: string[] = [];
     let firstLayer: number | undefined;
-    layers.forEach((layer, offset) => {
+    for (const layer of layers) {
+      const t = slicePosition(layer - slice.start, slice.end - slice.start);
       for (const tensor of byLayer.get(layer) ?? []) {
         if (SCALABLE_DTYPES.has(tensor.dtype)) continue;
-        const outputName = `${source.layerPrefix}${firstOutput + offset}.${tensor.localName}`;
-        if (scaleFactorFor(slice.scale, outputName) === 1) continue;
+        if (scaleFactorFor(slice.scale, tensor.name, t) === 1) continue;
         const hit = `${tensor.localName} (${tensor.dtype})`;
         if (!hits.includes(hit)) hits.push(hit);
         firstLayer ??= layer;
       }
-    });
+    }
     if (hits.length === 0) return;
     problems.push(
       problemAt(

@@ -18,6 +18,8 @@ export const SIDE_FILE_NAMES: ReadonlySet<string> = new Set([
   'generation_config.json',
   'preprocessor_config.json',
   'processor_config.json',
+  // mergekit's _copy_tokenizer copies it too (merge.py).
+  'video_preprocessor_config.json',
 ]);
 
 /** True for a file name that is copied on export beside the weights (`*.tiktoken` included). */

@@ -107,7 +107,7 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   const exportConfig = exportConfigFor(resolved, sources);
   if (exportConfig === null) warnings.push(`the first source has no ${CONFIG_FILE_NAME}; the export has none either`);
   else warnings.push(...exportConfig.warnings);
-  const sideFiles = await sideFileSource(plan, resolved, sources, warnings);
+  const sideFiles = await sideFileSource(plan, resolved, sources);
 
   const prepared = await prepareExportTarget(request.target, sources, request.targetPolicy);
   warnings.push(...prepared.notes);
@@ -212,29 +212,35 @@ function verifyFailed(verify: VerifyReport): StudioError {
 }
 
 /**
- * Side files come from the tokenizer source when the plan names one that is a model (an open
- * source, or a folder on disk; `base` means the base model); otherwise from the first source.
+ * Side files come from the tokenizer source when the plan names one (an open source, or a folder
+ * on disk; `base` means the base model), which must hold a tokenizer; otherwise from the first source.
  */
-async function sideFileSource(
-  plan: LayerPlan,
-  resolved: ResolvedPlan,
-  sources: ReadonlyMap<string, CheckpointSummary>,
-  warnings: string[],
-): Promise<{ folder: string; names: string[] }> {
+async function sideFileSource(plan: LayerPlan, resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): Promise<{ folder: string; names: string[] }> {
   const first = sources.get(resolved.embeddingsFrom ?? '');
   const fromFirst = { folder: first?.folder ?? '', names: sideFileNames(first?.sideFiles ?? []) };
   const requested = plan.tokenizerSource === 'base' ? plan.baseModel : plan.tokenizerSource;
   if (requested === undefined) return fromFirst;
   const open = sources.get(requested);
-  if (open !== undefined) return { folder: open.folder, names: sideFileNames(open.sideFiles) };
+  if (open !== undefined) return withTokenizer(open.folder, sideFileNames(open.sideFiles), requested);
+  let folder: string;
+  let names: string[];
   try {
     const info = await stat(requested);
-    const folder = info.isDirectory() ? requested : path.dirname(requested);
-    return { folder, names: sideFileNames(await listSideFiles(folder)) };
+    folder = info.isDirectory() ? requested : path.dirname(requested);
+    names = sideFileNames(await listSideFiles(folder));
   } catch {
-    warnings.push(`tokenizer_source ${plan.tokenizerSource ?? ''} is not a model folder DUS Studio can read; the tokenizer files come from the first source`);
-    return fromFirst;
+    // mergekit fails here too (it loads the tokenizer from the path): an error, not another tokenizer.
+    throw new StudioError('NotFound', `tokenizer_source ${requested} is not a model folder that can be read`, { path: requested });
   }
+  return withTokenizer(folder, names, requested);
+}
+
+/** A tokenizer source must hold a tokenizer; mergekit would otherwise fail to load one from it. */
+function withTokenizer(folder: string, names: string[], requested: string): { folder: string; names: string[] } {
+  if (!names.some((name) => name === 'tokenizer.json' || name === 'tokenizer.model' || name.endsWith('.tiktoken'))) {
+    throw new StudioError('InvalidPlan', `tokenizer_source ${requested} holds no tokenizer (tokenizer.json, tokenizer.model or *.tiktoken)`, { path: requested });
+  }
+  return { folder, names };
 }
 
 /** The export writes its own config.json and README.md; a source's copies of them are not side files. */

@@ -32,7 +32,7 @@ function tableCell(text: string): string {
 
 function describeScale(rules: readonly ScaleRule[]): string {
   if (!scalesAnything(rules)) return '';
-  return rules.map((rule) => `${rule.filter ?? 'all'} ×${rule.value}`).join(', ');
+  return rules.map((rule) => `${rule.filter ?? 'all'} ×${Array.isArray(rule.value) ? `[${rule.value.join(' → ')}]` : rule.value}`).join(', ');
 }
 
 /** Distinct source ids in order of first use. */

@@ -1,7 +1,7 @@
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, Dtype, ResolvedPlan, TensorInfo } from '../../api/types.js';
 import { type LayerFamily, layerTensorName } from '../checkpoint/layer-families.js';
-import { HEAD_KINDS } from '../../common/plan/layer-plan.js';
+import { isPostWeight } from '../../common/plan/layer-plan.js';
 import { layerTensorsByIndex } from '../../common/plan/plan-sources.js';
 import { scaleFactorFor } from '../../common/plan/scale-rules.js';
 import { bytesPerElement, type EncodeDtype } from '../stats/float-codec.js';
@@ -77,8 +77,10 @@ export function planOutputDtype(planDtype: string | undefined): EncodeDtype | un
  * Every tensor of the export, in natural order: the first source's non-layer tensors (embeddings,
  * vision tower, projector), the output layers 0…n−1, the MTP layers moved behind them, then the
  * last source's final norm and head. Output layer j takes its source layer's tensors under the
- * name `layerTensorName(family, j, localName)`; a slice's scale rules apply to the output name, as
- * mergekit's passthrough does. A tied source has no lm_head on disk and the export adds none.
+ * name `layerTensorName(family, j, localName)`. Scale rules are mergekit's: a slice's rules match
+ * the source tensor's name at the layer's position t in the slice; the first slice's rules also
+ * scale the tensors before the layers and the last slice's those after (t = 0); MTP layers,
+ * which mergekit does not know, are copied as they are. A tied source has no lm_head on disk and the export adds none.
  * The exporter and the verifier both call this, so they cannot disagree about what an export holds.
  */
 export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): OutputTensor[] {
@@ -122,8 +124,12 @@ export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<s
 
   const byKind = (order: readonly string[]) => (left: TensorInfo, right: TensorInfo): number =>
     kindRank(order, left.kind) - kindRank(order, right.kind);
-  const leading = first.tensors.filter((tensor) => tensor.layer === null && !HEAD_KINDS.has(tensor.kind));
-  for (const tensor of leading.sort(byKind(['embed']))) add(tensor, first, tensor.name, null, 1);
+  // mergekit's plan_module: tensors before the layers take the first slice's parameters, those
+  // after take the last slice's, both at t = 0 and matched against the tensor's own name.
+  const firstRules = plan.slices[0]?.scale;
+  const lastRules = plan.slices.at(-1)?.scale;
+  const leading = first.tensors.filter((tensor) => tensor.layer === null && !isPostWeight(tensor));
+  for (const tensor of leading.sort(byKind(['embed']))) add(tensor, first, tensor.name, null, scaleFactorFor(firstRules, tensor.name, 0));
 
   for (const layer of resolved.layers) {
     const summary = sourceOf(layer.model);
@@ -134,7 +140,9 @@ export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<s
     const family = layerFamilyOf(summary);
     for (const tensor of layerTensors) {
       const name = layerTensorName(family, layer.index, tensor.localName);
-      add(tensor, summary, name, layer.index, scaleFactorFor(layer.scale, name));
+      // The rules match the SOURCE tensor's name (plan.py: `for_tensor(weight_in.name)`); the
+      // layer's rules already hold its gradient values.
+      add(tensor, summary, name, layer.index, scaleFactorFor(layer.scale, tensor.name));
     }
   }
 
@@ -149,8 +157,8 @@ export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<s
     });
   }
 
-  const trailing = last.tensors.filter((tensor) => tensor.layer === null && HEAD_KINDS.has(tensor.kind));
-  for (const tensor of trailing.sort(byKind(['final_norm', 'head']))) add(tensor, last, tensor.name, null, 1);
+  const trailing = last.tensors.filter((tensor) => tensor.layer === null && isPostWeight(tensor));
+  for (const tensor of trailing.sort(byKind(['final_norm', 'head']))) add(tensor, last, tensor.name, null, scaleFactorFor(lastRules, tensor.name, 0));
   return tensors;
 }
 

@@ -15,7 +15,7 @@ import {
   visit,
 } from 'yaml';
 import type { ProblemCode } from '../../api/errors.js';
-import { MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/schemas.js';
+import { MAX_GRADIENT_POINTS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/schemas.js';
 import type { LayerPlan, PlanProblem, PlanSlice, ScaleRule, YamlImport } from '../../api/types.js';
 import { PLAN_DTYPES } from '../../common/plan/plan-validation.js';
 
@@ -33,17 +33,20 @@ export const MAX_YAML_DEPTH = 64;
  */
 export const MAX_YAML_ALIASES = 300;
 
+/**
+ * Most gradient numbers one YAML may hold in all, counting every alias reference: aliases can
+ * repeat a gradient in every rule of every slice, which would otherwise build billions of numbers.
+ */
+export const MAX_YAML_GRADIENT_POINTS = 65_536;
+
 /** Longest scale filter, as the API contract allows. */
 const MAX_FILTER_LENGTH = 256;
 
 /** mergekit options DUS Studio recognises but cannot carry out, with what to tell the user. */
 const UNSUPPORTED_TOP_LEVEL: Readonly<Record<string, string>> = {
-  models: "the 'models' form is for weighted merges; passthrough layer stacking needs 'slices'",
   modules: "per-module merges ('modules') are not supported",
-  parameters: "top-level 'parameters' are not supported; put 'scale' under a slice source's 'parameters'",
   tokenizer: "the 'tokenizer' block (vocabulary merging) is not supported; use 'tokenizer_source'",
   chat_template: "'chat_template' is not supported; the chat template is copied from the tokenizer source",
-  out_dtype: "'out_dtype' is not supported; use 'dtype'",
 };
 
 const UNSUPPORTED_IN_SLICE: Readonly<Record<string, string>> = {
@@ -62,12 +65,15 @@ interface Entry {
 /** Reads one document, collecting problems with their 1-based lines instead of stopping at the first. */
 class PassthroughReader {
   readonly problems: PlanProblem[] = [];
+  /** Gradient numbers read so far (alias references included), against MAX_YAML_GRADIENT_POINTS. */
+  private gradientPoints = 0;
 
   constructor(
     private readonly doc: Document.Parsed,
     private readonly lines: LineCounter,
     private readonly baseDir: string,
     private readonly fileName: string | undefined,
+    private readonly layerCountOf: ((model: string) => number | undefined) | undefined,
   ) {}
 
   lineOf(node: YamlValue): number {
@@ -163,11 +169,20 @@ class PassthroughReader {
     let sawMethod = false;
     let tokenizerNode: YamlValue;
     let tokenizerValue: string | undefined;
+    let globalScale: ScaleRule[] | undefined;
+    let dtypeNode: YamlValue;
+    let outDtypeNode: YamlValue;
     for (const { key, keyNode, value } of entries) {
       switch (key) {
         case 'slices':
+          if (sawSlices) this.report('error', 'InvalidYaml', keyNode, "give either 'slices' or 'models', not both");
           sawSlices = true;
           plan.slices = this.slices(value);
+          break;
+        case 'models':
+          if (sawSlices) this.report('error', 'InvalidYaml', keyNode, "give either 'slices' or 'models', not both");
+          sawSlices = true;
+          plan.slices = this.wholeModel(value);
           break;
         case 'merge_method': {
           sawMethod = true;
@@ -177,15 +192,15 @@ class PassthroughReader {
           }
           break;
         }
-        case 'dtype': {
-          const dtype = this.text(value, 'dtype');
-          if (dtype === undefined) break;
-          if (!(PLAN_DTYPES as readonly string[]).includes(dtype)) {
-            this.report('error', 'UnsupportedDtype', value, `dtype '${dtype}' is not one of ${PLAN_DTYPES.join(', ')}`);
-          }
-          plan.dtype = dtype;
+        case 'dtype':
+          dtypeNode = value;
           break;
-        }
+        case 'out_dtype':
+          outDtypeNode = value;
+          break;
+        case 'parameters':
+          globalScale = this.parameters(value, 'the top level', undefined);
+          break;
         case 'base_model': {
           const baseModel = this.modelPath(value, 'base_model');
           if (baseModel !== undefined) plan.baseModel = baseModel;
@@ -205,7 +220,92 @@ class PassthroughReader {
     if (!sawMethod) this.report('error', 'InvalidYaml', root, "merge_method is missing (mergekit requires it): add 'merge_method: passthrough'");
     if (!sawSlices) this.report('error', 'InvalidYaml', root, "slices is missing: a passthrough merge lists its layer ranges under 'slices'");
     if (tokenizerValue !== undefined) this.tokenizerSource(plan, tokenizerNode, tokenizerValue);
+    this.outputDtype(plan, dtypeNode, outDtypeNode);
+    if (globalScale !== undefined) this.applyGlobalScale(plan, globalScale, root);
     return this.problems.some((problem) => problem.severity === 'error') ? null : plan;
+  }
+
+  /**
+   * mergekit computes in `dtype` and writes `out_dtype` (default: `dtype`); names may carry a
+   * `torch.` prefix (common.py `dtype_from_name`). A passthrough copy is written in one dtype, so
+   * both given and different is refused: casting twice rounds differently from casting once.
+   */
+  outputDtype(plan: LayerPlan, dtypeNode: YamlValue, outDtypeNode: YamlValue): void {
+    const read = (node: YamlValue, key: string): string | undefined => {
+      if (node === undefined) return undefined;
+      const raw = this.text(node, key);
+      if (raw === undefined) return undefined;
+      const name = raw.startsWith('torch.') ? raw.slice('torch.'.length) : raw;
+      if (!(PLAN_DTYPES as readonly string[]).includes(name)) {
+        this.report('error', 'UnsupportedDtype', node, `${key} '${raw}' is not one of ${PLAN_DTYPES.join(', ')} (with or without 'torch.')`);
+        return undefined;
+      }
+      return name;
+    };
+    const dtype = read(dtypeNode, 'dtype');
+    const outDtype = read(outDtypeNode, 'out_dtype');
+    if (dtype !== undefined && outDtype !== undefined && dtype !== outDtype) {
+      this.report(
+        'error',
+        'UnsupportedMergeOption',
+        outDtypeNode,
+        `out_dtype '${outDtype}' differs from dtype '${dtype}': DUS Studio writes each tensor cast once, so give one of them (or the same name in both)`,
+      );
+      return;
+    }
+    const chosen = outDtype ?? dtype;
+    if (chosen !== undefined) plan.dtype = chosen;
+  }
+
+  /**
+   * Top-level `parameters` are mergekit's last fallback (config.py `ConfigReader.parameter`:
+   * source, then slice, then global, each level passing on only when none of its rules matched).
+   * Appending the global rules to every slice's list gives the same first match.
+   */
+  applyGlobalScale(plan: LayerPlan, rules: readonly ScaleRule[], node: YamlValue): void {
+    for (const [index, slice] of plan.slices.entries()) {
+      const combined = [...(slice.scale ?? []), ...rules.map((rule) => ({ ...rule }))];
+      if (combined.length > MAX_SCALE_RULES) {
+        this.report('error', 'InvalidYaml', node, `slice ${index + 1}: ${combined.length} scale rules with the top-level ones, more than the ${MAX_SCALE_RULES} a slice may have`, index);
+        return;
+      }
+      slice.scale = combined;
+    }
+  }
+
+  /**
+   * The `models:` form: mergekit turns each model into a source covering all its layers, in one
+   * slice (plan.py `normalize_config`); passthrough takes exactly one source, so one model, whose
+   * `parameters` are that source's.
+   */
+  wholeModel(node: YamlValue): PlanSlice[] {
+    const items = this.items(node, 'models');
+    if (items === undefined) return [];
+    if (items.length !== 1) {
+      this.report('error', 'InvalidYaml', node, `models lists ${items.length} models; passthrough copies exactly one (mergekit: "passthrough merge expects exactly one tensor")`);
+      return [];
+    }
+    const entries = this.entries(items[0], 'models entry', 0);
+    if (entries === undefined) return [];
+    let model: string | undefined;
+    let scale: ScaleRule[] | undefined;
+    for (const { key, keyNode, value } of entries) {
+      if (key === 'model') model = this.modelPath(value, 'models model', 0);
+      else if (key === 'parameters') scale = this.parameters(value, 'the model', 0);
+      else this.report('error', 'InvalidYaml', keyNode, `unknown key '${key}' in a models entry`, 0);
+    }
+    if (model === undefined) {
+      if (!entries.some((entry) => entry.key === 'model')) this.report('error', 'InvalidYaml', items[0], 'the models entry has no model', 0);
+      return [];
+    }
+    const layers = this.layerCountOf?.(model);
+    if (layers === undefined || layers < 1) {
+      this.report('error', 'SourceNotOpen', items[0], `no decoder layers could be counted in ${model}: the models form copies all of a model's layers`, 0);
+      return [];
+    }
+    const slice: PlanSlice = { model, start: 0, end: layers };
+    if (scale !== undefined) slice.scale = scale;
+    return [slice];
   }
 
   /** 'base' names base_model's tokenizer; 'union' merges vocabularies, which a passthrough copy cannot do. */
@@ -331,7 +431,7 @@ class PassthroughReader {
     return [start, end];
   }
 
-  parameters(node: YamlValue, what: string, index: number): ScaleRule[] | undefined {
+  parameters(node: YamlValue, what: string, index: number | undefined): ScaleRule[] | undefined {
     const entries = this.entries(node, `${what} parameters`, index);
     if (entries === undefined) return undefined;
     let scale: ScaleRule[] | undefined;
@@ -342,18 +442,22 @@ class PassthroughReader {
     return scale;
   }
 
-  /** `scale: 0.5` or `scale: [{filter: o_proj, value: 0}, {value: 1}]`; gradients (lists of numbers) are refused. */
-  scale(node: YamlValue, what: string, index: number): ScaleRule[] | undefined {
+  /**
+   * `scale: 0.5`, a gradient `scale: [1.0, 0.5]` (interpolated over the slice's layers), or rules
+   * `scale: [{filter: o_proj, value: 0}, {value: 1}]` whose values may be gradients too
+   * (config.py `evaluate_setting`). A bare value is a rule without filter.
+   */
+  scale(node: YamlValue, what: string, index: number | undefined): ScaleRule[] | undefined {
     const value = this.deref(node);
     const single = this.number(value);
     if (single !== undefined) return [{ value: single }];
     if (!isSeq(value)) {
-      this.report('error', 'InvalidYaml', node, `${what}: scale must be a number or a list of {filter, value}`, index);
+      this.report('error', 'InvalidYaml', node, `${what}: scale must be a number, a list of numbers (a gradient) or a list of {filter, value}`, index);
       return undefined;
     }
     if (value.items.length > 0 && value.items.every((item) => this.number(item) !== undefined)) {
-      this.report('error', 'UnsupportedMergeOption', node, `${what}: gradient scales (a list of numbers) are not supported; give one value per filter`, index);
-      return undefined;
+      const gradient = this.gradient(value, what, index);
+      return gradient === undefined ? undefined : [{ value: gradient }];
     }
     if (value.items.length > MAX_SCALE_RULES) {
       this.report('error', 'InvalidYaml', node, `${what}: scale lists ${value.items.length} rules, more than the ${MAX_SCALE_RULES} a slice may have`, index);
@@ -367,10 +471,12 @@ class PassthroughReader {
       for (const entry of entries) {
         if (entry.key === 'value') {
           const number = this.number(entry.value);
+          const list = this.deref(entry.value);
           if (number !== undefined) rule.value = number;
-          else if (isSeq(this.deref(entry.value))) {
-            this.report('error', 'UnsupportedMergeOption', entry.value, `${what}: gradient scale values are not supported`, index);
-          } else this.report('error', 'InvalidYaml', entry.value, `${what}: scale value must be a number`, index);
+          else if (isSeq(list)) {
+            const gradient = this.gradient(list, what, index);
+            if (gradient !== undefined) rule.value = gradient;
+          } else this.report('error', 'InvalidYaml', entry.value, `${what}: scale value must be a number or a list of numbers`, index);
         } else if (entry.key === 'filter') {
           const filter = this.text(entry.value, `${what} scale filter`, index);
           if (filter !== undefined && filter.length > MAX_FILTER_LENGTH) {
@@ -385,6 +491,50 @@ class PassthroughReader {
     }
     return rules.length > 0 ? rules : undefined;
   }
+
+  /** A gradient: 1 to MAX_GRADIENT_POINTS finite numbers. */
+  gradient(node: YamlValue, what: string, index: number | undefined): number[] | undefined {
+    const list = this.deref(node);
+    const items = isSeq(list) ? list.items : [];
+    this.gradientPoints += items.length;
+    if (this.gradientPoints > MAX_YAML_GRADIENT_POINTS) {
+      this.report('error', 'InvalidYaml', node, `${what}: the gradients hold more than ${MAX_YAML_GRADIENT_POINTS} numbers in all`, index);
+      return undefined;
+    }
+    const points = items.map((item) => this.number(item));
+    if (items.length === 0 || items.length > MAX_GRADIENT_POINTS || points.some((point) => point === undefined || !Number.isFinite(point))) {
+      this.report('error', 'InvalidYaml', node, `${what}: a gradient is 1 to ${MAX_GRADIENT_POINTS} numbers`, index);
+      return undefined;
+    }
+    return points as number[];
+  }
+}
+
+export interface MergekitYamlOptions {
+  baseDir?: string;
+  fileName?: string;
+  /** Layer count of a model (absolute path), for the `models:` form; undefined when it cannot be read. */
+  layerCountOf?: (model: string) => number | undefined;
+}
+
+/**
+ * parseMergekitYaml for YAML that may use the `models:` form: a first read names the models whose
+ * layer count it needs, `layerCount` opens them, a second read builds the plan.
+ */
+export async function parseMergekitYamlOpening(
+  text: string,
+  options: Omit<MergekitYamlOptions, 'layerCountOf'>,
+  layerCount: (model: string) => Promise<number | undefined>,
+): Promise<YamlImport> {
+  const wanted = new Set<string>();
+  const first = parseMergekitYaml(text, { ...options, layerCountOf: (model) => void wanted.add(model) });
+  if (wanted.size === 0) return first;
+  const counts = new Map<string, number>();
+  for (const model of wanted) {
+    const count = await layerCount(model);
+    if (count !== undefined) counts.set(model, count);
+  }
+  return parseMergekitYaml(text, { ...options, layerCountOf: (model) => counts.get(model) });
 }
 
 /**
@@ -398,7 +548,7 @@ class PassthroughReader {
  * numbers, path lengths) however many aliases repeat a slice. The caller bounds the text's size
  * (MAX_YAML_BYTES at the API and the CLI).
  */
-export function parseMergekitYaml(text: string, options: { baseDir?: string; fileName?: string } = {}): YamlImport {
+export function parseMergekitYaml(text: string, options: MergekitYamlOptions = {}): YamlImport {
   const lines = new LineCounter();
   const lexed = lexemesWithinAliasLimit(text, MAX_YAML_ALIASES);
   if ('excessAliasOffset' in lexed) {
@@ -418,7 +568,7 @@ export function parseMergekitYaml(text: string, options: { baseDir?: string; fil
     return { plan: null, problems: [{ severity: 'error', code: 'InvalidYaml', message, line }] };
   }
   const doc = composeFirstDocument(tokens, text.length);
-  const reader = new PassthroughReader(doc, lines, options.baseDir ?? process.cwd(), options.fileName);
+  const reader = new PassthroughReader(doc, lines, options.baseDir ?? process.cwd(), options.fileName, options.layerCountOf);
   for (const error of doc.errors) {
     reader.report('error', 'InvalidYaml', null, `YAML syntax: ${firstLine(error.message)}`, undefined, lines.linePos(errorOffset(doc, error)).line);
   }
@@ -609,7 +759,7 @@ function outputLayerCount(plan: LayerPlan): number {
 }
 
 /** A single rule without filter is written as a plain number, which mergekit reads the same way. */
-function scaleValue(rules: readonly ScaleRule[]): number | ScaleRule[] {
+function scaleValue(rules: readonly ScaleRule[]): number | number[] | ScaleRule[] {
   const only = rules[0];
   if (rules.length === 1 && only !== undefined && only.filter === undefined) return only.value;
   return rules.map((rule) => (rule.filter === undefined ? { value: rule.value } : { filter: rule.filter, value: rule.value }));

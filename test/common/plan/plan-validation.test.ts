@@ -267,13 +267,38 @@ describe('validatePlan', () => {
     expect(validatePlan(plan, lookupOf(quantised)).map((problem) => problem.code)).toEqual([]);
   });
 
-  it('matches scale filters against the output layer name', () => {
+  it('matches scale filters against the source tensor name, as mergekit does (plan.py for_tensor(weight_in.name))', () => {
     const quantised = makeSummary({ name: 'Q', numLayers: 4, layerDtypes: { 'mlp.down_proj.weight': 'I8' } });
-    // Output layer 5 is source layer 1 of the second slice; a filter on the source index would miss it.
-    const scale = [{ filter: 'layers.5.mlp', value: 0 }];
+    // Output layer 5 is source layer 1 of the second slice: the filter names the source layer.
+    const scale = [{ filter: 'layers.1.mlp', value: 0 }];
     const plan: LayerPlan = { slices: [{ model: quantised.id, start: 0, end: 4 }, { model: quantised.id, start: 0, end: 4, scale }] };
     const problem = validatePlan(plan, lookupOf(quantised)).find((candidate) => candidate.code === 'ScaleOnNonFloat');
     expect(problem?.layer).toBe(1);
+  });
+
+  it('refuses to mix architectures unless allowCrimes, as mergekit without --allow-crimes (architecture/__init__.py)', () => {
+    const mistral = { ...makeSummary({ name: 'Mistral-8', numLayers: 8 }), architecture: 'MistralForCausalLM' };
+    const plan: LayerPlan = { slices: [{ model: base.id, start: 0, end: 4 }, { model: mistral.id, start: 4, end: 8 }] };
+    const refused = validatePlan(plan, lookupOf(base, mistral)).find((problem) => problem.code === 'ArchitectureMismatch');
+    expect(refused).toMatchObject({ severity: 'error', slice: 1 });
+    expect(refused?.message).toContain('MistralForCausalLM differs from LlamaForCausalLM of Base-8');
+    expect(refused?.message).toContain('--allow-crimes');
+    const allowed = validatePlan({ ...plan, allowCrimes: true }, lookupOf(base, mistral)).find((problem) => problem.code === 'ArchitectureMismatch');
+    expect(allowed?.severity).toBe('warning');
+  });
+
+  it('says no decoder layers are recognised in a model whose layers no family names, instead of a range error', () => {
+    const mamba = { ...makeSummary({ name: 'mamba', numLayers: 4 }), layerPrefix: null, numLayers: 0, architecture: 'MambaForCausalLM' };
+    const problems = validatePlan({ slices: [{ model: mamba.id, start: 0, end: 4 }] }, lookupOf(mamba));
+    expect(problems.map((problem) => problem.code)).toEqual(['NoDecoderLayers']);
+    expect(problems[0]?.message).toContain('no decoder layers recognised in mamba (MambaForCausalLM)');
+  });
+
+  it('refuses a base_model other than the first slice source, whose config mergekit would take (merge.py _get_donor_model)', () => {
+    const other = makeSummary({ name: 'Other-8', numLayers: 8 });
+    const plan: LayerPlan = { slices: [{ model: base.id, start: 0, end: 8 }], baseModel: other.id };
+    expect(validatePlan(plan, lookupOf(base, other)).map((problem) => problem.code)).toEqual(['UnsupportedMergeOption']);
+    expect(validatePlan({ ...plan, baseModel: base.id }, lookupOf(base, other))).toEqual([]);
   });
 
   it('does not call neighbouring slices of different sources a gap', () => {

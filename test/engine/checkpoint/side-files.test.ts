@@ -58,6 +58,22 @@ describe('listSideFiles', () => {
     expect(isSideFileName('tokenizer.json.bak')).toBe(false);
   });
 
+  it('copies every file mergekit\'s _copy_tokenizer copies (merge.py)', () => {
+    const mergekitCopies = [
+      'tokenizer_config.json',
+      'special_tokens_map.json',
+      'tokenizer.json',
+      'tokenizer.model',
+      'added_tokens.json',
+      'merges.txt',
+      'chat_template.jinja',
+      'generation_config.json',
+      'chat_template.json',
+      'video_preprocessor_config.json',
+    ];
+    expect(mergekitCopies.filter((name) => !isSideFileName(name))).toEqual([]);
+  });
+
   it('reports a missing folder as NotFound', async () => {
     await expect(listSideFiles(path.join(dir, 'absent'))).rejects.toMatchObject({ code: 'NotFound' });
   });

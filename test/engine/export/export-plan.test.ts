@@ -147,6 +147,22 @@ describe('exportPlan', () => {
     expect(withTokenizer.report.files).toContain('tokenizer.json');
   });
 
+  it('refuses a tokenizer_source that is not a model with a tokenizer, and writes nothing', async () => {
+    const first = await openFixture(folders, { layers: 4, seed: 23 });
+    const plan = { slices: [slice(first, 0, 4)] };
+    const missing = path.join(await folders.make(), 'export');
+    await expect(exportPlan({ plan: { ...plan, tokenizerSource: path.join(first.folder, 'absent') }, target: { dir: missing }, sources: sourceMap(first) })).rejects.toMatchObject({
+      code: 'NotFound',
+    });
+    await expect(stat(missing)).rejects.toMatchObject({ code: 'ENOENT' });
+    const bare = path.join(await folders.make(), 'export');
+    await expect(exportPlan({ plan: { ...plan, tokenizerSource: first.id }, target: { dir: bare }, sources: sourceMap(first) })).rejects.toMatchObject({
+      code: 'InvalidPlan',
+      message: expect.stringContaining('holds no tokenizer'),
+    });
+    await expect(stat(bare)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('keeps tied embeddings tied: no lm_head is added', async () => {
     const source = await openFixture(folders, { layers: 6, tied: true });
     const { exported, config } = await exportTo(dusPlan(source, 2), [source]);

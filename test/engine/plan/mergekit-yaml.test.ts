@@ -2,7 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { LayerPlan, PlanProblem } from '../../../electron/api/types.js';
 import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
-import { emitMergekitYaml, MAX_YAML_ALIASES, parseMergekitYaml } from '../../../electron/engine/plan/mergekit-yaml.js';
+import { MAX_YAML_GRADIENT_POINTS, emitMergekitYaml, MAX_YAML_ALIASES, parseMergekitYaml } from '../../../electron/engine/plan/mergekit-yaml.js';
 import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
 import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
 import { lookupOf, makeSummary } from '../../common/plan/summary-factory.js';
@@ -161,12 +161,12 @@ describe('parseMergekitYaml', () => {
 
   const refusals: { title: string; text: string; code: string; line: number; words: string[] }[] = [
     { title: 'another merge method', text: yaml(...slice([]), 'merge_method: slerp'), code: 'UnsupportedMergeOption', line: 5, words: ["'slerp'"] },
-    { title: 'the models form', text: yaml('models:', '  - model: ./M', 'merge_method: passthrough'), code: 'UnsupportedMergeOption', line: 1, words: ["'models'"] },
     { title: 'modules', text: yaml(...slice([]), 'modules: {}', 'merge_method: passthrough'), code: 'UnsupportedMergeOption', line: 5, words: ["'modules'"] },
-    { title: 'top-level parameters', text: yaml(...slice([]), 'merge_method: passthrough', 'parameters:', '  scale: 0'), code: 'UnsupportedMergeOption', line: 6, words: ["'parameters'"] },
     { title: 'a tokenizer block', text: yaml(...slice([]), 'merge_method: passthrough', 'tokenizer:', '  source: union'), code: 'UnsupportedMergeOption', line: 6, words: ["'tokenizer'"] },
     { title: 'a chat template', text: yaml(...slice([]), 'merge_method: passthrough', 'chat_template: chatml'), code: 'UnsupportedMergeOption', line: 6, words: ["'chat_template'"] },
-    { title: 'out_dtype', text: yaml(...slice([]), 'merge_method: passthrough', 'out_dtype: bfloat16'), code: 'UnsupportedMergeOption', line: 6, words: ["'out_dtype'"] },
+    { title: 'out_dtype different from dtype', text: yaml(...slice([]), 'merge_method: passthrough', 'dtype: float16', 'out_dtype: bfloat16'), code: 'UnsupportedMergeOption', line: 7, words: ["out_dtype 'bfloat16'", "dtype 'float16'"] },
+    { title: 'an unknown torch dtype', text: yaml(...slice([]), 'merge_method: passthrough', 'dtype: torch.int8'), code: 'UnsupportedDtype', line: 6, words: ["'torch.int8'"] },
+    { title: 'an empty gradient', text: yaml(...slice(['        parameters:', '          scale:', '            - filter: o_proj', '              value: []']), 'merge_method: passthrough'), code: 'InvalidYaml', line: 8, words: ['gradient'] },
     { title: 'a union tokenizer', text: yaml(...slice([]), 'merge_method: passthrough', 'tokenizer_source: union'), code: 'UnsupportedMergeOption', line: 6, words: ["'union'"] },
     { title: 'an unknown top-level key', text: yaml(...slice([]), 'merge_method: passthrough', 'slicez: []'), code: 'InvalidYaml', line: 6, words: ["'slicez'"] },
     { title: 'a slice base_model', text: yaml(...slice(['    base_model: ./M']), 'merge_method: passthrough'), code: 'UnsupportedMergeOption', line: 5, words: ['slice 1', "'base_model'"] },
@@ -186,8 +186,6 @@ describe('parseMergekitYaml', () => {
     { title: 'a source without layer_range', text: yaml('slices:', '  - sources:', '      - model: ./M', 'merge_method: passthrough'), code: 'InvalidYaml', line: 3, words: ['layer_range'] },
     { title: 'a source without model', text: yaml('slices:', '  - sources:', '      - layer_range: [0, 4]', 'merge_method: passthrough'), code: 'InvalidYaml', line: 3, words: ['no model'] },
     { title: 'a LoRA model reference', text: yaml('slices:', '  - sources:', '      - model: ./M+./adapter', '        layer_range: [0, 4]', 'merge_method: passthrough'), code: 'UnsupportedMergeOption', line: 3, words: ['LoRA'] },
-    { title: 'a gradient scale', text: yaml(...slice(['        parameters:', '          scale: [0, 0.5, 1]']), 'merge_method: passthrough'), code: 'UnsupportedMergeOption', line: 6, words: ['gradient'] },
-    { title: 'a gradient scale value', text: yaml(...slice(['        parameters:', '          scale:', '            - filter: o_proj', '              value: [0, 1]']), 'merge_method: passthrough'), code: 'UnsupportedMergeOption', line: 8, words: ['gradient'] },
     { title: 'a scale that is text', text: yaml(...slice(['        parameters:', '          scale: half']), 'merge_method: passthrough'), code: 'InvalidYaml', line: 6, words: ['scale must be a number'] },
     { title: 'a scale rule with an unknown key', text: yaml(...slice(['        parameters:', '          scale:', '            - filter: o_proj', '              weight: 0']), 'merge_method: passthrough'), code: 'InvalidYaml', line: 8, words: ["'weight'"] },
     { title: 'a layer_range of three numbers', text: yaml('slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4, 8]', 'merge_method: passthrough'), code: 'InvalidYaml', line: 4, words: ['two layer numbers'] },
@@ -225,6 +223,32 @@ describe('parseMergekitYaml', () => {
     expect(plan).toBeNull();
     expect(errorsOf(problems).length).toBeGreaterThan(0);
     expect(problems[0]).toMatchObject({ code: 'InvalidYaml', severity: 'error', line });
+  });
+
+  it('reads the models form with passthrough as one slice over all layers (plan.py normalize_config)', () => {
+    const text = yaml('models:', '  - model: ../Mistral-7B', '    parameters:', '      scale: 0.5', 'merge_method: passthrough', 'dtype: bfloat16');
+    const parsed = parseMergekitYaml(text, { baseDir: configDir, layerCountOf: (model) => (model === mistralPath ? 32 : undefined) });
+    expect(parsed.problems).toEqual([]);
+    expect(parsed.plan).toEqual({ slices: [{ model: mistralPath, start: 0, end: 32, scale: [{ value: 0.5 }] }], dtype: 'bfloat16' });
+  });
+
+  it('refuses a models form with two models (passthrough takes one source) or a model it cannot count', () => {
+    const two = parseMergekitYaml(yaml('models:', '  - model: ./A', '  - model: ./B', 'merge_method: passthrough'), { baseDir: configDir, layerCountOf: () => 4 });
+    expect(two.plan).toBeNull();
+    expect(two.problems[0]?.message).toContain('models lists 2 models; passthrough copies exactly one');
+    const unknown = parseMergekitYaml(yaml('models:', '  - model: ./A', 'merge_method: passthrough'), { baseDir: configDir });
+    expect(unknown.problems.map((problem) => problem.code)).toEqual(['SourceNotOpen']);
+    const both = parseMergekitYaml(yaml('models:', '  - model: ./A', 'slices: []', 'merge_method: passthrough'), { baseDir: configDir, layerCountOf: () => 4 });
+    expect(both.problems.some((problem) => problem.message.includes("either 'slices' or 'models'"))).toBe(true);
+  });
+
+  it('refuses gradients that aliases repeat beyond MAX_YAML_GRADIENT_POINTS numbers in all, without building them', () => {
+    const points = Array.from({ length: 1024 }, () => '0.5').join(', ');
+    const slices = Array.from({ length: 100 }, () => '  - *s').join('\n');
+    const text = yaml('x: &g [' + points + ']', 'slices:', '  - &s', '    sources:', '      - model: ./A', '        layer_range: [0, 1]', '        parameters:', '          scale:', ...Array.from({ length: 64 }, () => '            - value: *g'), slices, 'merge_method: passthrough');
+    const parsed = parseMergekitYaml(text, { baseDir: configDir });
+    expect(parsed.plan).toBeNull();
+    expect(parsed.problems.some((problem) => problem.message.includes(`more than ${MAX_YAML_GRADIENT_POINTS} numbers in all`))).toBe(true);
   });
 
   it('reports every problem at once, each with its line', () => {
