@@ -60,12 +60,38 @@ describe('StackCanvas', () => {
     const repeated = getAllByTestId('output-layer').filter((layer) => layer.dataset.repeated === 'true');
     expect(repeated.map((layer) => Number(layer.dataset.index))).toEqual([1, 2, 3, 4, 5, 6]);
     expect(getAllByTestId('repeat-marker')).toHaveLength(6);
-    const overlaps = getAllByTestId('overlap-region');
+    const overlaps = getAllByTestId('overlap-region').filter((region) => region.dataset.model === STORIES_PATH);
     expect(overlaps).toHaveLength(1);
-    const layerHeight = Number(getAllByTestId('stack-canvas')[0]!.dataset.layerHeight);
-    const top = Number(getAllByTestId('stack-canvas')[0]!.dataset.top);
-    expect(Number(overlaps[0]!.getAttribute('y'))).toBeCloseTo(top + 1 * layerHeight);
-    expect(Number(overlaps[0]!.getAttribute('height'))).toBeCloseTo(3 * layerHeight);
+    // The output shades both runs of repeated rows the same way: 1–3 in copy 1, 4–6 in copy 2.
+    expect(getAllByTestId('overlap-region').filter((region) => region.dataset.model === 'output')).toHaveLength(2);
+    const row = (index: number) => getAllByTestId('source-layer').find((layer) => Number(layer.dataset.index) === index)!;
+    const rowTop = (index: number) => Number(row(index).getAttribute('y')) - 0.5;
+    expect(Number(overlaps[0]!.getAttribute('y'))).toBeCloseTo(rowTop(1));
+    expect(Number(overlaps[0]!.getAttribute('height'))).toBeCloseTo(rowTop(4) - rowTop(1));
+  });
+
+  it('draws the two DUS copies apart: a darker second copy and a bracket per copy naming its source layers', () => {
+    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) });
+    const { getAllByTestId } = renderStack([stories], layers);
+    const copies = getAllByTestId('output-layer').map((layer) => Number(layer.dataset.copy));
+    expect(copies).toEqual([1, 1, 1, 1, 2, 2, 2, 2]);
+    const fills = getAllByTestId('output-layer').map((layer) => layer.querySelector('rect')!.getAttribute('fill'));
+    expect(fills[0]).toBe(stories.colour);
+    expect(fills[4]).not.toBe(stories.colour);
+    const brackets = getAllByTestId('copy-bracket');
+    expect(brackets.map((bracket) => bracket.dataset.copy)).toEqual(['1', '2']);
+    expect(brackets[1]!.querySelector('title')!.textContent).toContain('source layers 1–4');
+    expect(getAllByTestId('seam-label')[0]!.textContent).toBe('seam 3→1');
+  });
+
+  it('numbers every row of both columns at 48 layers and magnifies a band of a 137-layer output', () => {
+    const solar: StackSourceInput = { ...stories, numLayers: 32 };
+    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 32, 8) });
+    const { getAllByTestId } = render(StackCanvas, {
+      props: { sources: [solar], layers, seams: findSeams(layers), splice: null, seamJump: null, fallbackWidth: 700, fallbackHeight: 560 },
+    });
+    expect(getAllByTestId('output-label')).toHaveLength(48);
+    expect(getAllByTestId('source-label')).toHaveLength(32);
   });
 
   it('draws the seam as a line after the last layer of copy A', () => {
