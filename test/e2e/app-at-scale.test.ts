@@ -3,6 +3,8 @@
  * 1280×800 and 1920×1080: a 32-layer Mistral-shaped model (SOLAR DUS → 48), three 12-layer sources
  * of which one does not fit the others, and a 137-layer Goliath plan from two 80-layer parents.
  * Every model is written by the project's own writer with a small hidden size, so the files are tiny.
+ * After the canvas, the things that must never mislead: a recipe's repeats are a note, the norm
+ * charts draw only the plan's sources, a selection follows its layer, an old export outcome goes.
  */
 import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -192,6 +194,76 @@ describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
         expect(after.bottom - after.top).toBeLessThan(during!.bottom - during!.top);
         await shot('solar-dragged');
         // Back to the SOLAR plan for the next steps.
+        await page.keyboard.press('ControlOrMeta+z');
+        await expect.poll(() => page.getByTestId('output-layer').count()).toBe(48);
+      });
+
+      it("lists a recipe's repeated layers as a note, not a problem: no red anywhere", async () => {
+        await page.getByTestId('tab-problems').click();
+        await expect.poll(() => page.getByTestId('tab-problems').textContent()).toMatch(/Problems \(0\)/);
+        const items = page.getByTestId('problem-item');
+        expect(await items.evaluateAll((nodes) => nodes.map((node) => `${node.getAttribute('data-code')}:${node.classList.contains('info') ? 'info' : 'other'}`))).toEqual([
+          'LayerRepeated:info',
+        ]);
+        expect(await page.getByText('No problems: the plan is valid.').count()).toBe(1);
+        expect(await page.locator('li.problem').count()).toBe(0);
+        await shot('solar-note');
+      });
+
+      it("draws only the plan's sources in the weight-norm charts, with a legend naming them", async () => {
+        await page.getByTestId('tab-norms').click();
+        await page.getByTestId('norm-chart').first().waitFor();
+        // Five other checkpoints are open; only mistral-32 is in the plan.
+        const drawn = new Set(await page.getByTestId('source-line').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-model'))));
+        expect([...drawn]).toEqual([models.mistral]);
+        expect(await page.getByTestId('norm-legend-source').evaluateAll((nodes) => nodes.map((node) => node.textContent?.trim()))).toEqual(['mistral-32']);
+        await shot('norms-plan-sources');
+      });
+
+      it('follows the selected output layer through a plan change instead of showing another source layer', async () => {
+        // Output 30 copies source layer 14 (copy 2 starts at output 24 with layer 8).
+        await page.locator('[data-testid="output-layer"][data-index="30"]').click();
+        const origin = page.locator('.inspector .origin');
+        await expect.poll(() => origin.textContent()).toMatch(/layer\s*14\b/);
+        // A one layer earlier: copy 2 now starts at output 23, so layer 14 is output 29.
+        await page.getByTestId('splice-handle-a').focus();
+        await page.keyboard.press('ArrowUp');
+        await expect.poll(() => page.getByTestId('output-layer').count()).toBe(47);
+        await expect.poll(() => page.locator('.inspector .title').textContent()).toMatch(/Output layer\s*29/);
+        expect(await origin.textContent()).toMatch(/layer\s*14\b/);
+        await page.mouse.move(2, 2);
+        await shot('selection-follows');
+        await page.keyboard.press('ControlOrMeta+z');
+        await expect.poll(() => page.getByTestId('output-layer').count()).toBe(48);
+        await page.locator('[data-testid="output-layer"][data-index="30"]').click();
+      });
+
+      it("clears the export pane's last outcome when the target changes", async () => {
+        await page.getByTestId('tab-export').click();
+        const target = page.getByTestId('export-target');
+        // A folder that holds a checkpoint: the export refuses it.
+        await target.fill(models.llamaA);
+        await page.getByTestId('export-start').click();
+        const alert = page.locator('.export [role="alert"]');
+        await alert.first().waitFor({ timeout: STEP_MS });
+        expect(await alert.first().textContent()).toMatch(/exist|not empty|replace/i);
+        await shot('export-refused');
+        await target.fill(path.join(tempDir, 'exports', 'fresh'));
+        await expect.poll(() => alert.count()).toBe(0);
+      });
+
+      it("fits a slice's range to the model it is moved to, and every count agrees", async () => {
+        const select = page.getByRole('combobox', { name: 'Slice 1 model' });
+        await select.focus();
+        await select.selectOption(models.llamaA);
+        // 0–24 on a 12-layer model becomes 0–12: 12 + 24 layers, the same number everywhere.
+        await expect.poll(() => page.getByTestId('output-layer').count()).toBe(36);
+        await expect.poll(() => page.getByTestId('summary').textContent()).toMatch(/^\s*36 layers/);
+        expect(await page.getByTestId('output-title').textContent()).toMatch(/Output · 36/);
+        await page.getByTestId('tab-yaml').click();
+        await expect.poll(() => page.getByTestId('yaml-editor').inputValue()).toContain('layer_range: [0, 12]');
+        await shot('slice-model-changed');
+        await page.getByTestId('stack-canvas').click({ position: { x: 2, y: 2 } });
         await page.keyboard.press('ControlOrMeta+z');
         await expect.poll(() => page.getByTestId('output-layer').count()).toBe(48);
       });
