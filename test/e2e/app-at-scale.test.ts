@@ -217,6 +217,14 @@ describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
         const drawn = new Set(await page.getByTestId('source-line').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-model'))));
         expect([...drawn]).toEqual([models.mistral]);
         expect(await page.getByTestId('norm-legend-source').evaluateAll((nodes) => nodes.map((node) => node.textContent?.trim()))).toEqual(['mistral-32']);
+        // Tick labels ("←31" under "47") never touch their neighbours.
+        const ticks = await page
+          .getByTestId('norm-chart')
+          .first()
+          .locator('.source-tick')
+          .evaluateAll((nodes) => nodes.map((node) => node.getBoundingClientRect()).map((rect) => ({ left: rect.left, right: rect.right })));
+        expect(ticks.length).toBeGreaterThanOrEqual(4);
+        for (let index = 1; index < ticks.length; index++) expect(ticks[index]!.left).toBeGreaterThan(ticks[index - 1]!.right);
         await shot('norms-plan-sources');
       });
 

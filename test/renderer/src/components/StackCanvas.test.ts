@@ -121,6 +121,20 @@ describe('StackCanvas', () => {
     expect(getAllByTestId('hatch')).toHaveLength(2);
   });
 
+  it('says the checkpoints are opening instead of showing the empty state while they load', async () => {
+    const view = render(StackCanvas, { props: { sources: [], layers: [], seams: [], splice: null, seamJump: null, loading: true } });
+    expect(view.getByTestId('stack-loading').textContent).toContain('Opening checkpoints');
+    expect(view.queryByTestId('stack-empty')).toBeNull();
+    await view.rerender({ sources: [], layers: [], seams: [], splice: null, seamJump: null, loading: false });
+    expect(view.getByTestId('stack-empty').textContent).toContain('No plan yet');
+  });
+
+  it('marks the output rows of a slice the engine reports an error for', () => {
+    const layers = expandPlan({ slices: spliceSlices(STORIES_PATH, 5, 2, 3) });
+    const view = render(StackCanvas, { props: { sources: [stories], layers, seams: findSeams(layers), splice: null, seamJump: null, errorSlices: new Set([1]) } });
+    expect(view.getAllByTestId('invalid-row').map((row) => Number(row.dataset.index))).toEqual([2, 3]);
+  });
+
   it('records the first render when the plan arrives after the canvas', async () => {
     const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) });
     const view = renderStack([stories], []);
