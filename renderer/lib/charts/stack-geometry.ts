@@ -457,9 +457,12 @@ export function stackGeometry(input: StackGeometryInput): StackGeometry {
   }
 
   const bottom = Math.max(top + rowsHeight, outputScale.boundaries[layers.length]!, ...columns.map((column) => column.scale.boundaries[column.layerCount]!));
+  // Row heights summed in floating point can overshoot the box by a hair: that would add a scrollbar,
+  // narrow the box, re-measure, and could start a resize loop. Within half a pixel, the box's height it is.
+  const natural = bottom + BOTTOM;
   return {
     width,
-    height: bottom + BOTTOM,
+    height: natural <= input.height + 0.5 ? Math.min(natural, input.height) : Math.ceil(natural),
     top,
     layerHeight: outputScale.compressed,
     columns,
