@@ -19,6 +19,9 @@ import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-proce
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
 const STEP_MS = 15_000;
+/** Every row has a label element; rows too thin for a number hide it. */
+const SHOWN_OUTPUT_LABEL = '[data-testid="output-label"]:not([display="none"])';
+const SHOWN_SOURCE_LABEL = '[data-testid="source-label"]:not([display="none"])';
 const VIEWPORTS = [
   { width: 1280, height: 800 },
   { width: 1920, height: 1080 },
@@ -129,14 +132,14 @@ describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
 
       it('numbers every layer of both columns of a 32 → 48 SOLAR plan, on scales of their own', async () => {
         await shot('solar-48');
-        await expect.poll(() => page.getByTestId('output-label').count()).toBe(48);
-        expect(await page.getByTestId('source-label').count()).toBe(32);
+        await expect.poll(() => page.locator(SHOWN_OUTPUT_LABEL).count()).toBe(48);
+        expect(await page.locator(SHOWN_SOURCE_LABEL).count()).toBe(32);
         const outputRows = await boxes(page, '[data-testid="output-layer"] rect:first-child');
         const sourceRows = await boxes(page, '[data-testid="source-layer"]');
         // The 32-layer source is drawn at its own scale: its rows are taller than the output's.
         expect(sourceRows[0]!.bottom - sourceRows[0]!.top).toBeGreaterThan(outputRows[0]!.bottom - outputRows[0]!.top + 2);
         // Every number lies inside its row (it does not spill onto its neighbours).
-        const labels = await boxes(page, '[data-testid="output-label"]');
+        const labels = await boxes(page, SHOWN_OUTPUT_LABEL);
         for (const [index, label] of labels.entries()) {
           const row = outputRows[index]!;
           expect(label.top).toBeGreaterThanOrEqual(row.top - 1.5);
@@ -321,7 +324,7 @@ describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
         const canvas = page.getByTestId('stack-canvas');
         expect(await canvas.getAttribute('data-banded')).toBe('true');
         // Near the first seam (after output 15) every row carries its number.
-        const labelled = async () => new Set(await page.getByTestId('output-label').evaluateAll((nodes) => nodes.map((node) => Number(node.parentElement!.getAttribute('data-index')))));
+        const labelled = async () => new Set(await page.locator(SHOWN_OUTPUT_LABEL).evaluateAll((nodes) => nodes.map((node) => Number(node.parentElement!.getAttribute('data-index')))));
         for (const index of [12, 13, 14, 15, 16, 17, 18]) expect((await labelled()).has(index)).toBe(true);
         expect((await labelled()).has(101)).toBe(false);
         // Pointing at a thin row magnifies the rows around it; the band then stays put under the pointer.
