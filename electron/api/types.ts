@@ -291,7 +291,11 @@ export interface OutputLayer {
 
 import type { ProblemCode } from './errors.js';
 
-export type ProblemSeverity = 'error' | 'warning';
+/**
+ * error: the plan cannot be exported as it is; warning: it can, but probably not as meant; info: an
+ * expected effect of the plan's design (the repeated layers of a DUS or LLaMA-Pro recipe), shown as a note.
+ */
+export type ProblemSeverity = 'error' | 'warning' | 'info';
 
 export interface PlanProblem {
   severity: ProblemSeverity;

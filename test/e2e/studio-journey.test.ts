@@ -63,18 +63,21 @@ function layersIn(summary: string): number {
   return Number(match[1]);
 }
 
-/** Drags a splice handle with real pointer moves, one layer height per `boundaries` step. */
+/** Drags a splice handle with real pointer moves to the y of a source layer boundary (each column has its own row scale). */
 async function dragHandle(handle: Locator, toBoundary: number): Promise<void> {
-  const canvas = page.getByTestId('stack-canvas');
-  const layerHeight = Number(await canvas.getAttribute('data-layer-height'));
-  const from = Number(await handle.getAttribute('data-layer'));
   const box = await handle.boundingBox();
-  if (!box || !(layerHeight > 0)) throw new Error('the splice handle or the stack canvas has no geometry');
+  if (!box) throw new Error('the splice handle has no geometry');
+  const rows = page.locator(`[data-testid="source-layer"][data-model="${DEMO_PATH}"]`);
+  const count = await rows.count();
+  const row = await rows.nth(Math.min(toBoundary, count - 1)).boundingBox();
+  if (!row) throw new Error('the source column has no geometry');
+  // Source rows are inset by half a pixel at the top and drawn a pixel short.
+  const targetY = toBoundary < count ? row.y - 0.5 : row.y + row.height + 0.5;
   const x = box.x + box.width / 2;
   const y = box.y + box.height / 2;
   await page.mouse.move(x, y);
   await page.mouse.down();
-  await page.mouse.move(x, y + (toBoundary - from) * layerHeight, { steps: 8 });
+  await page.mouse.move(x, targetY, { steps: 8 });
   await page.mouse.up();
 }
 

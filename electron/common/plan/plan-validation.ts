@@ -275,7 +275,7 @@ function checkGaps(plan: LayerPlan, sources: SourceLookup, problems: PlanProblem
   });
 }
 
-/** One note for the whole plan listing the source layers that appear more than once (overlap regions, identity copies). */
+/** One note (severity info) for the whole plan listing the source layers that appear more than once (overlap regions, identity copies). */
 function checkRepeats(plan: LayerPlan, sources: SourceLookup, problems: PlanProblem[]): void {
   const uses = new Map<string, Map<number, number>>();
   let firstRepeat: { index: number; model: string; layer: number } | undefined;
@@ -300,9 +300,10 @@ function checkRepeats(plan: LayerPlan, sources: SourceLookup, problems: PlanProb
     const noun = repeated.length === 1 ? 'layer' : 'layers';
     parts.push(`${sourceName(model, sources)} ${noun} ${formatLayerRuns(repeated.map(([layer]) => layer))} (up to ${most}×)`);
   }
+  // Repeats are what DUS, LLaMA-Pro and Goliath are made of: a note on the plan, not a problem with it.
   problems.push(
     problemAt(
-      'warning',
+      'info',
       'LayerRepeated',
       firstRepeat.index,
       firstRepeat.model,

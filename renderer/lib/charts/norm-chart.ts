@@ -1,7 +1,12 @@
-import { line, scaleLinear, ticks as numberTicks } from 'd3';
+import { line, scaleLinear } from 'd3';
 import type { OutputLayer, ScaleRule, TensorKind } from '../../../electron/api/types.js';
 import { sourceKey, useCounts } from '../../../electron/common/plan/layer-plan.js';
 import { kindNorm, kindSeries, type NormMetric, type SourceNormProfile } from '../stats/layer-norms.js';
+
+/** Width of one character of a tick label (10 px tabular digits) and the space kept between labels. */
+const TICK_CHARACTER_WIDTH = 6.5;
+const TICK_GAP = 8;
+const TICK_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000];
 
 /**
  * The weight-norm small multiples: for one tensor kind, the output's profile along its layers
@@ -145,11 +150,11 @@ export function normChartGeometry(data: NormChartData, width: number, height: nu
           .map((point) => ({ key: `dot-${point.index}`, x: x(point.index), y: y(point.value!), colour: point.colour }))
       : [];
 
-  const room = Math.max(2, Math.floor((plot.right - plot.left) / 34));
-  const tickIndexes =
-    data.output.length <= room
-      ? data.output.map((point) => point.index)
-      : numberTicks(0, data.output.length - 1, room).filter((tick) => Number.isInteger(tick));
+  // Ticks every 1, 2, 5, 10… layers, as many as the widest label ("47" over "←31") allows without touching.
+  const widestLabel = Math.max(String(data.output.length - 1).length, ...data.output.map((point) => String(point.sourceLayer).length + 1));
+  const room = Math.max(2, Math.floor((plot.right - plot.left) / (widestLabel * TICK_CHARACTER_WIDTH + TICK_GAP)));
+  const step = TICK_STEPS.find((candidate) => Math.ceil(data.output.length / candidate) <= room) ?? Math.ceil(data.output.length / room);
+  const tickIndexes = data.output.map((point) => point.index).filter((index) => index % step === 0);
   const xTicks = tickIndexes.flatMap((index) => {
     const point = data.output[index];
     return point ? [{ key: `x-${index}`, x: x(index), outputIndex: index, sourceLayer: point.sourceLayer, colour: point.colour }] : [];

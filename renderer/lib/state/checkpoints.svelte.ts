@@ -3,16 +3,19 @@ import type { CheckpointSummary, StatsProgress, TensorStats } from '../../../ele
 import { describeError } from '../studio-client.js';
 import { newJobId } from './job-id.js';
 
-/** One colour per source, in opening order; Tableau 10 reads on light and dark backgrounds. */
+/**
+ * One colour per source, in opening order: Tableau 10, which reads on light and dark backgrounds,
+ * with its red and pink swapped for teal and lilac: red means an error or a seam on the canvas.
+ */
 export const SOURCE_COLOURS = [
   '#4e79a7',
   '#f28e2b',
   '#59a14f',
-  '#e15759',
+  '#499894',
   '#76b7b2',
   '#edc948',
   '#b07aa1',
-  '#ff9da7',
+  '#d4a6c8',
   '#9c755f',
   '#bab0ac',
 ] as const;

@@ -23,9 +23,29 @@ interface Sample {
  * in (bytes, speed over the last seconds, time left), cancel, and the final report with its verify result.
  */
 export class ExportSession {
-  dir = $state('');
+  #dir = $state('');
   shardSize = $state('5GB');
-  replace = $state(false);
+  #replace = $state(false);
+
+  /** The target folder. A new one clears the last export's outcome ("Cancelled", "already exists"), which was about the old one. */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  set dir(value: string) {
+    if (value !== this.#dir) this.#forgetOutcome();
+    this.#dir = value;
+  }
+
+  /** Replace an existing export at the target; toggling it also answers an "already exists" error. */
+  get replace(): boolean {
+    return this.#replace;
+  }
+
+  set replace(value: boolean) {
+    if (value !== this.#replace) this.#forgetOutcome();
+    this.#replace = value;
+  }
 
   exportId = $state<string | null>(null);
   phase = $state<ExportPhase | 'idle'>('idle');
@@ -72,16 +92,7 @@ export class ExportSession {
   async start(plan: LayerPlan): Promise<void> {
     if (this.running || this.formProblem !== null) return;
     const exportId = newJobId('export');
-    this.exportId = exportId;
-    this.phase = 'preparing';
-    this.doneBytes = 0;
-    this.totalBytes = 0;
-    this.file = null;
-    this.bytesPerSecond = 0;
-    this.report = null;
-    this.error = null;
-    this.errorCode = null;
-    this.#samples = [];
+    this.#resetOutcome(exportId, 'preparing');
     try {
       const report = await this.#host.exportPlan({
         exportId,
@@ -116,6 +127,25 @@ export class ExportSession {
 
   dispose(): void {
     this.#unsubscribe();
+  }
+
+  /** Back to the empty form, unless an export is still running (its outcome is still to come). */
+  #forgetOutcome(): void {
+    if (this.running || this.phase === 'idle') return;
+    this.#resetOutcome(null, 'idle');
+  }
+
+  #resetOutcome(exportId: string | null, phase: ExportPhase | 'idle'): void {
+    this.exportId = exportId;
+    this.phase = phase;
+    this.doneBytes = 0;
+    this.totalBytes = 0;
+    this.file = null;
+    this.bytesPerSecond = 0;
+    this.report = null;
+    this.error = null;
+    this.errorCode = null;
+    this.#samples = [];
   }
 
   #receive(progress: ExportProgress): void {

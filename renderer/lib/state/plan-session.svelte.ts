@@ -194,10 +194,22 @@ export class PlanSession {
     this.#replaceSlice(index, next);
   }
 
+  /**
+   * Moves a slice to another model. A range the new model cannot hold (0–32 on a 12-layer model)
+   * keeps its length where it can and slides down to end at the model's last layer, so the slice's
+   * count, the toolbar and the YAML agree at once instead of showing an error.
+   */
   setSliceModel(index: number, model: string): void {
     const slice = this.plan.slices[index];
     if (!slice || slice.model === model) return;
-    this.#replaceSlice(index, { ...slice, model });
+    const layers = this.#layerCount(model);
+    if (layers === undefined || layers < 1 || slice.end <= layers) {
+      this.#replaceSlice(index, { ...slice, model });
+      return;
+    }
+    const length = Math.max(1, Math.min(slice.end - slice.start, layers));
+    const start = Math.max(0, Math.min(slice.start, layers - length));
+    this.#replaceSlice(index, { ...slice, model, start, end: start + length });
   }
 
   /** Sets a slice's scale rules; an empty list or null removes them. */

@@ -1,6 +1,6 @@
-import { getContext, setContext } from 'svelte';
+import { getContext, setContext, untrack } from 'svelte';
 import type { StudioHost } from '../../../electron/api/studio-api.js';
-import type { AppInfo, CheckpointSummary, MenuCommand } from '../../../electron/api/types.js';
+import type { AppInfo, CheckpointSummary, MenuCommand, OutputLayer } from '../../../electron/api/types.js';
 import { describeError, type DesktopActions } from '../studio-client.js';
 import { defaultDrop } from '../../../electron/common/plan/plan-recipes.js';
 import { seamJump, sourceNormProfile, typicalStep, type SourceNormProfile } from '../stats/layer-norms.js';
@@ -40,6 +40,9 @@ export class StudioSession {
   appInfo = $state.raw<AppInfo | null>(null);
   starting = $state(false);
   #unsubscribeMenu: () => void;
+  #stopFollowingPlan: () => void;
+  /** The output stack the current selection was made on. */
+  #selectionLayers: readonly OutputLayer[] = [];
   /** Norm profiles of the open checkpoints that have statistics, rebuilt as statistics stream in. */
   profiles = $derived(this.#profiles());
   /** Relative norm jump across the splice handles' seam (source layer A − 1 → B); null before statistics. */
@@ -61,6 +64,28 @@ export class StudioSession {
     });
     this.exporter = new ExportSession(host, options.clock ? { now: options.clock } : {});
     this.similarity = new SimilarityState(host);
+    // A selection names an output layer by index; when the plan changes, that index may copy another
+    // source layer. Follow the layer it copied, or let go of it, instead of silently showing another.
+    this.#stopFollowingPlan = $effect.root(() => {
+      $effect(() => {
+        const layers = this.plan.layers;
+        const sliceCount = this.plan.plan.slices.length;
+        untrack(() => this.#followPlan(layers, sliceCount));
+      });
+    });
+  }
+
+  #followPlan(layers: readonly OutputLayer[], sliceCount: number): void {
+    const previous = this.#selectionLayers;
+    this.#selectionLayers = layers;
+    const view = this.view;
+    if (view.selectedSlice !== null && view.selectedSlice >= sliceCount) view.selectSlice(null);
+    if (view.hovered?.column === 'output') view.hover(null);
+    const selected = view.selected;
+    if (selected?.column !== 'output' || previous === layers) return;
+    const was = previous[selected.index];
+    const now = was && layers.find((layer) => layer.model === was.model && layer.sourceLayer === was.sourceLayer && layer.repeat === was.repeat);
+    view.selectLayer(now ? { column: 'output', index: now.index } : null);
   }
 
   /**
@@ -197,6 +222,7 @@ export class StudioSession {
 
   dispose(): void {
     this.#unsubscribeMenu();
+    this.#stopFollowingPlan();
     this.plan.dispose();
     this.checkpoints.dispose();
     this.exporter.dispose();

@@ -208,7 +208,7 @@ const cases: Case[] = [
     plan: { slices: [{ model: base.id, start: 0, end: 6 }, { model: base.id, start: 2, end: 8 }] },
     sources: [base],
     code: 'LayerRepeated',
-    severity: 'warning',
+    severity: 'info',
     slice: 1,
     source: 'Base-8',
     words: ['Base-8 layers 2–5'],

@@ -155,6 +155,17 @@ describe('PlanSession', () => {
     expect(ranges(plan)).toBe('[0,4) [3,4)* [1,5) [4,5)*');
   });
 
+  it("fits a slice's range to the model it is moved to", async () => {
+    const { plan } = await sessionWith([LLAMA_X_PATH, STORIES_PATH]);
+    plan.replace({ slices: [{ model: LLAMA_X_PATH, start: 0, end: 32 }, { model: LLAMA_X_PATH, start: 40, end: 44 }, { model: LLAMA_X_PATH, start: 2, end: 4 }] });
+    plan.setSliceModel(0, STORIES_PATH);
+    plan.setSliceModel(1, STORIES_PATH);
+    plan.setSliceModel(2, STORIES_PATH);
+    // stories260K has 5 layers: 0–32 becomes the whole model, 40–44 keeps its 4 layers at the end, 2–4 fits as it is.
+    expect(ranges(plan)).toBe('[0,5) [1,5) [2,4)');
+    expect(plan.layers).toHaveLength(11);
+  });
+
   it('edits slices: add, duplicate, move, range, scale, remove', async () => {
     const { plan } = await sessionWith();
     await plan.applyRecipe({ kind: 'dus', model: STORIES_PATH, drop: 1 });

@@ -8,6 +8,18 @@ import { buildPlanFromRecipe } from '../../../../electron/common/plan/plan-recip
 import type { StackSourceInput } from '../../../../renderer/lib/charts/stack-geometry.js';
 import { defaultSources, goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
 
+/** SOLAR slices of a `layers`-layer model: copy one keeps [0, a), copy two keeps [b, n). */
+function spliceSlices(model: string, layers: number, a: number, b: number) {
+  return [
+    { model, start: 0, end: a },
+    { model, start: b, end: layers },
+  ];
+}
+
+function dusSlices(model: string, layers: number, drop: number) {
+  return spliceSlices(model, layers, layers - drop, drop);
+}
+
 const checkpoints = defaultSources();
 
 const stories: StackSourceInput = { id: STORIES_PATH, name: 'stories260K', numLayers: 5, colour: '#4e79a7' };
@@ -63,12 +75,39 @@ describe('StackCanvas', () => {
     const repeated = getAllByTestId('output-layer').filter((layer) => layer.dataset.repeated === 'true');
     expect(repeated.map((layer) => Number(layer.dataset.index))).toEqual([1, 2, 3, 4, 5, 6]);
     expect(getAllByTestId('repeat-marker')).toHaveLength(6);
-    const overlaps = getAllByTestId('overlap-region');
+    const overlaps = getAllByTestId('overlap-region').filter((region) => region.dataset.model === STORIES_PATH);
     expect(overlaps).toHaveLength(1);
-    const layerHeight = Number(getAllByTestId('stack-canvas')[0]!.dataset.layerHeight);
-    const top = Number(getAllByTestId('stack-canvas')[0]!.dataset.top);
-    expect(Number(overlaps[0]!.getAttribute('y'))).toBeCloseTo(top + 1 * layerHeight);
-    expect(Number(overlaps[0]!.getAttribute('height'))).toBeCloseTo(3 * layerHeight);
+    // The output shades both runs of repeated rows the same way: 1–3 in copy 1, 4–6 in copy 2.
+    expect(getAllByTestId('overlap-region').filter((region) => region.dataset.model === 'output')).toHaveLength(2);
+    const row = (index: number) => getAllByTestId('source-layer').find((layer) => Number(layer.dataset.index) === index)!;
+    const rowTop = (index: number) => Number(row(index).getAttribute('y')) - 0.5;
+    expect(Number(overlaps[0]!.getAttribute('y'))).toBeCloseTo(rowTop(1));
+    expect(Number(overlaps[0]!.getAttribute('height'))).toBeCloseTo(rowTop(4) - rowTop(1));
+  });
+
+  it('draws the two DUS copies apart: a darker second copy and a bracket per copy naming its source layers', () => {
+    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) }, new Map());
+    const { getAllByTestId } = renderStack([stories], layers);
+    const copies = getAllByTestId('output-layer').map((layer) => Number(layer.dataset.copy));
+    expect(copies).toEqual([1, 1, 1, 1, 2, 2, 2, 2]);
+    const fills = getAllByTestId('output-layer').map((layer) => layer.querySelector('rect')!.getAttribute('fill'));
+    expect(fills[0]).toBe(stories.colour);
+    expect(fills[4]).not.toBe(stories.colour);
+    const brackets = getAllByTestId('copy-bracket');
+    expect(brackets.map((bracket) => bracket.dataset.copy)).toEqual(['1', '2']);
+    expect(brackets[1]!.querySelector('title')!.textContent).toContain('source layers 1–4');
+    expect(getAllByTestId('seam-label')[0]!.textContent).toBe('seam 3→1');
+  });
+
+  it('numbers every row of both columns at 48 layers and magnifies a band of a 137-layer output', () => {
+    const solar: StackSourceInput = { ...stories, numLayers: 32 };
+    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 32, 8) }, new Map());
+    const { getAllByTestId } = render(StackCanvas, {
+      props: { sources: [solar], layers, seams: findSeams(layers), splice: null, seamJump: null, fallbackWidth: 700, fallbackHeight: 560 },
+    });
+    const shown = (labels: HTMLElement[]) => labels.filter((label) => label.getAttribute('display') !== 'none');
+    expect(shown(getAllByTestId('output-label'))).toHaveLength(48);
+    expect(shown(getAllByTestId('source-label'))).toHaveLength(32);
   });
 
   it('draws the seam as a line after the last layer of copy A', () => {
@@ -96,6 +135,20 @@ describe('StackCanvas', () => {
     const scaled = getAllByTestId('output-layer').filter((layer) => layer.dataset.scaled === 'true');
     expect(scaled.map((layer) => Number(layer.dataset.sourceLayer))).toEqual([1, 3]);
     expect(getAllByTestId('hatch')).toHaveLength(2);
+  });
+
+  it('says the checkpoints are opening instead of showing the empty state while they load', async () => {
+    const view = render(StackCanvas, { props: { sources: [], layers: [], seams: [], splice: null, seamJump: null, loading: true } });
+    expect(view.getByTestId('stack-loading').textContent).toContain('Opening checkpoints');
+    expect(view.queryByTestId('stack-empty')).toBeNull();
+    await view.rerender({ sources: [], layers: [], seams: [], splice: null, seamJump: null, loading: false });
+    expect(view.getByTestId('stack-empty').textContent).toContain('No plan yet');
+  });
+
+  it('marks the output rows of a slice the engine reports an error for', () => {
+    const layers = expandPlan({ slices: spliceSlices(STORIES_PATH, 5, 2, 3) }, new Map());
+    const view = render(StackCanvas, { props: { sources: [stories], layers, seams: findSeams(layers), splice: null, seamJump: null, errorSlices: new Set([1]) } });
+    expect(view.getAllByTestId('invalid-row').map((row) => Number(row.dataset.index))).toEqual([2, 3]);
   });
 
   it('records the first render when the plan arrives after the canvas', async () => {
