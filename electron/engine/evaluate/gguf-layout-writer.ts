@@ -1,120 +1,28 @@
 /**
- * Writes a GGUF (version 3, little-endian) from a layout whose tensors are ranges of source tensors:
- * header, metadata, tensor infos, then each tensor's data at offsets aligned to 32 bytes (gguf.cpp's
- * default `general.alignment`). Streams through one bounded buffer.
+ * Writes a converted model as one GGUF file: the header laid out by the GGUF format's own writer
+ * (formats/gguf-writer.ts), then each tensor's parts (ranges of source tensors, transformed) and its
+ * padding, streamed through one bounded buffer.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { StudioError } from '../../api/errors.js';
+import { layoutGguf } from '../formats/gguf-writer.js';
 import { fileSystemError } from '../formats/file-errors.js';
 import { transformedChunks } from '../export/tensor-transform.js';
-import type { GgufLayout, GgufMetadataEntry, GgufValue } from './llama-gguf-conversion.js';
+import type { GgufConversion } from './llama-gguf-conversion.js';
 
-export const GGUF_ALIGNMENT = 32;
-const GGUF_VERSION = 3;
-/** gguf_type numbers. */
-const VALUE_TYPE = { uint32: 4, int32: 5, float32: 6, bool: 7, string: 8, array: 9 } as const;
-/** ggml_type numbers of the float types a conversion writes. */
-const TENSOR_TYPE = { F32: 0, F16: 1 } as const;
 const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
-
-class ByteSink {
-  private chunks: Buffer[] = [];
-  length = 0;
-
-  bytes(value: Uint8Array): void {
-    this.chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-    this.length += value.byteLength;
-  }
-  private fixed(size: number, write: (buffer: Buffer) => void): void {
-    const buffer = Buffer.alloc(size);
-    write(buffer);
-    this.bytes(buffer);
-  }
-  u32(value: number): void {
-    this.fixed(4, (buffer) => buffer.writeUInt32LE(value));
-  }
-  i32(value: number): void {
-    this.fixed(4, (buffer) => buffer.writeInt32LE(value));
-  }
-  u64(value: number): void {
-    this.fixed(8, (buffer) => buffer.writeBigUInt64LE(BigInt(value)));
-  }
-  f32(value: number): void {
-    this.fixed(4, (buffer) => buffer.writeFloatLE(value));
-  }
-  string(value: string): void {
-    const encoded = Buffer.from(value, 'utf8');
-    this.u64(encoded.byteLength);
-    this.bytes(encoded);
-  }
-  pad(alignment: number): void {
-    const padding = (alignment - (this.length % alignment)) % alignment;
-    if (padding > 0) this.bytes(new Uint8Array(padding));
-  }
-  toBuffer(): Buffer {
-    return Buffer.concat(this.chunks, this.length);
-  }
-}
-
-function writeValue(sink: ByteSink, value: GgufValue): void {
-  switch (value.type) {
-    case 'uint32':
-      return sink.u32(value.value);
-    case 'int32':
-      return sink.i32(value.value);
-    case 'float32':
-      return sink.f32(value.value);
-    case 'bool':
-      return sink.bytes(Uint8Array.of(value.value ? 1 : 0));
-    case 'string':
-      return sink.string(value.value);
-    case 'array': {
-      sink.u32(VALUE_TYPE[value.itemType]);
-      sink.u64(value.value.length);
-      for (const item of value.value) writeValue(sink, { type: value.itemType, value: item } as GgufValue);
-      return;
-    }
-  }
-}
-
-function alignUp(value: number): number {
-  return Math.ceil(value / GGUF_ALIGNMENT) * GGUF_ALIGNMENT;
-}
-
-/** The header, metadata and tensor infos, padded so the data section starts aligned. */
-export function serializeGgufHeader(metadata: readonly GgufMetadataEntry[], layout: GgufLayout): Buffer {
-  const sink = new ByteSink();
-  sink.bytes(Buffer.from('GGUF', 'latin1'));
-  sink.u32(GGUF_VERSION);
-  sink.u64(layout.tensors.length);
-  sink.u64(metadata.length);
-  for (const entry of metadata) {
-    sink.string(entry.key);
-    sink.u32(VALUE_TYPE[entry.value.type]);
-    writeValue(sink, entry.value);
-  }
-  let offset = 0;
-  for (const tensor of layout.tensors) {
-    sink.string(tensor.name);
-    sink.u32(tensor.dims.length);
-    for (const dim of tensor.dims) sink.u64(dim);
-    sink.u32(TENSOR_TYPE[tensor.type]);
-    sink.u64(offset);
-    offset = alignUp(offset + tensor.bytes);
-  }
-  sink.pad(GGUF_ALIGNMENT);
-  return sink.toBuffer();
-}
 
 export interface GgufWriteOptions {
   signal?: AbortSignal;
   onProgress?: (progress: { doneBytes: number; totalBytes: number }) => void;
 }
 
-/** Writes the layout to `filePath` (created, or truncated). The caller removes it on failure. */
-export async function writeGgufLayout(filePath: string, layout: GgufLayout, options: GgufWriteOptions = {}): Promise<{ bytes: number }> {
-  const header = serializeGgufHeader(layout.metadata, layout);
-  const totalBytes = layout.tensors.reduce((sum, tensor) => alignUp(sum + tensor.bytes), 0);
+/** Writes the conversion to `filePath` (created, or truncated). The caller removes it on failure. */
+export async function writeGgufLayout(filePath: string, conversion: GgufConversion, options: GgufWriteOptions = {}): Promise<{ bytes: number }> {
+  const layout = layoutGguf(
+    conversion.metadata,
+    conversion.tensors.map((tensor) => ({ name: tensor.name, type: tensor.type, shape: tensor.dims })),
+  );
   const sources = new Map<string, FileHandle>();
   let target: FileHandle;
   try {
@@ -143,8 +51,8 @@ export async function writeGgufLayout(filePath: string, layout: GgufLayout, opti
     }
   };
   try {
-    await append(header);
-    for (const tensor of layout.tensors) {
+    await append(layout.header);
+    for (const [index, tensor] of conversion.tensors.entries()) {
       for (const part of tensor.parts) {
         if (options.signal?.aborted) throw new StudioError('Cancelled', 'evaluation cancelled');
         let source = sources.get(part.source.file);
@@ -156,10 +64,12 @@ export async function writeGgufLayout(filePath: string, layout: GgufLayout, opti
         }
         for await (const chunk of transformedChunks(part, source)) await append(chunk.bytes);
       }
-      const padding = alignUp(tensor.bytes) - tensor.bytes;
+      // Each tensor, the last included, is padded to the alignment (gguf-py does the same).
+      const next = index + 1 < layout.tensors.length ? (layout.tensors[index + 1]?.offset ?? 0) : layout.dataBytes;
+      const padding = next - (layout.tensors[index]?.offset ?? 0) - tensor.bytes;
       if (padding > 0) await append(new Uint8Array(padding));
-      doneBytes += tensor.bytes + padding;
-      options.onProgress?.({ doneBytes, totalBytes });
+      doneBytes += tensor.bytes + Math.max(0, padding);
+      options.onProgress?.({ doneBytes, totalBytes: layout.dataBytes });
     }
     await flush();
     return { bytes: position };

@@ -8,21 +8,8 @@
  */
 import { StudioError } from '../../api/errors.js';
 import type { OutputTensor } from '../export/output-tensors.js';
+import type { GgufValue } from '../formats/gguf.js';
 import { ggufTokenType, type SentencePiece } from './sentencepiece-model.js';
-
-export type GgufValue =
-  | { type: 'uint32'; value: number }
-  | { type: 'int32'; value: number }
-  | { type: 'float32'; value: number }
-  | { type: 'bool'; value: boolean }
-  | { type: 'string'; value: string }
-  | { type: 'array'; itemType: 'string'; value: string[] }
-  | { type: 'array'; itemType: 'float32' | 'int32' | 'uint32'; value: number[] };
-
-export interface GgufMetadataEntry {
-  key: string;
-  value: GgufValue;
-}
 
 export type GgufFloatType = 'F32' | 'F16';
 
@@ -36,8 +23,9 @@ export interface GgufTensorLayout {
   parts: OutputTensor[];
 }
 
-export interface GgufLayout {
-  metadata: GgufMetadataEntry[];
+export interface GgufConversion {
+  /** Key/values in the order llama.cpp's converter writes them. */
+  metadata: Map<string, GgufValue>;
   tensors: GgufTensorLayout[];
 }
 
@@ -158,7 +146,7 @@ function tensorParts(tensor: OutputTensor, type: GgufFloatType, heads: number | 
   return parts;
 }
 
-export function llamaGgufLayout(input: LlamaConversionInput): GgufLayout {
+export function llamaGgufLayout(input: LlamaConversionInput): GgufConversion {
   const { config, path } = input;
   const modelType = config['model_type'];
   if (typeof modelType !== 'string' || !LLAMA_MODEL_TYPES.has(modelType)) {
@@ -203,29 +191,30 @@ export function llamaGgufLayout(input: LlamaConversionInput): GgufLayout {
     tensors.push({ name, type, dims: [...tensor.shape].reverse(), bytes: elements * (type === 'F32' ? 4 : 2), parts });
   }
 
-  const metadata: GgufMetadataEntry[] = [
-    { key: 'general.architecture', value: { type: 'string', value: 'llama' } },
-    { key: 'general.name', value: { type: 'string', value: input.name } },
-    { key: 'general.size_label', value: { type: 'string', value: sizeLabel(parameters) } },
-    { key: 'llama.vocab_size', value: { type: 'uint32', value: vocabSize } },
-    { key: 'llama.context_length', value: { type: 'uint32', value: contextLength } },
-    { key: 'llama.embedding_length', value: { type: 'uint32', value: hidden } },
-    { key: 'llama.block_count', value: { type: 'uint32', value: layers } },
-    { key: 'llama.feed_forward_length', value: { type: 'uint32', value: feedForward } },
-    { key: 'llama.rope.dimension_count', value: { type: 'uint32', value: Math.floor(hidden / heads) } },
-    { key: 'llama.attention.head_count', value: { type: 'uint32', value: heads } },
-    { key: 'llama.attention.head_count_kv', value: { type: 'uint32', value: kvHeads } },
-    { key: 'llama.attention.layer_norm_rms_epsilon', value: { type: 'float32', value: epsilon } },
-  ];
+  const uint32 = (value: number): GgufValue => ({ type: 'UINT32', value });
+  const text = (value: string): GgufValue => ({ type: 'STRING', value });
+  const float32 = (value: number): GgufValue => ({ type: 'FLOAT32', value });
+  const metadata = new Map<string, GgufValue>([
+    ['general.architecture', text('llama')],
+    ['general.name', text(input.name)],
+    ['general.size_label', text(sizeLabel(parameters))],
+    ['llama.vocab_size', uint32(vocabSize)],
+    ['llama.context_length', uint32(contextLength)],
+    ['llama.embedding_length', uint32(hidden)],
+    ['llama.block_count', uint32(layers)],
+    ['llama.feed_forward_length', uint32(feedForward)],
+    ['llama.rope.dimension_count', uint32(Math.floor(hidden / heads))],
+    ['llama.attention.head_count', uint32(heads)],
+    ['llama.attention.head_count_kv', uint32(kvHeads)],
+    ['llama.attention.layer_norm_rms_epsilon', float32(epsilon)],
+  ]);
   const ropeTheta = config['rope_theta'];
-  if (typeof ropeTheta === 'number') metadata.push({ key: 'llama.rope.freq_base', value: { type: 'float32', value: ropeTheta } });
-  metadata.push(
-    { key: 'general.file_type', value: { type: 'uint32', value: FILE_TYPE[fileType] } },
-    { key: 'tokenizer.ggml.model', value: { type: 'string', value: 'llama' } },
-    { key: 'tokenizer.ggml.tokens', value: { type: 'array', itemType: 'string', value: input.pieces.map((piece) => piece.piece) } },
-    { key: 'tokenizer.ggml.scores', value: { type: 'array', itemType: 'float32', value: input.pieces.map((piece) => piece.score) } },
-    { key: 'tokenizer.ggml.token_type', value: { type: 'array', itemType: 'int32', value: input.pieces.map((piece) => ggufTokenType(piece.type)) } },
-  );
+  if (typeof ropeTheta === 'number') metadata.set('llama.rope.freq_base', float32(ropeTheta));
+  metadata.set('general.file_type', uint32(FILE_TYPE[fileType]));
+  metadata.set('tokenizer.ggml.model', text('llama'));
+  metadata.set('tokenizer.ggml.tokens', { type: 'ARRAY', itemType: 'STRING', values: input.pieces.map((piece) => piece.piece) });
+  metadata.set('tokenizer.ggml.scores', { type: 'ARRAY', itemType: 'FLOAT32', values: input.pieces.map((piece) => piece.score) });
+  metadata.set('tokenizer.ggml.token_type', { type: 'ARRAY', itemType: 'INT32', values: input.pieces.map((piece) => ggufTokenType(piece.type)) });
   // gguf-py's SpecialVocab takes these ids from config.json.
   for (const [kind, key] of [
     ['bos', 'bos_token_id'],
@@ -235,13 +224,11 @@ export function llamaGgufLayout(input: LlamaConversionInput): GgufLayout {
     ['padding', 'pad_token_id'],
   ] as const) {
     const id = config[key];
-    if (typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < vocabSize) {
-      metadata.push({ key: `tokenizer.ggml.${kind}_token_id`, value: { type: 'uint32', value: id } });
-    }
+    if (typeof id === 'number' && Number.isInteger(id) && id >= 0 && id < vocabSize) metadata.set(`tokenizer.ggml.${kind}_token_id`, uint32(id));
   }
   for (const kind of ['bos', 'eos'] as const) {
     const add = input.addSpecialTokens?.[kind];
-    if (add !== undefined) metadata.push({ key: `tokenizer.ggml.add_${kind}_token`, value: { type: 'bool', value: add } });
+    if (add !== undefined) metadata.set(`tokenizer.ggml.add_${kind}_token`, { type: 'BOOL', value: add });
   }
   return { metadata, tensors };
 }

@@ -11,7 +11,7 @@ import { readFileWithin, readTextFileWithin } from '../formats/bounded-read.js';
 import { exportConfigFor } from '../export/config-remap.js';
 import { planOutputTensors } from '../export/output-tensors.js';
 import { writeGgufLayout } from './gguf-layout-writer.js';
-import { llamaGgufLayout, type GgufLayout } from './llama-gguf-conversion.js';
+import { llamaGgufLayout, type GgufConversion } from './llama-gguf-conversion.js';
 import type { LlamaRuntime } from './llama-runtime.js';
 import { evaluateModel, type ModelEvaluationOptions } from './model-evaluation.js';
 import { parseSentencePieceModel } from './sentencepiece-model.js';
@@ -60,7 +60,7 @@ async function addSpecialTokens(folder: string): Promise<{ bos?: boolean; eos?: 
 }
 
 /** The GGUF layout of a plan's output with safetensors sources of the Llama family. */
-export async function planGgufLayout(resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): Promise<GgufLayout> {
+export async function planGgufLayout(resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): Promise<GgufConversion> {
   const remapped = exportConfigFor(resolved, sources);
   const folder = tokenizerFolder(resolved, sources);
   if (remapped === null) throw new StudioError('EvaluationNeedsGguf', 'evaluation needs a GGUF of this model: it has no config.json', { path: folder });
