@@ -18,6 +18,7 @@ export const ROW_IDS = [
   'render-drag',
   'render-drag-work',
   'resolve-plan',
+  'sweep-grid',
 ] as const;
 
 export type RowId = (typeof ROW_IDS)[number];

@@ -24,6 +24,7 @@ import { measureOpen } from './open-bench.js';
 import { measureRenderer } from './renderer-bench.js';
 import { buildGoliathSources, measureResolvePlan, startServe } from './serve-bench.js';
 import { measureStats } from './stats-bench.js';
+import { measureSweep } from './sweep-bench.js';
 import { expectSuccess, hasGnuTime, probeProcess } from './process-probe.js';
 
 const USAGE = 'usage: node out/bench.js [--smoke] [--only ROW[,ROW…]] [--dir PARENT] [--json FILE]';
@@ -171,6 +172,11 @@ export async function runBench(options: BenchOptions, log: (message: string) => 
     if (wants(rows, OPEN_ROWS)) {
       await runGroup(rows, OPEN_ROWS, results, async () => {
         results.push(...(await measureOpen(context, rows)));
+      });
+    }
+    if (rows.has('sweep-grid')) {
+      await runGroup(rows, ['sweep-grid'], results, async () => {
+        results.push(await measureSweep(context, profile.name === 'smoke'));
       });
     }
     if (wants(rows, SERVE_ROWS)) {

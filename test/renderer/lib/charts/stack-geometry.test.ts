@@ -1,9 +1,14 @@
+import type { CheckpointSummary } from '../../../../electron/api/types.js';
 import { describe, expect, it } from 'vitest';
 import { copyNumbers, stackGeometry, STACK_TOP } from '../../../../renderer/lib/charts/stack-geometry.js';
 import { boundaryAt, MAGNIFIED_ROW, READABLE_ROW, rowAt, rowCentre, rowHeight, rowScale } from '../../../../renderer/lib/charts/row-scale.js';
 import { withLlamaPro } from '../../../../electron/common/plan/llama-pro.js';
 import { expandPlan, findSeams } from '../../../../electron/common/plan/layer-plan.js';
 import { defaultSources, goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH } from '../../fake-studio.js';
+
+/** Sources for plans whose slices say their own ranges: every model long enough for any slice. */
+const ANY_LENGTH = { get: (model: string) => ({ id: model, numLayers: 1_000 }) as CheckpointSummary, has: () => true };
+
 
 describe('stack geometry', () => {
   const layers = expandPlan(goliathPlan(), defaultSources());
@@ -84,7 +89,7 @@ describe('stack geometry', () => {
         { id: 'b', name: 'llama-b', numLayers: 12, colour: '#222' },
         { id: 'c', name: 'other', numLayers: 12, colour: '#333' },
       ],
-      layers: expandPlan({ slices: [0, 1, 2, 3].map((index) => ({ model: ['a', 'b', 'c', 'a'][index]!, start: 3 * index, end: 3 * index + 3 })) }, new Map()),
+      layers: expandPlan({ slices: [0, 1, 2, 3].map((index) => ({ model: ['a', 'b', 'c', 'a'][index]!, start: 3 * index, end: 3 * index + 3 })) }, ANY_LENGTH),
       seams: [],
       width: 700,
       height: 560,
@@ -100,8 +105,8 @@ describe('stack geometry', () => {
   });
 
   it('numbers copies of a source: DUS copy 2 starts where the plan goes back; identity copies stay in their copy', () => {
-    expect(copyNumbers(expandPlan({ slices: [{ model: 'm', start: 0, end: 5 }, { model: 'm', start: 1, end: 6 }] }, new Map()))).toEqual([1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
-    expect(new Set(copyNumbers(expandPlan(withLlamaPro({ slices: [{ model: 'm', start: 0, end: 6 }] }, 2), new Map())))).toEqual(new Set([1]));
+    expect(copyNumbers(expandPlan({ slices: [{ model: 'm', start: 0, end: 5 }, { model: 'm', start: 1, end: 6 }] }, ANY_LENGTH))).toEqual([1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    expect(new Set(copyNumbers(expandPlan(withLlamaPro({ slices: [{ model: 'm', start: 0, end: 6 }] }, 2), ANY_LENGTH)))).toEqual(new Set([1]));
     expect(new Set(copyNumbers(expandPlan(goliathPlan(), defaultSources())))).toEqual(new Set([1]));
   });
 });

@@ -1,3 +1,4 @@
+import type { CheckpointSummary } from '../../../../electron/api/types.js';
 import { describe, expect, it, beforeEach } from 'vitest';
 import { render } from '@testing-library/svelte';
 import type { OutputLayer } from '../../../../electron/api/types.js';
@@ -7,6 +8,10 @@ import { withLlamaPro } from '../../../../electron/common/plan/llama-pro.js';
 import { buildPlanFromRecipe } from '../../../../electron/common/plan/plan-recipes.js';
 import type { StackSourceInput } from '../../../../renderer/lib/charts/stack-geometry.js';
 import { defaultSources, goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
+
+/** Sources for plans whose slices say their own ranges: every model long enough for any slice. */
+const ANY_LENGTH = { get: (model: string) => ({ id: model, numLayers: 1_000 }) as CheckpointSummary, has: () => true };
+
 
 /** SOLAR slices of a `layers`-layer model: copy one keeps [0, a), copy two keeps [b, n). */
 function spliceSlices(model: string, layers: number, a: number, b: number) {
@@ -86,7 +91,7 @@ describe('StackCanvas', () => {
   });
 
   it('draws the two DUS copies apart: a darker second copy and a bracket per copy naming its source layers', () => {
-    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) }, new Map());
+    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 5, 1) }, ANY_LENGTH);
     const { getAllByTestId } = renderStack([stories], layers);
     const copies = getAllByTestId('output-layer').map((layer) => Number(layer.dataset.copy));
     expect(copies).toEqual([1, 1, 1, 1, 2, 2, 2, 2]);
@@ -101,7 +106,7 @@ describe('StackCanvas', () => {
 
   it('numbers every row of both columns at 48 layers and magnifies a band of a 137-layer output', () => {
     const solar: StackSourceInput = { ...stories, numLayers: 32 };
-    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 32, 8) }, new Map());
+    const layers = expandPlan({ slices: dusSlices(STORIES_PATH, 32, 8) }, ANY_LENGTH);
     const { getAllByTestId } = render(StackCanvas, {
       props: { sources: [solar], layers, seams: findSeams(layers), splice: null, seamJump: null, fallbackWidth: 700, fallbackHeight: 560 },
     });
@@ -146,7 +151,7 @@ describe('StackCanvas', () => {
   });
 
   it('marks the output rows of a slice the engine reports an error for', () => {
-    const layers = expandPlan({ slices: spliceSlices(STORIES_PATH, 5, 2, 3) }, new Map());
+    const layers = expandPlan({ slices: spliceSlices(STORIES_PATH, 5, 2, 3) }, ANY_LENGTH);
     const view = render(StackCanvas, { props: { sources: [stories], layers, seams: findSeams(layers), splice: null, seamJump: null, errorSlices: new Set([1]) } });
     expect(view.getAllByTestId('invalid-row').map((row) => Number(row.dataset.index))).toEqual([2, 3]);
   });
