@@ -8,6 +8,7 @@ import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, EvaluationDevice, PlanEvaluationReport, ResolvedPlan, SweepRange, SweepReport, SweepRow } from '../../api/types.js';
 import { readTextFileWithin } from '../formats/bounded-read.js';
 import { createLlamaRuntime, type LlamaRuntime, type LlamaRuntimeOptions } from './llama-runtime.js';
+import { measureThreads } from './model-evaluation.js';
 import { evaluatePlanOutput, type PlanEvaluationOptions } from './plan-evaluation.js';
 import { rankSweep, spliceCandidates, sweepSplices } from './splice-sweep.js';
 import { buildPlanFromRecipe } from '../../common/plan/plan-recipes.js';
@@ -59,6 +60,18 @@ export function createEvaluationService(options: EvaluationServiceOptions): Eval
     return runtime;
   };
 
+  // Thread counts measured on this machine, per device and source model (measureThreads).
+  const threadChoices = new Map<string, Promise<number | undefined>>();
+  const threadChooser = (llama: LlamaRuntime, key: string, text: string) => (modelPath: string): Promise<number | undefined> => {
+    let choice = threadChoices.get(key);
+    if (choice === undefined) {
+      choice = measureThreads(llama, modelPath, text);
+      threadChoices.set(key, choice);
+      choice.catch(() => threadChoices.delete(key));
+    }
+    return choice;
+  };
+
   async function textOf(choice: EvaluationTextChoice): Promise<{ text: string; name: string }> {
     const file = choice.textPath ?? path.join(options.textFolder, BUNDLED_TEXT_NAME);
     const text = await readTextFileWithin(file, { what: 'evaluation text', maxBytes: TEXT_MAX_BYTES, invalidCode: 'InvalidRequest' });
@@ -71,7 +84,8 @@ export function createEvaluationService(options: EvaluationServiceOptions): Eval
       const { textPath, compareSource, device, ...rest } = request;
       const { text, name } = await textOf(textPath === undefined ? {} : { textPath });
       const llama = await runtimeOnce(device);
-      const evaluationOptions = { prompt: DEFAULT_PROMPT, ...rest, text };
+      const firstModel = resolved.layers[0]?.model ?? '';
+      const evaluationOptions = { prompt: DEFAULT_PROMPT, ...rest, text, chooseThreads: threadChooser(llama, `${device ?? 'auto'}\u0000${firstModel}`, text) };
       const plan = await evaluatePlanOutput(llama, resolved, sources, evaluationOptions);
       const report: PlanEvaluationReport = { plan, textName: name };
       const first = resolved.layers[0]?.model;
@@ -96,10 +110,12 @@ export function createEvaluationService(options: EvaluationServiceOptions): Eval
       const llama = await runtimeOnce(device);
       const single = new Map([[summary.id, summary]]);
       const identity = resolvePlan(buildPlanFromRecipe({ kind: 'stack', model: summary.id, times: 1 }, single), single);
-      const source = await evaluatePlanOutput(llama, identity, single, { ...rest, text, prompt: '' });
+      const chooseThreads = threadChooser(llama, `${device ?? 'auto'}\u0000${summary.id}`, text);
+      const source = await evaluatePlanOutput(llama, identity, single, { ...rest, text, prompt: '', chooseThreads });
       const rows = await sweepSplices(llama, summary, candidates, {
         ...rest,
         text,
+        chooseThreads,
         ...(onRow === undefined ? {} : { onResult: (row: SweepRow, index: number, total: number) => onRow(row, index + 1, total) }),
       });
       return {

@@ -129,3 +129,43 @@ async function greedyContinuation(model: LlamaModel, sequence: Sequence, prompt:
   const full = model.detokenize([...promptTokens, ...generated]);
   return full.startsWith(promptText) ? full.slice(promptText.length) : model.detokenize(generated);
 }
+
+/** Tokens scored per timing probe when choosing a thread count. */
+const PROBE_TOKENS = 48;
+
+/**
+ * Chooses llama.cpp's CPU thread count for a model by timing it on this machine: scoring a short
+ * probe with one thread and with llama.cpp's own choice (all math cores), best of two each. On a
+ * small model or a busy machine more threads spin against each other and lose; on a large model
+ * on an idle machine they win. Returns undefined when llama.cpp's own choice is as fast.
+ */
+export async function measureThreads(runtime: LlamaRuntime, modelPath: string, text: string): Promise<number | undefined> {
+  if (runtime.backend !== 'cpu') return undefined;
+  const model = await runtime.loadModel(modelPath);
+  try {
+    const bos = model.tokens.bos;
+    const tokens = model.tokenize(text).slice(0, PROBE_TOKENS);
+    if (bos === null || tokens.length === 0) return undefined;
+    const input = [bos, ...tokens].map((token) => [token, { generateNext: { probabilities: true } }] as const);
+    const timeWith = async (threads: number | undefined): Promise<number> => {
+      const context = await model.createContext({ contextSize: input.length + 8, sequences: 1, ...(threads === undefined ? {} : { threads }) });
+      try {
+        const sequence = context.getSequence();
+        const started = performance.now();
+        await sequence.controlledEvaluate(input.map(([token, item]) => [token, item]));
+        return performance.now() - started;
+      } finally {
+        await context.dispose();
+      }
+    };
+    let single = Number.POSITIVE_INFINITY;
+    let all = Number.POSITIVE_INFINITY;
+    for (let round = 0; round < 2; round += 1) {
+      single = Math.min(single, await timeWith(1));
+      all = Math.min(all, await timeWith(undefined));
+    }
+    return single < all ? 1 : undefined;
+  } finally {
+    await model.dispose();
+  }
+}

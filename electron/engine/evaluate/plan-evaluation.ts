@@ -21,6 +21,8 @@ const TOKENIZER_MODEL_MAX_BYTES = 64 * 1024 * 1024;
 const TOKENIZER_CONFIG_MAX_BYTES = 8 * 1024 * 1024;
 
 export interface PlanEvaluationOptions extends Omit<ModelEvaluationOptions, 'onProgress'> {
+  /** Picks the thread count from the written model when `threads` is not given (measureThreads, cached by the caller). */
+  chooseThreads?: (modelPath: string) => Promise<number | undefined>;
   /** Folder for the temporary GGUF; default: the system's temporary folder. */
   workDir?: string;
   onProgress?: (progress: { phase: 'writing' | 'scoring'; done: number; total: number }) => void;
@@ -103,9 +105,11 @@ export async function evaluatePlanOutput(
         options.onProgress?.({ phase: 'writing', done: doneBytes, total: totalBytes }),
     };
     await writeGgufLayout(modelPath, layout, writeOptions);
-    const { workDir: _workDir, onProgress, ...modelOptions } = options;
+    const { workDir: _workDir, onProgress, chooseThreads, ...modelOptions } = options;
+    const threads = modelOptions.threads ?? (await chooseThreads?.(modelPath));
     const scored = await evaluateModel(runtime, modelPath, {
       ...modelOptions,
+      ...(threads === undefined ? {} : { threads }),
       onProgress: ({ doneTokens, totalTokens }) => onProgress?.({ phase: 'scoring', done: doneTokens, total: totalTokens }),
     });
     return { ...scored, layers: resolved.layers.length };
