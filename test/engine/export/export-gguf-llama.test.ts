@@ -1,0 +1,98 @@
+/**
+ * GGUF exports run in llama.cpp (node-llama-cpp's prebuilt CPU build, one thread so the sums are
+ * done in one order): plans that must not change the model give exactly the source's next-token
+ * probabilities.
+ */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
+import { createLlamaRuntime, type LlamaRuntime } from '../../../electron/engine/evaluate/llama-runtime.js';
+import { exportPlan } from '../../../electron/engine/export/export-plan.js';
+import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
+import { readGgufHeader } from '../../../electron/engine/formats/gguf.js';
+import { sourceMap, TempFolders } from './export-fixtures.js';
+
+const GGUF_DIR = path.resolve(import.meta.dirname, '../../../../shared/models/gguf');
+const TEXT = 'Once upon a time, there was a little girl named Lily. She loved to play outside.';
+/** Loading llama.cpp and evaluating on a busy machine: bounds that catch a hang, not a slow run. */
+const LLAMA_TIMEOUT_MS = 600_000;
+
+const folders = new TempFolders();
+let runtime: LlamaRuntime;
+
+beforeAll(async () => {
+  runtime = await createLlamaRuntime({ gpu: false });
+}, LLAMA_TIMEOUT_MS);
+afterAll(async () => {
+  await runtime?.dispose();
+  await folders.removeAll();
+});
+
+/** After each token of TEXT (BOS first), the probability llama.cpp gives every candidate next token. */
+async function nextTokenProbabilities(file: string): Promise<Array<Array<[number, number]>>> {
+  const model = await runtime.loadModel(file);
+  try {
+    const context = await model.createContext({ contextSize: 256, sequences: 1, threads: 1 });
+    try {
+      const sequence = context.getSequence();
+      const bos = model.tokens.bos;
+      if (bos === null) throw new Error(`${file} has no BOS token`);
+      const inputs = [bos, ...model.tokenize(TEXT)];
+      const results = await sequence.controlledEvaluate(inputs.map((token) => [token, { generateNext: { probabilities: true } }]));
+      return results.map((result) => [...(result?.next?.probabilities ?? new Map()).entries()].sort((a, b) => a[0] - b[0]));
+    } finally {
+      await context.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
+async function exported(sourceFile: string, recipe: (id: string) => Parameters<typeof buildPlanFromRecipe>[0], name: string): Promise<string> {
+  const source = await openCheckpoint(sourceFile);
+  const plan = buildPlanFromRecipe(recipe(source.id), sourceMap(source));
+  const out = path.join(await folders.make(), name);
+  const report = await exportPlan({ plan, target: { dir: out }, sources: sourceMap(source) });
+  expect(report.verify?.ok).toBe(true);
+  return out;
+}
+
+describe('GGUF exports in llama.cpp', () => {
+  it(
+    'an identity plan of the Q4_K_M quant zoo model gives exactly its next-token probabilities',
+    async () => {
+      const source = path.join(GGUF_DIR, 'quantzoo-q4_k_m.gguf');
+      const out = await exported(source, (model) => ({ kind: 'stack', model, times: 1 }) , 'identity.gguf');
+      const expected = await nextTokenProbabilities(source);
+      expect(expected.length).toBeGreaterThan(5);
+      expect(expected[0]?.length).toBeGreaterThan(100);
+      expect(await nextTokenProbabilities(out)).toEqual(expected);
+    },
+    LLAMA_TIMEOUT_MS,
+  );
+
+  it(
+    'LLaMA-Pro (an identity block after every layer) of stories260K F32 gives exactly its probabilities',
+    async () => {
+      const source = path.join(GGUF_DIR, 'stories260K-f32.gguf');
+      const out = await exported(source, (model) => ({ kind: 'llama-pro', model, every: 1 }) , 'pro.gguf');
+      expect((await readGgufHeader(out)).metadata.get('llama.block_count')).toMatchObject({ value: 10 });
+      const expected = await nextTokenProbabilities(source);
+      expect(await nextTokenProbabilities(out)).toEqual(expected);
+      // The comparison can fail: a DUS of the same model changes the probabilities.
+      const dus = await exported(source, (model) => ({ kind: 'dus', model, drop: 1 }), 'dus.gguf');
+      expect(await nextTokenProbabilities(dus)).not.toEqual(expected);
+    },
+    LLAMA_TIMEOUT_MS,
+  );
+
+  it(
+    'LLaMA-Pro of the Q4_K_M quant zoo model writes zero blocks and gives exactly its probabilities',
+    async () => {
+      const source = path.join(GGUF_DIR, 'quantzoo-q4_k_m.gguf');
+      const out = await exported(source, (model) => ({ kind: 'llama-pro', model, every: 1 }) , 'pro-q4.gguf');
+      expect(await nextTokenProbabilities(out)).toEqual(await nextTokenProbabilities(source));
+    },
+    LLAMA_TIMEOUT_MS,
+  );
+});
