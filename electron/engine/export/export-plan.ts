@@ -101,9 +101,16 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
       'InvalidPlan',
       selfContained
         ? `a GGUF export is one file: name the output NAME.gguf, not ${request.target.dir}`
-        : `${request.target.dir}: a ${format.id} export is a folder; only GGUF sources export to a .gguf file`,
+        : `a ${format.id} export is a folder; only GGUF sources export to a .gguf file`,
       { path: request.target.dir },
     );
+  }
+  if (selfContained && plan.dtype !== undefined) {
+    // A cast would reach only the float tensors (norms to F16, which llama.cpp does not expect) and
+    // leave the quantised ones as they are: neither is what `dtype` asks for.
+    throw new StudioError('InvalidPlan', `a GGUF export copies every tensor in its own type, so dtype: ${plan.dtype} cannot be applied; remove it (llama-quantize converts a GGUF)`, {
+      path: request.target.dir,
+    });
   }
   const resolved = resolvePlan(plan, sources);
   refuseUnresolvablePlan(resolved);
