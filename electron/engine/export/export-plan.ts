@@ -121,17 +121,13 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   const exportName = path.basename(request.target.dir, '.gguf');
   const metadata = selfContained ? await ggufExportMetadata({ resolved, sources, name: exportName, planYaml }) : undefined;
   const { files: shards, companions } = format.exporter.layout(tensors, { shardSize: request.target.shardSize ?? DEFAULT_SHARD_SIZE, metadata, name: exportName });
-  if (selfContained && shards.length > 1) {
-    throw new StudioError('InvalidPlan', `the export would need ${shards.length} GGUF splits; split sets are not written yet, so leave the shard size at its default`, {
-      path: request.target.dir,
-    });
-  }
   const totalBytes = tensors.reduce((sum, tensor) => sum + tensor.bytes, 0);
   const warnings = resolved.problems.filter((problem) => problem.severity === 'warning').map((problem) => problem.message);
   const exportConfig = selfContained ? null : exportConfigFor(resolved, sources);
   if (exportConfig === null && !selfContained) warnings.push(`the first source has no ${CONFIG_FILE_NAME}; the export has none either`);
   else if (exportConfig !== null) warnings.push(...exportConfig.warnings);
   const sideFiles = selfContained ? { folder: '', names: [] } : await sideFileSource(plan, resolved, sources);
+  const entryFile = format.exporter.entryFile(shards, companions);
 
   const prepared = await prepareExportTarget(request.target, sources, request.targetPolicy);
   warnings.push(...prepared.notes);
@@ -188,7 +184,7 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
       warnings.push('the export was not verified');
     } else {
       report({ phase: 'verifying', doneBytes: 0, totalBytes });
-      verify = await verifyExport(prepared.file === null ? prepared.tempDir : path.join(prepared.tempDir, prepared.file), {
+      verify = await verifyExport(prepared.file === null ? prepared.tempDir : path.join(prepared.tempDir, entryFile), {
         sources,
         mtp: plan.mtp ?? 'move',
         signal,
@@ -197,7 +193,7 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
       throwIfCancelled(signal);
       // A source that changed during the copy or the comparison explains any difference found.
       await checkSourcesUnchanged(sourceStates);
-      verify = { ...verify, dir: prepared.dir };
+      verify = { ...verify, dir: prepared.file === null ? prepared.dir : path.join(path.dirname(prepared.dir), entryFile) };
       // An export that failed its check never reaches the target: with `replace` it would
       // overwrite a good export with a bad one. The temporary folder goes with the error below.
       if (!verify.ok) throw verifyFailed(verify);
@@ -211,7 +207,8 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   }
 
   return {
-    dir: prepared.dir,
+    // A split set has no NAME.gguf: the export is found by its first split.
+    dir: prepared.file === null ? prepared.dir : path.join(path.dirname(prepared.dir), entryFile),
     files,
     tensorCount: tensors.length,
     numLayers: resolved.numLayers,

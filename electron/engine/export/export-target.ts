@@ -364,7 +364,7 @@ export async function commitExportTarget(prepared: PreparedTarget): Promise<void
   const { dir, realDir, parent, tempDir } = prepared;
   await syncDirectory(tempDir);
   if (prepared.file !== null) {
-    await commitExportFile(prepared, prepared.file);
+    await commitExportFiles(prepared, await readdir(tempDir));
     return;
   }
   let trash: string | null = null;
@@ -446,16 +446,19 @@ async function checkReplaceableFile(realFile: string, shown: string, replace: bo
 }
 
 /**
- * Moves the finished file out of the temporary folder onto the target path (one rename: the path
- * holds the old file or the new one, never part of either), after checking again that its folder
- * is the one that was checked and that anything there may be replaced; then removes the folder.
+ * Moves the finished file (or split set) out of the temporary folder beside the target, each by
+ * one rename, so a path holds the old file or the new one, never part of either; first the checks
+ * (the folder is still the one that was checked; anything at each name may be replaced), then the
+ * later splits, the first split last (it is the one a loader opens, and it finds the others). The
+ * emptied temporary folder is removed.
  */
-async function commitExportFile(prepared: PreparedTarget, file: string): Promise<void> {
-  const { dir, realDir, parent, tempDir } = prepared;
+async function commitExportFiles(prepared: PreparedTarget, names: readonly string[]): Promise<void> {
+  const { dir, parent, tempDir } = prepared;
+  const ordered = [...names].sort().reverse();
   try {
     await checkParentUnchanged(prepared);
-    await checkReplaceableFile(realDir, dir, prepared.replace);
-    await rename(path.join(tempDir, file), realDir);
+    for (const name of ordered) await checkReplaceableFile(path.join(parent, name), path.join(path.dirname(dir), name), prepared.replace);
+    for (const name of ordered) await rename(path.join(tempDir, name), path.join(parent, name));
   } catch (error) {
     throw exportFileError(error, dir);
   }

@@ -165,7 +165,8 @@ async function readEmbeddedPlan(run: VerifyRun, weights: ExportWeights): Promise
  * (block count, remapped per-layer arrays, names, the first source's tokenizer and the rest).
  */
 async function checkGgufMetadata(run: VerifyRun, file: string, resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>, weights: ExportWeights): Promise<void> {
-  const found = weights.metadata ?? {};
+  // The split keys are the layout's (the reader already checked them against the set it opened).
+  const found = Object.fromEntries(Object.entries(weights.metadata ?? {}).filter(([key]) => !key.startsWith('split.')));
   const name = typeof found['general.name'] === 'string' ? found['general.name'] : path.basename(file, '.gguf');
   const planYaml = typeof found[GGUF_PLAN_KEY] === 'string' ? found[GGUF_PLAN_KEY] : '';
   let expected: Record<string, unknown>;

@@ -95,4 +95,32 @@ describe('GGUF exports in llama.cpp', () => {
     },
     LLAMA_TIMEOUT_MS,
   );
+
+  it(
+    'a split set loads in llama.cpp from its first split and gives the single file probabilities',
+    async () => {
+      const source = await openCheckpoint(path.join(GGUF_DIR, 'stories260K-f32.gguf'));
+      const plan = buildPlanFromRecipe({ kind: 'dus', model: source.id, drop: 1 }, sourceMap(source));
+      const single = await exportPlan({ plan, target: { dir: path.join(await folders.make(), 'single.gguf') }, sources: sourceMap(source) });
+      const split = await exportPlan({ plan, target: { dir: path.join(await folders.make(), 'split.gguf'), shardSize: 600_000 }, sources: sourceMap(source) });
+      expect(split.files).toHaveLength(3);
+      expect(await nextTokenProbabilities(split.dir)).toEqual(await nextTokenProbabilities(single.dir));
+    },
+    LLAMA_TIMEOUT_MS,
+  );
+
+  it(
+    'an interleave of the Q4_K_M and Q5_K_M quant zoo models (types mixed per layer) runs in llama.cpp',
+    async () => {
+      const q4 = await openCheckpoint(path.join(GGUF_DIR, 'quantzoo-q4_k_m.gguf'));
+      const q5 = await openCheckpoint(path.join(GGUF_DIR, 'quantzoo-q5_k_m.gguf'));
+      const plan = { slices: [{ model: q4.id, start: 0, end: 2 }, { model: q5.id, start: 1, end: 2 }] };
+      const report = await exportPlan({ plan, target: { dir: path.join(await folders.make(), 'mixed.gguf') }, sources: sourceMap(q4, q5) });
+      expect(report.verify?.ok).toBe(true);
+      const probabilities = await nextTokenProbabilities(report.dir);
+      const sums = probabilities.map((row) => row.reduce((sum, [, probability]) => sum + probability, 0));
+      for (const sum of sums) expect(sum).toBeCloseTo(1, 3);
+    },
+    LLAMA_TIMEOUT_MS,
+  );
 });

@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
@@ -74,6 +74,28 @@ describe('exporting GGUF sources', () => {
     expect(verified.checkedTensors).toBe(reference.size);
   });
 
+  it('writes a llama.cpp split set with a shard size: NAME-0000i-of-0000N.gguf, split keys, the same tensor bytes', async () => {
+    const gguf = await openCheckpoint(path.join(GGUF_DIR, 'stories260K-f32.gguf'));
+    const plan = buildPlanFromRecipe({ kind: 'dus', model: gguf.id, drop: 1 }, sourceMap(gguf));
+    const folder = await folders.make();
+    const report = await exportPlan({ plan, target: { dir: path.join(folder, 'split.gguf'), shardSize: 600_000 }, sources: sourceMap(gguf) });
+    expect(report.verify?.ok).toBe(true);
+    expect(report.files).toEqual(['split-00001-of-00003.gguf', 'split-00002-of-00003.gguf', 'split-00003-of-00003.gguf']);
+    expect(report.dir).toBe(path.join(folder, 'split-00001-of-00003.gguf'));
+    expect((await readdir(folder)).sort()).toEqual(report.files);
+    const first = await readGgufHeader(report.dir);
+    expect(ggufScalar(first.metadata, 'split.count')).toBe(3);
+    expect(ggufScalar(first.metadata, 'split.tensors.count')).toBe(74);
+    const opened = await openCheckpoint(report.dir);
+    const reference = await tensorBytesByName(path.join(GGUF_DIR, 'stories260K-dus-drop1-f32.reference.gguf'));
+    expect(opened.tensors.length).toBe(reference.size);
+    for (const tensor of opened.tensors) {
+      const bytes = (await readFile(tensor.file)).subarray(tensor.offset, tensor.offset + tensor.bytes);
+      expect(bytes.equals(reference.get(tensor.name) as Buffer), tensor.name).toBe(true);
+    }
+    expect((await verifyExport(report.dir)).problems).toEqual([]);
+  });
+
   it('verify of a GGUF file names the tensor whose bytes changed', async () => {
     const gguf = await openCheckpoint(path.join(GGUF_DIR, 'stories260K-f32.gguf'));
     const plan = buildPlanFromRecipe({ kind: 'dus', model: gguf.id, drop: 1 }, sourceMap(gguf));
@@ -107,8 +129,25 @@ describe('exporting GGUF sources', () => {
     await exportPlan({ plan, target: { dir: out, replace: true }, sources: sourceMap(gguf) });
     expect((await stat(out)).ino).not.toBe(first.ino);
     // Nothing but the two files: no temporary folder left behind.
-    const { readdir } = await import('node:fs/promises');
     expect((await readdir(folder)).sort()).toEqual(['dus.gguf', 'notes.gguf']);
+  });
+
+  it.each(['copying', 'verifying'] as const)('leaves neither the file nor a temporary folder when cancelled while %s', async (phase) => {
+    const gguf = await openCheckpoint(path.join(GGUF_DIR, 'stories260K-f32.gguf'));
+    const plan = buildPlanFromRecipe({ kind: 'dus', model: gguf.id, drop: 1 }, sourceMap(gguf));
+    const folder = await folders.make();
+    const controller = new AbortController();
+    const pending = exportPlan({
+      plan,
+      target: { dir: path.join(folder, 'dus.gguf') },
+      sources: sourceMap(gguf),
+      signal: controller.signal,
+      onProgress: (progress) => {
+        if (progress.phase === phase) controller.abort();
+      },
+    });
+    await expect(pending).rejects.toMatchObject({ code: 'Cancelled' });
+    expect(await readdir(folder)).toEqual([]);
   });
 
   it('refuses the target that is the source file itself', async () => {
