@@ -6,9 +6,6 @@ import { exportPlan } from '../../../electron/engine/export/export-plan.js';
 import { verifyExport } from '../../../electron/engine/export/verify-export.js';
 import { readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
 import { ggufFileBytes } from '../../../electron/engine/formats/gguf-writer.js';
-import { ggufFilter, ggufScaleRules, HF_TO_GGUF_TENSOR_PARTS } from '../../../electron/engine/formats/gguf-tensor-names.js';
-import { zeroBlocksAreZero } from '../../../electron/engine/formats/ggml-zero.js';
-import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
 import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
 import { sourceMap, TempFolders } from './export-fixtures.js';
 
@@ -96,26 +93,7 @@ describe('GGUF export metadata', () => {
   });
 });
 
-describe('GGUF tensor names for scale rules', () => {
-  it('maps LLaMA-Pro filters (Hugging Face names) to llama.cpp names', () => {
-    expect(ggufFilter('o_proj')).toBe('attn_output');
-    expect(ggufFilter('down_proj')).toBe('ffn_down');
-    expect(ggufFilter('attn_v')).toBe('attn_v');
-    expect(ggufScaleRules(IDENTITY_BLOCK_SCALE)).toEqual([{ filter: 'attn_output', value: 0 }, { filter: 'ffn_down', value: 0 }, { value: 1 }]);
-  });
-
-  it('maps no part to a GGUF name that another tensor name contains', () => {
-    const names = ['token_embd.weight', 'output_norm.weight', 'output.weight', ...['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'].map((part) => `blk.0.${part}.weight`)];
-    for (const part of Object.values(HF_TO_GGUF_TENSOR_PARTS)) expect(names.filter((name) => name.includes(part)), part).toHaveLength(1);
-  });
-});
-
-describe('zero blocks', () => {
-  it('are exact for the float, legacy, K and IQ4 types and refused for grid, ternary and FP4 types', () => {
-    for (const type of ['F32', 'F16', 'BF16', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q8_0', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'IQ4_NL', 'IQ4_XS'] as const) expect(zeroBlocksAreZero(type), type).toBe(true);
-    for (const type of ['IQ2_XXS', 'IQ1_S', 'TQ1_0', 'MXFP4', 'NVFP4'] as const) expect(zeroBlocksAreZero(type), type).toBe(false);
-  });
-
+describe('scale factors on quantised tensors', () => {
   it('refuses another factor on a quantised tensor, naming the tensor and its type', async () => {
     const source = await openCheckpoint(path.resolve(STORIES_GGUF, '../quantzoo-q4_k_m.gguf'));
     const plan = { slices: [{ model: source.id, start: 0, end: 2, scale: [{ filter: 'down_proj', value: 0.5 }, { value: 1 }] }] };
