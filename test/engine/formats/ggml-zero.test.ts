@@ -1,7 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { GGML_TYPES, tensorBytes, type GgmlTypeName } from '../../../electron/api/dtypes.js';
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
 import { zeroBlocksAreZero } from '../../../electron/engine/formats/ggml-zero.js';
@@ -9,14 +8,10 @@ import { GGML_STATS_TYPES } from '../../../electron/engine/formats/ggml-types.js
 import type { GgufValue } from '../../../electron/engine/formats/gguf.js';
 import { ggufFileBytes } from '../../../electron/engine/formats/gguf-writer.js';
 import { computeCheckpointStats } from '../../../electron/engine/stats/checkpoint-stats.js';
+import { TempFolders } from '../export/export-fixtures.js';
 
-let folder: string;
-beforeAll(async () => {
-  folder = await mkdtemp(path.join(os.tmpdir(), 'dus-zero-'));
-});
-afterAll(async () => {
-  await rm(folder, { recursive: true, force: true });
-});
+const folders = new TempFolders();
+afterAll(() => folders.removeAll());
 
 describe('zero blocks', () => {
   it('dequantise to exactly 0 in every type they are written for (the addon dequantises as gguf-py does)', async () => {
@@ -28,7 +23,7 @@ describe('zero blocks', () => {
     ]);
     const shape = [256, 2];
     const tensors = zeroTypes.map((type) => ({ name: `blk.0.zero_${type}.weight`, type, shape, data: new Uint8Array(tensorBytes(type, 512) as number) }));
-    const file = path.join(folder, 'zeros.gguf');
+    const file = path.join(await folders.make(), 'zeros.gguf');
     await writeFile(file, ggufFileBytes(metadata, tensors));
     const report = await computeCheckpointStats(await openCheckpoint(file), { sampled: false });
     expect(report.tensors).toHaveLength(zeroTypes.length);
