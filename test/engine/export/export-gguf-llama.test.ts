@@ -72,7 +72,7 @@ describe('GGUF exports in llama.cpp', () => {
   );
 
   it(
-    'LLaMA-Pro (an identity block after every layer) of stories260K F32 gives exactly its probabilities',
+    'LLaMA-Pro (an identity block after every layer) of stories260K F32 gives exactly its probabilities; its DUS gives the reference DUS probabilities',
     async () => {
       const source = path.join(GGUF_DIR, 'stories260K-f32.gguf');
       const out = await exported(source, (model) => ({ kind: 'llama-pro', model, every: 1 }) , 'pro.gguf');
@@ -81,16 +81,19 @@ describe('GGUF exports in llama.cpp', () => {
       expect(await nextTokenProbabilities(out)).toEqual(expected);
       // The comparison can fail: a DUS of the same model changes the probabilities.
       const dus = await exported(source, (model) => ({ kind: 'dus', model, drop: 1 }), 'dus.gguf');
-      expect(await nextTokenProbabilities(dus)).not.toEqual(expected);
+      const dusProbabilities = await nextTokenProbabilities(dus);
+      expect(dusProbabilities).not.toEqual(expected);
+      // …and equals what llama.cpp computes for its own converter's DUS of the same model.
+      expect(dusProbabilities).toEqual(await nextTokenProbabilities(path.join(GGUF_DIR, 'stories260K-dus-drop1-f32.reference.gguf')));
     },
     LLAMA_TIMEOUT_MS,
   );
 
-  it(
-    'LLaMA-Pro of the Q4_K_M quant zoo model writes zero blocks and gives exactly its probabilities',
-    async () => {
-      const source = path.join(GGUF_DIR, 'quantzoo-q4_k_m.gguf');
-      const out = await exported(source, (model) => ({ kind: 'llama-pro', model, every: 1 }) , 'pro-q4.gguf');
+  it.each(['f16', 'bf16', 'q8_0', 'q4_0', 'q5_1', 'q2_k', 'q3_k_m', 'q4_k_m', 'q5_k_m', 'q6_k', 'iq4_nl', 'iq4_xs'])(
+    'LLaMA-Pro of quantzoo-%s writes zero blocks of each type and gives exactly its probabilities',
+    async (type) => {
+      const source = path.join(GGUF_DIR, `quantzoo-${type}.gguf`);
+      const out = await exported(source, (model) => ({ kind: 'llama-pro', model, every: 1 }), `pro-${type}.gguf`);
       expect(await nextTokenProbabilities(out)).toEqual(await nextTokenProbabilities(source));
     },
     LLAMA_TIMEOUT_MS,
