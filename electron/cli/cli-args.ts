@@ -26,7 +26,7 @@ export function isCommandName(name: string): name is CommandName {
 }
 
 const EXPORT_OPTIONS_HELP = `export options:
-  --out DIR            folder to write (required unless --dry-run)
+  --out DIR            folder to write (required unless --dry-run); NAME.gguf for GGUF sources
   --shard-size SIZE    largest shard: 5GB (default), 500MB, 1.5GiB or a byte count
   --replace            replace a non-empty --out folder
   --skip-verify        do not re-read the export against its sources (faster; verify later
@@ -42,7 +42,7 @@ export const COMMAND_USAGE: Readonly<Record<CommandName, string>> = {
   'llama-pro': 'dus-studio llama-pro MODEL --every K --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
   stack: 'dus-studio stack MODEL --times G --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
   merge: 'dus-studio merge CONFIG.yml --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--allow-crimes] [--dry-run]',
-  verify: 'dus-studio verify DIR [--json]',
+  verify: 'dus-studio verify DIR|NAME.gguf [--json]',
   eval: 'dus-studio eval MODEL|PLAN.yml [--drop M | --splice A:B | --every K | --times G] [--text FILE] [--tokens N] [--prompt TEXT] [--json] [--cpu]',
   sweep: 'dus-studio sweep MODEL [--drop FROM:TO | --grid [A0:A1,B0:B1]] [--text FILE] [--tokens N] [--json] [--cpu]',
   serve: 'dus-studio serve [--port N] [--host 127.0.0.1 [--allow-remote]] [--open PATH]... [--root DIR]...',
@@ -143,7 +143,7 @@ commands:
   llama-pro MODEL --every K               LLaMA-Pro block expansion
   stack MODEL --times G                   repeat the layer stack G times
   merge CONFIG.yml                        run a mergekit passthrough YAML
-  verify DIR                              check an exported folder
+  verify DIR|NAME.gguf                    check an exported folder or GGUF file
   eval MODEL|PLAN.yml [recipe]            perplexity and sample text in llama.cpp, before export
   sweep MODEL [--drop FROM:TO | --grid]   evaluate many splice points, best first
   serve                                   open the studio in a browser

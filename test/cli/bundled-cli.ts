@@ -12,3 +12,16 @@ export async function bundleCli(tempDir: string): Promise<string> {
   await run(process.execPath, [path.join(REPOSITORY, 'build', 'build.mjs'), '--outdir', outdir, '--no-renderer'], { cwd: REPOSITORY });
   return path.join(outdir, 'cli.js');
 }
+
+const NATIVE_BINARY = path.join(REPOSITORY, 'native', 'build', 'Release', 'dus_native.node');
+
+/** Runs a CLI entry as a process with the repository's native addon; the exit code and output, never a throw. */
+export async function runCliProcess(entry: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [entry, ...args], { cwd, env: { ...process.env, DUS_NATIVE_PATH: NATIVE_BINARY, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}

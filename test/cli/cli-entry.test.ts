@@ -3,16 +3,13 @@
  * shebang and a require shim), started as a process directly and through a bin link, on the real
  * engine and the bundled demo model.
  */
-import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { bundleCli } from './bundled-cli.js';
+import { bundleCli, runCliProcess as runBundledCli } from './bundled-cli.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import packageJson from '../../package.json' with { type: 'json' };
 
-const run = promisify(execFile);
 const repository = path.resolve(import.meta.dirname, '../..');
 const demo = path.join(repository, 'build', 'demo', 'stories260K');
 
@@ -29,16 +26,8 @@ afterAll(async () => {
   await rm(tempDir, { recursive: true, force: true });
 });
 
-const nativeBinary = path.join(repository, 'native', 'build', 'Release', 'dus_native.node');
-
 async function runCliProcess(entry: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [entry, ...args], { cwd: tempDir, env: { ...process.env, DUS_NATIVE_PATH: nativeBinary, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failure = error as { code: number; stdout: string; stderr: string };
-    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
-  }
+  return runBundledCli(entry, args, tempDir, env);
 }
 
 describe('the bundled dus-studio', () => {

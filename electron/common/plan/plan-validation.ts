@@ -224,7 +224,10 @@ function checkCompatibility(plan: LayerPlan, sources: SourceLookup, problems: Pl
       if (mine.dtype !== theirs.dtype) dtypeDiffs.push(`${name} is ${mine.dtype}, not ${theirs.dtype}`);
     }
     if (shapeDiffs.length > 0) push('ShapeMismatch', `layer tensor shapes differ from ${reference.name}: ${quoteNames(shapeDiffs)}`);
-    if (dtypeDiffs.length > 0) {
+    if (dtypeDiffs.length > 0 && other.format === 'gguf' && reference.format === 'gguf') {
+      // GGUF stores a type per tensor and llama.cpp loads any mix: each tensor keeps its own type.
+      push('DtypeMismatch', `layer types differ from ${reference.name}: ${quoteNames(dtypeDiffs)}; each tensor keeps its own type`, 'info');
+    } else if (dtypeDiffs.length > 0) {
       // mergekit casts every tensor to `dtype` when it is set, so the mix only matters without it.
       const cast = plan.dtype !== undefined;
       const tail = cast ? `; all are cast to ${plan.dtype}` : '; set an output dtype to cast them';

@@ -17,10 +17,12 @@ import {
   discardExportTarget,
   errorAtTarget,
   exportFileError,
+  isFileTarget,
   prepareExportTarget,
   type ExportTargetPolicy,
   type PreparedTarget,
 } from './export-target.js';
+import { ggufExportMetadata } from './gguf-export-metadata.js';
 import { buildModelCard } from './model-card.js';
 import { planOutputTensors, type OutputTensor } from './output-tensors.js';
 import { DEFAULT_SHARD_SIZE } from './shard-plan.js';
@@ -91,23 +93,41 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
 
   // The format first: a plan mixing formats fails on that, not on the layer names that differ between them.
   const format = exportFormatFor(sources);
-  if (format.id !== 'safetensors') {
-    // The GGUF exporter lays files out (formats/gguf-format.ts), but the metadata it needs (block
-    // count, per-layer arrays remapped, names) is not derived from the plan yet: refuse rather than write a wrong file.
-    throw new StudioError('InvalidPlan', `exporting ${format.id} sources is not supported yet; open the safetensors checkpoint to export`, {
-      path: [...sources.values()][0]?.folder,
+  // GGUF is one self-describing file (`NAME.gguf`): its metadata replaces config.json, the side
+  // files, the model card and the plan file, which a folder export writes beside the weights.
+  const selfContained = format.id === 'gguf';
+  if (selfContained !== isFileTarget(request.target.dir)) {
+    throw new StudioError(
+      'InvalidPlan',
+      selfContained
+        ? `a GGUF export is one file: name the output NAME.gguf, not ${request.target.dir}`
+        : `a ${format.id} export is a folder; only GGUF sources export to a .gguf file`,
+      { path: request.target.dir },
+    );
+  }
+  if (selfContained && plan.dtype !== undefined) {
+    // A cast would reach only the float tensors (norms to F16, which llama.cpp does not expect) and
+    // leave the quantised ones as they are: neither is what `dtype` asks for.
+    throw new StudioError('InvalidPlan', `a GGUF export copies every tensor in its own type, so dtype: ${plan.dtype} cannot be applied; remove it (llama-quantize converts a GGUF)`, {
+      path: request.target.dir,
     });
   }
   const resolved = resolvePlan(plan, sources);
   refuseUnresolvablePlan(resolved);
   const tensors = planOutputTensors(resolved, sources);
-  const { files: shards, companions } = format.exporter.layout(tensors, { shardSize: request.target.shardSize ?? DEFAULT_SHARD_SIZE });
+  const sourceNames = new Map([...sources].map(([id, summary]) => [id, summary.name]));
+  // Absolute model paths: verify reads the plan back from the export wherever it is moved.
+  const planYaml = emitMergekitYaml(plan, { sourceNames });
+  const exportName = path.basename(request.target.dir, '.gguf');
+  const metadata = selfContained ? await ggufExportMetadata({ resolved, sources, name: exportName, planYaml }) : undefined;
+  const { files: shards, companions } = format.exporter.layout(tensors, { shardSize: request.target.shardSize ?? DEFAULT_SHARD_SIZE, metadata, name: exportName });
   const totalBytes = tensors.reduce((sum, tensor) => sum + tensor.bytes, 0);
   const warnings = resolved.problems.filter((problem) => problem.severity === 'warning').map((problem) => problem.message);
-  const exportConfig = exportConfigFor(resolved, sources);
-  if (exportConfig === null) warnings.push(`the first source has no ${CONFIG_FILE_NAME}; the export has none either`);
-  else warnings.push(...exportConfig.warnings);
-  const sideFiles = await sideFileSource(plan, resolved, sources);
+  const exportConfig = selfContained ? null : exportConfigFor(resolved, sources);
+  if (exportConfig === null && !selfContained) warnings.push(`the first source has no ${CONFIG_FILE_NAME}; the export has none either`);
+  else if (exportConfig !== null) warnings.push(...exportConfig.warnings);
+  const sideFiles = selfContained ? { folder: '', names: [] } : await sideFileSource(plan, resolved, sources);
+  const entryFile = format.exporter.entryFile(shards, companions);
 
   const prepared = await prepareExportTarget(request.target, sources, request.targetPolicy);
   warnings.push(...prepared.notes);
@@ -148,13 +168,12 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
       await copySideFile(path.join(sideFiles.folder, name), path.join(prepared.tempDir, name));
       files.push(name);
     }
-    const sourceNames = new Map([...sources].map(([id, summary]) => [id, summary.name]));
-    // Absolute model paths: verify reads the plan back from the export wherever it is moved.
-    const planYaml = emitMergekitYaml(plan, { sourceNames });
-    await writeDurably(path.join(prepared.tempDir, PLAN_FILE_NAME), planYaml);
-    const card = buildModelCard({ title: path.basename(prepared.dir), resolved, sources, planYaml, warnings });
-    await writeDurably(path.join(prepared.tempDir, MODEL_CARD_FILE_NAME), card);
-    files.push(MODEL_CARD_FILE_NAME, PLAN_FILE_NAME);
+    if (!selfContained) {
+      await writeDurably(path.join(prepared.tempDir, PLAN_FILE_NAME), planYaml);
+      const card = buildModelCard({ title: path.basename(prepared.dir), resolved, sources, planYaml, warnings });
+      await writeDurably(path.join(prepared.tempDir, MODEL_CARD_FILE_NAME), card);
+      files.push(MODEL_CARD_FILE_NAME, PLAN_FILE_NAME);
+    }
     throwIfCancelled(signal);
     await checkSourcesUnchanged(sourceStates);
     seconds = (performance.now() - started) / 1000;
@@ -165,7 +184,7 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
       warnings.push('the export was not verified');
     } else {
       report({ phase: 'verifying', doneBytes: 0, totalBytes });
-      verify = await verifyExport(prepared.tempDir, {
+      verify = await verifyExport(prepared.file === null ? prepared.tempDir : path.join(prepared.tempDir, entryFile), {
         sources,
         mtp: plan.mtp ?? 'move',
         signal,
@@ -174,7 +193,7 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
       throwIfCancelled(signal);
       // A source that changed during the copy or the comparison explains any difference found.
       await checkSourcesUnchanged(sourceStates);
-      verify = { ...verify, dir: prepared.dir };
+      verify = { ...verify, dir: prepared.file === null ? prepared.dir : path.join(path.dirname(prepared.dir), entryFile) };
       // An export that failed its check never reaches the target: with `replace` it would
       // overwrite a good export with a bad one. The temporary folder goes with the error below.
       if (!verify.ok) throw verifyFailed(verify);
@@ -188,7 +207,8 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   }
 
   return {
-    dir: prepared.dir,
+    // A split set has no NAME.gguf: the export is found by its first split.
+    dir: prepared.file === null ? prepared.dir : path.join(path.dirname(prepared.dir), entryFile),
     files,
     tensorCount: tensors.length,
     numLayers: resolved.numLayers,

@@ -26,6 +26,11 @@ export interface PreparedTarget {
   parent: string;
   /** The temporary folder being written. */
   tempDir: string;
+  /**
+   * Set when the target is a single weights file (`NAME.gguf`), not a folder: the name of the file
+   * inside `tempDir` that the commit renames onto the target path.
+   */
+  file: string | null;
   replace: boolean;
   /** What was found and done about earlier interrupted exports, for the report's warnings. */
   notes: string[];
@@ -199,7 +204,17 @@ export async function prepareExportTarget(
 ): Promise<PreparedTarget> {
   const dir = path.resolve(target.dir);
   const realDir = await realTargetPath(dir);
+  const fileTarget = isFileTarget(dir);
   for (const source of sources.values()) {
+    if (fileTarget) {
+      // A file beside its sources is the usual place for a GGUF; only a source file itself is off limits.
+      for (const shard of source.shards) {
+        if ((await realTargetPath(shard.file)) === realDir) {
+          throw new StudioError('TargetExists', `the export target ${dir} is the source file ${shard.file}; choose another name`, { path: dir });
+        }
+      }
+      continue;
+    }
     const sourceFolder = await realTargetPath(source.folder);
     if (isInside(realDir, sourceFolder)) {
       throw new StudioError('TargetInsideSource', `the export target ${dir} is inside the source checkpoint folder ${source.folder}; choose a folder outside it`, {
@@ -231,17 +246,18 @@ export async function prepareExportTarget(
   const existing = await entryAt(realDir);
   if (existing !== null) {
     if (existing.isSymbolicLink()) throw new StudioError('TargetExists', `${dir} is a link; choose the folder it leads to or another one`, { path: dir });
+    if (fileTarget) await checkReplaceableFile(realDir, dir, replace);
     const empty = existing.isDirectory() && (await isEmptyDirectory(realDir));
     if (!empty && !replace) {
       throw new StudioError('TargetExists', `${dir} already exists and is not empty; choose another folder or allow replacing it`, { path: dir });
     }
-    if (!empty) {
+    if (!empty && !fileTarget) {
       if (!existing.isDirectory()) throw new StudioError('TargetNotExport', `${dir} is a file, not a previous model export, so it is not replaced`, { path: dir });
       await checkReplaceable(realDir, dir);
     }
   }
   const tempDir = path.join(parent, leftoverName(path.basename(realDir), TEMP_MARKER));
-  const prepared = { dir, realDir, parent, tempDir, replace, notes };
+  const prepared = { dir, realDir, parent, tempDir, replace, notes, file: fileTarget ? path.basename(realDir) : null };
   try {
     await mkdir(tempDir);
   } catch (error) {
@@ -347,6 +363,10 @@ async function checkParentUnchanged(prepared: PreparedTarget): Promise<void> {
 export async function commitExportTarget(prepared: PreparedTarget): Promise<void> {
   const { dir, realDir, parent, tempDir } = prepared;
   await syncDirectory(tempDir);
+  if (prepared.file !== null) {
+    await commitExportFiles(prepared, await readdir(tempDir));
+    return;
+  }
   let trash: string | null = null;
   try {
     await checkParentUnchanged(prepared);
@@ -391,4 +411,57 @@ export async function commitExportTarget(prepared: PreparedTarget): Promise<void
 /** Deletes the temporary folder of a failed or cancelled export. */
 export async function discardExportTarget(prepared: PreparedTarget): Promise<void> {
   await rm(prepared.tempDir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+/** GGUF is written to a file, not a folder: `--out NAME.gguf`. */
+const FILE_TARGET_EXTENSIONS = ['.gguf'];
+
+/** True when the target names a single weights file (a GGUF) rather than an export folder. */
+export function isFileTarget(target: string): boolean {
+  return FILE_TARGET_EXTENSIONS.some((extension) => target.toLowerCase().endsWith(extension));
+}
+
+/** Starts with the GGUF magic: only a GGUF file is ever replaced by a GGUF export. */
+async function isGgufFile(file: string): Promise<boolean> {
+  const handle = await open(file, 'r');
+  try {
+    const magic = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(magic, 0, 4, 0);
+    return bytesRead === 4 && magic.toString('latin1') === 'GGUF';
+  } finally {
+    await handle.close();
+  }
+}
+
+/** An existing file target is replaced only with `replace`, and only when it is a regular GGUF file. */
+async function checkReplaceableFile(realFile: string, shown: string, replace: boolean): Promise<void> {
+  const existing = await entryAt(realFile);
+  if (existing === null) return;
+  if (existing.isSymbolicLink()) throw new StudioError('TargetChanged', `${shown} is a link; the export was not written there`, { path: shown });
+  if (existing.isDirectory()) throw new StudioError('TargetNotExport', `${shown} is a folder, not a GGUF file, so it is not replaced`, { path: shown });
+  if (!replace) throw new StudioError('TargetExists', `${shown} already exists; choose another name or allow replacing it`, { path: shown });
+  if (!existing.isFile() || !(await isGgufFile(realFile))) {
+    throw new StudioError('TargetNotExport', `${shown} is not a GGUF file, so it is not replaced`, { path: shown });
+  }
+}
+
+/**
+ * Moves the finished file (or split set) out of the temporary folder beside the target, each by
+ * one rename, so a path holds the old file or the new one, never part of either; first the checks
+ * (the folder is still the one that was checked; anything at each name may be replaced), then the
+ * later splits, the first split last (it is the one a loader opens, and it finds the others). The
+ * emptied temporary folder is removed.
+ */
+async function commitExportFiles(prepared: PreparedTarget, names: readonly string[]): Promise<void> {
+  const { dir, parent, tempDir } = prepared;
+  const ordered = [...names].sort().reverse();
+  try {
+    await checkParentUnchanged(prepared);
+    for (const name of ordered) await checkReplaceableFile(path.join(parent, name), path.join(path.dirname(dir), name), prepared.replace);
+    for (const name of ordered) await rename(path.join(tempDir, name), path.join(parent, name));
+  } catch (error) {
+    throw exportFileError(error, dir);
+  }
+  await syncDirectory(parent);
+  await rm(tempDir, { recursive: true, force: true });
 }

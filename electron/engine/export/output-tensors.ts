@@ -1,9 +1,11 @@
 import { StudioError } from '../../api/errors.js';
-import type { CheckpointSummary, Dtype, ResolvedPlan, TensorInfo } from '../../api/types.js';
+import type { CheckpointSummary, Dtype, ResolvedPlan, ScaleRule, TensorInfo } from '../../api/types.js';
 import { type LayerFamily, layerTensorName } from '../checkpoint/layer-families.js';
 import { isPostWeight } from '../../common/plan/layer-plan.js';
 import { layerTensorsByIndex } from '../../common/plan/plan-sources.js';
 import { scaleFactorFor } from '../../common/plan/scale-rules.js';
+import { ggufScaleRules } from '../formats/gguf-tensor-names.js';
+import { zeroBlocksAreZero } from '../formats/ggml-zero.js';
 import { bytesPerElement, type EncodeDtype } from '../stats/float-codec.js';
 
 /** Where an output tensor's bytes come from: one tensor of one source file. */
@@ -102,8 +104,9 @@ export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<s
     }
     names.add(name);
     const convertTo = outputDtype !== undefined && outputDtype !== tensor.dtype && isTransformableDtype(tensor.dtype) ? outputDtype : undefined;
-    if (scale !== 1 && !isTransformableDtype(tensor.dtype)) {
-      throw new StudioError('UnsupportedDtype', `cannot scale ${tensor.name} of ${summary.name}: its dtype ${tensor.dtype} is not a floating-point type`, {
+    if (scale !== 1 && !isTransformableDtype(tensor.dtype) && !(scale === 0 && zeroBlocksAreZero(tensor.dtype))) {
+      const why = summary.format === 'gguf' ? 'only a factor of 0 (zero blocks) is exact in it without dequantising' : 'it is not a floating-point type';
+      throw new StudioError('UnsupportedDtype', `cannot scale ${tensor.name} of ${summary.name} by ${scale}: its type is ${tensor.dtype}, and ${why}`, {
         path: tensor.file,
       });
     }
@@ -126,8 +129,8 @@ export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<s
     kindRank(order, left.kind) - kindRank(order, right.kind);
   // mergekit's plan_module: tensors before the layers take the first slice's parameters, those
   // after take the last slice's, both at t = 0 and matched against the tensor's own name.
-  const firstRules = plan.slices[0]?.scale;
-  const lastRules = plan.slices.at(-1)?.scale;
+  const firstRules = rulesFor(first, plan.slices[0]?.scale);
+  const lastRules = rulesFor(last, plan.slices.at(-1)?.scale);
   const leading = first.tensors.filter((tensor) => tensor.layer === null && !isPostWeight(tensor));
   for (const tensor of leading.sort(byKind(['embed']))) add(tensor, first, tensor.name, null, scaleFactorFor(firstRules, tensor.name, 0));
 
@@ -142,7 +145,7 @@ export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<s
       const name = layerTensorName(family, layer.index, tensor.localName);
       // The rules match the SOURCE tensor's name (plan.py: `for_tensor(weight_in.name)`); the
       // layer's rules already hold its gradient values.
-      add(tensor, summary, name, layer.index, scaleFactorFor(layer.scale, tensor.name));
+      add(tensor, summary, name, layer.index, scaleFactorFor(rulesFor(summary, layer.scale), tensor.name));
     }
   }
 
@@ -160,6 +163,11 @@ export function planOutputTensors(resolved: ResolvedPlan, sources: ReadonlyMap<s
   const trailing = last.tensors.filter((tensor) => tensor.layer === null && isPostWeight(tensor));
   for (const tensor of trailing.sort(byKind(['final_norm', 'head']))) add(tensor, last, tensor.name, null, scaleFactorFor(lastRules, tensor.name, 0));
   return tensors;
+}
+
+/** Scale rules as they match the source's tensor names: GGUF names its layer tensors as llama.cpp does. */
+function rulesFor(summary: CheckpointSummary, rules: readonly ScaleRule[] | undefined): readonly ScaleRule[] | undefined {
+  return summary.format === 'gguf' ? ggufScaleRules(rules) : rules;
 }
 
 /** Position of a kind in `order` (stable sort key); kinds not listed come after. */

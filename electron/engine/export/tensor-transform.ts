@@ -52,6 +52,10 @@ async function readExactly(handle: FileHandle, buffer: Uint8Array, length: numbe
  * source bytes (whole elements), read from `source` (an open handle on `tensor.source.file`).
  */
 export async function* transformedChunks(tensor: OutputTensor, source: FileHandle): AsyncGenerator<TransformedChunk> {
+  if (tensor.scale === 0 && !isTransformableDtype(tensor.source.dtype)) {
+    yield* zeroChunks(tensor);
+    return;
+  }
   const sourceElementBytes = bytesPerElement(tensor.source.dtype);
   const outputElementBytes = bytesPerElement(tensor.dtype);
   const elementsPerChunk = Math.max(1, Math.floor(TRANSFORM_CHUNK_BYTES / Math.max(sourceElementBytes, outputElementBytes)));
@@ -64,5 +68,16 @@ export async function* transformedChunks(tensor: OutputTensor, source: FileHandl
     const bytes = transformSourceBytes(tensor, sourceBytes);
     yield { offset: outputOffset, bytes };
     outputOffset += bytes.byteLength;
+  }
+}
+
+/**
+ * A quantised tensor scaled by 0: zero blocks of its type (all-zero bytes, exactly 0 in the types
+ * ggml-zero.ts lists; planOutputTensors refuses the others), nothing read from the source.
+ */
+function* zeroChunks(tensor: OutputTensor): Generator<TransformedChunk> {
+  const zeros = new Uint8Array(Math.min(TRANSFORM_CHUNK_BYTES, tensor.bytes));
+  for (let offset = 0; offset < tensor.bytes; offset += zeros.byteLength) {
+    yield { offset, bytes: zeros.subarray(0, Math.min(zeros.byteLength, tensor.bytes - offset)) };
   }
 }

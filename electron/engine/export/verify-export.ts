@@ -1,7 +1,7 @@
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { isStudioError, type ProblemCode } from '../../api/errors.js';
-import { type CheckpointSummary, type LayerPlan, type VerifyProblem, type VerifyReport } from '../../api/types.js';
+import { type CheckpointSummary, type LayerPlan, type ResolvedPlan, type VerifyProblem, type VerifyReport } from '../../api/types.js';
 import { openCheckpoint } from '../checkpoint/open-checkpoint.js';
 import { CONFIG_FILE_NAME, readModelConfig } from '../checkpoint/model-config.js';
 import type { OpenedWeights, WeightsTensor } from '../formats/checkpoint-format.js';
@@ -9,9 +9,12 @@ import { CHECKPOINT_FORMAT_LIST, checkpointExtensions } from '../formats/format-
 import { compareRanges } from '../native.js';
 import { planModels, resolvePlan } from '../../common/plan/layer-plan.js';
 import { readPlanFile } from '../plan/plan-file.js';
+import { parseMergekitYamlOpening } from '../plan/mergekit-yaml.js';
+import { metadataView } from '../formats/gguf-format.js';
 import { exportConfigFor, isConfigObject } from './config-remap.js';
 import { PLAN_FILE_NAME } from './export-files.js';
-import { findSetAsideExports, pathExists } from './export-target.js';
+import { findSetAsideExports, isFileTarget, pathExists } from './export-target.js';
+import { GGUF_PLAN_KEY, ggufExportMetadata } from './gguf-export-metadata.js';
 import { planOutputTensors, type OutputTensor } from './output-tensors.js';
 import { isPlainCopy, transformedChunks } from './tensor-transform.js';
 
@@ -50,6 +53,10 @@ interface ExportWeights {
   tensors: Map<string, FoundTensor>;
   /** Sum of the tensors' data bytes over every shard. */
   dataBytes: number;
+  /** The entry file the format opened. */
+  entry: string;
+  /** The entry file's header metadata as the format's reader shows it (GGUF keys; null for safetensors' own). */
+  metadata: Record<string, unknown> | null;
 }
 
 class VerifyRun {
@@ -92,13 +99,21 @@ class VerifyRun {
  * what was expected and what was found. Never throws for a broken export: it reports.
  */
 export async function verifyExport(dir: string, options: VerifyExportOptions = {}): Promise<VerifyReport> {
-  const run = new VerifyRun(path.resolve(dir), options);
-  if (await reportSetAside(run)) return run.report();
-  const plan = await readPlan(run);
+  const target = path.resolve(dir);
+  // A GGUF export is one file that carries its plan in its metadata (GGUF_PLAN_KEY).
+  const file = isFileTarget(target) ? path.basename(target) : null;
+  const run = new VerifyRun(file === null ? target : path.dirname(target), options);
+  if (file === null && (await reportSetAside(run))) return run.report();
+  let weights: ExportWeights | null = null;
+  if (file !== null) {
+    weights = await readExportWeights(run, [file]);
+    if (weights === null) return run.report();
+  }
+  const plan = weights === null ? await readPlan(run) : await readEmbeddedPlan(run, weights);
   if (plan === null) return run.report();
   const sources = await openSources(run, plan);
   if (sources === null) return run.report();
-  const weights = await readExportWeights(run);
+  weights ??= await readExportWeights(run);
   // Weights the format's reader refuses have no tensors to compare: the refusal is the finding.
   if (weights === null) return run.report();
 
@@ -125,8 +140,48 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
 
   const comparable = checkTensorList(run, expected, weights);
   await compareTensorBytes(run, comparable, weights);
-  await checkConfig(run, exportConfigFor(resolved, sources)?.config ?? null);
+  if (file === null) await checkConfig(run, exportConfigFor(resolved, sources)?.config ?? null);
+  else await checkGgufMetadata(run, file, resolved, sources, weights);
   return run.report();
+}
+
+/** The plan a GGUF export carries under GGUF_PLAN_KEY. */
+async function readEmbeddedPlan(run: VerifyRun, weights: ExportWeights): Promise<LayerPlan | null> {
+  const text = weights.metadata?.[GGUF_PLAN_KEY];
+  const where = { file: weights.entry };
+  if (typeof text !== 'string') {
+    run.problem('MissingPlan', `${weights.entry} carries no ${GGUF_PLAN_KEY}: without the plan the export cannot be checked`, where);
+    return null;
+  }
+  const imported = await parseMergekitYamlOpening(text, { baseDir: run.dir, fileName: `${weights.entry}:${GGUF_PLAN_KEY}` }, async () => undefined);
+  for (const problem of imported.problems.filter((item) => item.severity === 'error')) {
+    run.problem('InvalidPlan', `${GGUF_PLAN_KEY}${problem.line === undefined ? '' : ` line ${problem.line}`}: ${problem.message}`, where);
+  }
+  return imported.plan;
+}
+
+/**
+ * Every metadata key of a GGUF export against the metadata the exporter derives from the plan
+ * (block count, remapped per-layer arrays, names, the first source's tokenizer and the rest).
+ */
+async function checkGgufMetadata(run: VerifyRun, file: string, resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>, weights: ExportWeights): Promise<void> {
+  // The split keys are the layout's (the reader already checked them against the set it opened).
+  const found = Object.fromEntries(Object.entries(weights.metadata ?? {}).filter(([key]) => !key.startsWith('split.')));
+  const name = typeof found['general.name'] === 'string' ? found['general.name'] : path.basename(file, '.gguf');
+  const planYaml = typeof found[GGUF_PLAN_KEY] === 'string' ? found[GGUF_PLAN_KEY] : '';
+  let expected: Record<string, unknown>;
+  try {
+    expected = metadataView(await ggufExportMetadata({ resolved, sources, name, planYaml }));
+  } catch (error) {
+    if (!isStudioError(error)) throw error;
+    run.problem(error.code, `${file}: ${error.message}`, { file });
+    return;
+  }
+  const differences = jsonDifferences(expected, found);
+  for (const difference of differences.slice(0, MAX_CONFIG_DIFFERENCES)) run.problem('ConfigMismatch', `${file} metadata: ${difference}`, { file });
+  if (differences.length > MAX_CONFIG_DIFFERENCES) {
+    run.problem('ConfigMismatch', `${file} metadata: ${differences.length - MAX_CONFIG_DIFFERENCES} more differences`, { file });
+  }
 }
 
 /**
@@ -183,21 +238,23 @@ async function openSources(run: VerifyRun, plan: LayerPlan): Promise<Map<string,
  * The export's weights, read through its format's own `open` (the reader that refuses what loaders
  * refuse), then the format's checks of what loaders need beyond a valid file.
  */
-async function readExportWeights(run: VerifyRun): Promise<ExportWeights | null> {
+async function readExportWeights(run: VerifyRun, only?: readonly string[]): Promise<ExportWeights | null> {
   const tensors = new Map<string, FoundTensor>();
   let names: string[];
   try {
-    names = (await readdir(run.dir)).sort();
+    names = only === undefined ? (await readdir(run.dir)).sort() : [...only];
   } catch (error) {
     run.problem('MissingWeights', `the export folder cannot be listed (${(error as Error).message})`);
     return null;
   }
   let opened: OpenedWeights | null = null;
+  let entry = '';
   try {
     for (const format of CHECKPOINT_FORMAT_LIST) {
       const found = format.detectInFolder(path.basename(run.dir), run.dir, names);
       if (found === null) continue;
-      opened = await format.open({ folder: run.dir, entry: found.entry, openedAsFile: false });
+      entry = found.entry;
+      opened = await format.open({ folder: run.dir, entry: found.entry, openedAsFile: only !== undefined });
       for (const problem of await format.checkWritten(opened)) run.problem(problem.code, problem.message, problem);
       break;
     }
@@ -222,7 +279,7 @@ async function readExportWeights(run: VerifyRun): Promise<ExportWeights | null> 
     tensors.set(tensor.name, { file, tensor, offset: tensor.offset });
     dataBytes += tensor.bytes;
   }
-  return { tensors, dataBytes };
+  return { tensors, dataBytes, entry, metadata: opened.files[0]?.metadata ?? null };
 }
 
 /** Presence, dtype and shape of every planned tensor, and no unplanned ones; returns the tensors whose bytes can be compared. */

@@ -1,0 +1,105 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
+import { exportPlan } from '../../../electron/engine/export/export-plan.js';
+import { verifyExport } from '../../../electron/engine/export/verify-export.js';
+import { readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
+import { ggufFileBytes } from '../../../electron/engine/formats/gguf-writer.js';
+import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
+import { sourceMap, TempFolders } from './export-fixtures.js';
+
+const STORIES_GGUF = path.resolve(import.meta.dirname, '../../../../shared/models/gguf/stories260K-f32.gguf');
+
+const folders = new TempFolders();
+afterAll(() => folders.removeAll());
+
+/** stories260K-f32.gguf rewritten by the project's writer with extra metadata keys (same tensors, same bytes). */
+async function storiesWith(extra: Array<[string, GgufValue]>): Promise<string> {
+  const header = await readGgufHeader(STORIES_GGUF);
+  const bytes = await readFile(STORIES_GGUF);
+  const metadata = new Map(header.metadata);
+  for (const [key, value] of extra) metadata.set(key, value);
+  const tensors = header.tensors.map((tensor) => ({
+    name: tensor.name,
+    type: tensor.type,
+    shape: tensor.shape,
+    data: bytes.subarray(header.dataStart + tensor.offset, header.dataStart + tensor.offset + tensor.bytes),
+  }));
+  const file = path.join(await folders.make(), 'stories-extra.gguf');
+  await writeFile(file, ggufFileBytes(metadata, tensors));
+  return file;
+}
+
+async function dusOf(file: string, name = 'out.gguf') {
+  const source = await openCheckpoint(file);
+  const plan = buildPlanFromRecipe({ kind: 'dus', model: source.id, drop: 1 }, sourceMap(source));
+  const out = path.join(await folders.make(), name);
+  return { out, run: () => exportPlan({ plan, target: { dir: out }, sources: sourceMap(source) }) };
+}
+
+describe('GGUF export metadata', () => {
+  it('remaps every per-layer array through the plan (output layer j takes its source layer entry) and verify checks it', async () => {
+    const file = await storiesWith([
+      ['llama.feed_forward_length', { type: 'ARRAY', itemType: 'UINT32', values: [172, 173, 174, 175, 176] }],
+      ['llama.attention.head_count_kv', { type: 'ARRAY', itemType: 'UINT32', values: [4, 3, 2, 1, 4] }],
+    ]);
+    const { out, run } = await dusOf(file);
+    const report = await run();
+    expect(report.verify?.ok).toBe(true);
+    const metadata = (await readGgufHeader(out)).metadata;
+    // DUS of 5 layers with drop 1: source layers 0,1,2,3,1,2,3,4.
+    expect(metadata.get('llama.feed_forward_length')).toEqual({ type: 'ARRAY', itemType: 'UINT32', values: [172, 173, 174, 175, 173, 174, 175, 176] });
+    expect(metadata.get('llama.attention.head_count_kv')).toEqual({ type: 'ARRAY', itemType: 'UINT32', values: [4, 3, 2, 1, 3, 2, 1, 4] });
+    expect(metadata.get('llama.block_count')).toMatchObject({ value: 8 });
+
+    // A metadata key changed after the export: verify names it.
+    const header = await readGgufHeader(out);
+    const bytes = await readFile(out);
+    const tampered = new Map(header.metadata);
+    tampered.set('llama.feed_forward_length', { type: 'ARRAY', itemType: 'UINT32', values: [172, 173, 174, 175, 176, 174, 175, 176] });
+    const tensors = header.tensors.map((tensor) => ({ ...tensor, data: bytes.subarray(header.dataStart + tensor.offset, header.dataStart + tensor.offset + tensor.bytes) }));
+    await writeFile(out, ggufFileBytes(tampered, tensors));
+    const verified = await verifyExport(out);
+    expect(verified.problems).toEqual([expect.objectContaining({ code: 'ConfigMismatch', message: expect.stringMatching(/llama\.feed_forward_length/) })]);
+  });
+
+  it('refuses a rule key the new order breaks, naming it, and writes nothing', async () => {
+    const file = await storiesWith([['llama.attention.sliding_window_pattern', { type: 'UINT32', value: 2 }]]);
+    const { out, run } = await dusOf(file);
+    await expect(run()).rejects.toMatchObject({ code: 'InvalidPlan', message: expect.stringMatching(/llama\.attention\.sliding_window_pattern = 2/) });
+    await expect(readFile(out)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('keeps a leading dense count the order does not move', async () => {
+    const file = await storiesWith([['llama.leading_dense_block_count', { type: 'UINT32', value: 1 }]]);
+    const { out, run } = await dusOf(file);
+    await run();
+    expect((await readGgufHeader(out)).metadata.get('llama.leading_dense_block_count')).toEqual({ type: 'UINT32', value: 1 });
+  });
+
+  it('names the sources in general.base_model.* and drops the first source own base-model list', async () => {
+    const file = await storiesWith([
+      ['general.base_model.count', { type: 'UINT32', value: 1 }],
+      ['general.base_model.0.name', { type: 'STRING', value: 'something older' }],
+    ]);
+    const { out, run } = await dusOf(file, 'named.gguf');
+    await run();
+    const metadata = (await readGgufHeader(out)).metadata;
+    expect(metadata.get('general.name')).toEqual({ type: 'STRING', value: 'named' });
+    expect(metadata.get('general.base_model.count')).toEqual({ type: 'UINT32', value: 1 });
+    const sourceName = (await readGgufHeader(STORIES_GGUF)).metadata.get('general.name');
+    expect(metadata.get('general.base_model.0.name')).toEqual(sourceName ?? expect.anything());
+  });
+});
+
+describe('scale factors on quantised tensors', () => {
+  it('refuses another factor on a quantised tensor, naming the tensor and its type', async () => {
+    const source = await openCheckpoint(path.resolve(STORIES_GGUF, '../quantzoo-q4_k_m.gguf'));
+    const plan = { slices: [{ model: source.id, start: 0, end: 2, scale: [{ filter: 'down_proj', value: 0.5 }, { value: 1 }] }] };
+    await expect(exportPlan({ plan, target: { dir: path.join(await folders.make(), 'half.gguf') }, sources: sourceMap(source) })).rejects.toMatchObject({
+      code: 'UnsupportedDtype',
+      message: expect.stringMatching(/blk\.0\.ffn_down\.weight .* by 0\.5: its type is Q\d_K/),
+    });
+  });
+});
