@@ -9,6 +9,7 @@ import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, ModelEvaluation, ResolvedPlan } from '../../api/types.js';
 import { readFileWithin, readTextFileWithin } from '../formats/bounded-read.js';
 import { exportConfigFor } from '../export/config-remap.js';
+import { exportPlan } from '../export/export-plan.js';
 import { planOutputTensors } from '../export/output-tensors.js';
 import { writeGgufLayout } from './gguf-layout-writer.js';
 import { llamaGgufLayout, type GgufConversion } from './llama-gguf-conversion.js';
@@ -90,21 +91,29 @@ export async function evaluatePlanOutput(
   sources: ReadonlyMap<string, CheckpointSummary>,
   options: PlanEvaluationOptions,
 ): Promise<ModelEvaluation> {
-  for (const summary of sources.values()) {
-    if (summary.format !== 'safetensors') {
-      throw new StudioError('EvaluationNeedsGguf', `${summary.name} is ${summary.format}; evaluation converts safetensors Llama models`, { path: summary.folder });
-    }
-  }
-  const layout = await planGgufLayout(resolved, sources);
+  const formats = new Set([...sources.values()].map((summary) => summary.format));
+  const fromGguf = formats.size === 1 && formats.has('gguf');
+  // GGUF sources export directly (llama.cpp reads them); safetensors ones are converted.
+  const layout = fromGguf ? null : await planGgufLayout(resolved, sources);
   const workDir = await mkdtemp(path.join(options.workDir ?? os.tmpdir(), 'dus-eval-'));
   try {
     const modelPath = path.join(workDir, 'plan.gguf');
-    const writeOptions = {
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      onProgress: ({ doneBytes, totalBytes }: { doneBytes: number; totalBytes: number }) =>
-        options.onProgress?.({ phase: 'writing', done: doneBytes, total: totalBytes }),
-    };
-    await writeGgufLayout(modelPath, layout, writeOptions);
+    const writing = (done: number, total: number): void => options.onProgress?.({ phase: 'writing', done, total });
+    if (layout === null) {
+      await exportPlan({
+        plan: resolved.plan,
+        target: { dir: modelPath },
+        sources,
+        verify: false,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        onProgress: (progress) => writing(progress.doneBytes, progress.totalBytes),
+      });
+    } else {
+      await writeGgufLayout(modelPath, layout, {
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        onProgress: ({ doneBytes, totalBytes }) => writing(doneBytes, totalBytes),
+      });
+    }
     const { workDir: _workDir, onProgress, chooseThreads, ...modelOptions } = options;
     const threads = modelOptions.threads ?? (await chooseThreads?.(modelPath));
     const scored = await evaluateModel(runtime, modelPath, {
