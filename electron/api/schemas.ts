@@ -147,6 +147,7 @@ export const payloadSchemas = {
     prompt: z.string().max(4096).optional(),
     compareSource: z.boolean().optional(),
     device: z.enum(['auto', 'cpu']).optional(),
+    workDir: pathString.optional(),
   }),
   sweepSplices: z.strictObject({
     jobId: jobIdSchema.optional(),
@@ -158,6 +159,7 @@ export const payloadSchemas = {
     textPath: pathString.optional(),
     maxTokens: z.int().positive().optional(),
     device: z.enum(['auto', 'cpu']).optional(),
+    workDir: pathString.optional(),
   }),
   browse: z.strictObject({ dir: pathOrRootList }),
 } satisfies { [M in StudioMethod]: z.ZodType<StudioPayload<M>> };
@@ -208,8 +210,8 @@ export const PATH_FIELDS = {
   exportPlan: { plan: 'plan', 'target.dir': 'export-target' },
   cancelJob: {},
   verifyExport: { dir: 'export-folder' },
-  evaluatePlan: { plan: 'plan', textPath: 'text-file' },
-  sweepSplices: { model: 'model', textPath: 'text-file' },
+  evaluatePlan: { plan: 'plan', textPath: 'text-file', workDir: 'folder' },
+  sweepSplices: { model: 'model', textPath: 'text-file', workDir: 'folder' },
   browse: { dir: 'folder' },
 } as const satisfies { [M in StudioMethod]: { readonly [F in FieldPaths<StudioPayload<M>>]?: PathFieldKind } };
 

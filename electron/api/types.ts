@@ -463,6 +463,8 @@ export interface EvaluatePlanRequest {
   /** Also evaluate the plan's first source alone (default true). */
   compareSource?: boolean;
   device?: EvaluationDevice;
+  /** Folder for the temporary GGUF (removed afterwards); default: the system's temporary folder. */
+  workDir?: string;
 }
 
 export interface SweepRequest {
@@ -473,6 +475,8 @@ export interface SweepRequest {
   textPath?: string;
   maxTokens?: number;
   device?: EvaluationDevice;
+  /** Folder for the temporary GGUFs (removed afterwards); default: the system's temporary folder. */
+  workDir?: string;
 }
 
 export type JobKind = keyof JobProgressByKind;

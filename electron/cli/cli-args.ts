@@ -43,8 +43,8 @@ export const COMMAND_USAGE: Readonly<Record<CommandName, string>> = {
   stack: 'dus-studio stack MODEL --times G --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--dry-run]',
   merge: 'dus-studio merge CONFIG.yml --out DIR [--shard-size 5GB] [--replace] [--skip-verify] [--dtype bfloat16] [--allow-crimes] [--dry-run]',
   verify: 'dus-studio verify DIR|NAME.gguf [--json]',
-  eval: 'dus-studio eval MODEL|PLAN.yml [--drop M | --splice A:B | --every K | --times G] [--text FILE] [--tokens N] [--prompt TEXT] [--json] [--cpu]',
-  sweep: 'dus-studio sweep MODEL [--drop FROM:TO | --grid [A0:A1,B0:B1]] [--text FILE] [--tokens N] [--json] [--cpu]',
+  eval: 'dus-studio eval MODEL|PLAN.yml [--drop M | --splice A:B | --every K | --times G] [--text FILE] [--tokens N] [--prompt TEXT] [--json] [--cpu] [--work-dir DIR]',
+  sweep: 'dus-studio sweep MODEL [--drop FROM:TO | --grid [A0:A1,B0:B1]] [--text FILE] [--tokens N] [--json] [--cpu] [--work-dir DIR]',
   serve: 'dus-studio serve [--port N] [--host 127.0.0.1 [--allow-remote]] [--open PATH]... [--root DIR]...',
 };
 
@@ -107,7 +107,9 @@ YAML evaluates that plan. Sources: Llama-family safetensors (SentencePiece token
   --tokens N           score at most N tokens of it
   --prompt TEXT        the prompt to continue (default "Once upon a time")
   --json               print one JSON object (perplexity, tokens, continuation, source, …)
-  --cpu                run llama.cpp on the CPU even where a GPU is available`,
+  --cpu                run llama.cpp on the CPU even where a GPU is available
+  --work-dir DIR       where the temporary GGUF is written (default: the system's temporary
+                       folder; choose one beside your models when that folder is small)`,
   sweep: `usage: ${COMMAND_USAGE.sweep}
 
 Evaluates the SOLAR plan of MODEL at many splice points with one loaded llama.cpp and prints one row per
@@ -118,7 +120,8 @@ candidate (A, B, layers, perplexity), best first, after the source's own perplex
   --text FILE          the evaluation text (default: the bundled text)
   --tokens N           score at most N tokens of it
   --json               print the report as JSON (rows best first, each {a, b, layers, perplexity, tokens})
-  --cpu                run llama.cpp on the CPU even where a GPU is available`,
+  --cpu                run llama.cpp on the CPU even where a GPU is available
+  --work-dir DIR       where the temporary GGUFs are written (default: the system's temporary folder)`,
   serve: `usage: ${COMMAND_USAGE.serve}
 
 Serves the studio to a browser on this machine. The first line printed is the URL to open (it carries
@@ -169,6 +172,8 @@ export interface ExportArgs {
 }
 
 export interface EvaluationArgs {
+  /** Folder for the temporary GGUF; null: the system's temporary folder. */
+  workDir: string | null;
   text: string | null;
   tokens: number | null;
   prompt: string | null;
@@ -235,8 +240,17 @@ const OPTIONS = {
     prompt: { type: 'string' },
     json: { type: 'boolean' },
     cpu: { type: 'boolean' },
+    'work-dir': { type: 'string' },
   },
-  sweep: { drop: { type: 'string' }, grid: { type: 'boolean' }, text: { type: 'string' }, tokens: { type: 'string' }, json: { type: 'boolean' }, cpu: { type: 'boolean' } },
+  sweep: {
+    drop: { type: 'string' },
+    grid: { type: 'boolean' },
+    text: { type: 'string' },
+    tokens: { type: 'string' },
+    json: { type: 'boolean' },
+    cpu: { type: 'boolean' },
+    'work-dir': { type: 'string' },
+  },
   serve: { port: { type: 'string' }, host: { type: 'string' }, 'allow-remote': { type: 'boolean' }, open: { type: 'string', multiple: true }, root: { type: 'string', multiple: true } },
 } as const satisfies Record<CommandName, OptionsConfig>;
 
@@ -303,10 +317,12 @@ function parseInterval(text: string, flag: string, command: CommandName): { from
 
 function evaluationArgs(
   command: CommandName,
-  values: { text?: string; tokens?: string; prompt?: string; json?: boolean; cpu?: boolean },
+  values: { text?: string; tokens?: string; prompt?: string; json?: boolean; cpu?: boolean; 'work-dir'?: string },
 ): EvaluationArgs {
   if (values.text === '') throw new UsageError('--text needs a file', command);
+  if (values['work-dir'] === '') throw new UsageError('--work-dir needs a folder', command);
   return {
+    workDir: values['work-dir'] ?? null,
     text: values.text ?? null,
     tokens: values.tokens === undefined ? null : parseCount(values.tokens, '--tokens', 1, command),
     prompt: values.prompt ?? null,

@@ -97,6 +97,7 @@ export async function runEvalCommand(api: StudioHost, io: CliIo, command: EvalCo
         ...(evaluation.tokens === null ? {} : { maxTokens: evaluation.tokens }),
         ...(evaluation.prompt === null ? {} : { prompt: evaluation.prompt }),
         ...(evaluation.cpu ? { device: 'cpu' as const } : {}),
+        ...(evaluation.workDir === null ? {} : { workDir: resolveFrom(io, evaluation.workDir) }),
       }),
     );
     bar?.clear();
@@ -137,6 +138,7 @@ export async function runSweepCommand(api: StudioHost, io: CliIo, command: Sweep
         ...(evaluation.text === null ? {} : { textPath: resolveFrom(io, evaluation.text) }),
         ...(evaluation.tokens === null ? {} : { maxTokens: evaluation.tokens }),
         ...(evaluation.cpu ? { device: 'cpu' as const } : {}),
+        ...(evaluation.workDir === null ? {} : { workDir: resolveFrom(io, evaluation.workDir) }),
       }),
     );
     io.stdout.write(evaluation.json ? `${JSON.stringify(report.rows, null, 2)}\n` : sweepText(report, summary.name));

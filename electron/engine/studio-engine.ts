@@ -219,7 +219,7 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
       jobs.cancel(jobId);
     },
 
-    async evaluatePlan({ jobId, plan, textPath, maxTokens, prompt, compareSource, device }) {
+    async evaluatePlan({ jobId, plan, textPath, maxTokens, prompt, compareSource, device, workDir }) {
       return jobs.run(jobId ?? newJobId(), 'evaluation', async (job) => {
         const { resolved, sources } = await resolveWithSources(plan);
         if (!resolved.ok) {
@@ -234,11 +234,12 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
           ...(maxTokens === undefined ? {} : { maxTokens }),
           ...(prompt === undefined ? {} : { prompt }),
           ...(compareSource === undefined ? {} : { compareSource }),
+          ...(workDir === undefined ? {} : { workDir: path.resolve(workDir) }),
         });
       });
     },
 
-    async sweepSplices({ jobId, model, range, textPath, maxTokens, device }) {
+    async sweepSplices({ jobId, model, range, textPath, maxTokens, device, workDir }) {
       const summary = checkpoints.get(model) ?? (await open(model));
       return jobs.run(jobId ?? newJobId(), 'sweep', (job) =>
         evaluation.sweep(summary, range, {
@@ -247,6 +248,7 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
           ...(device === undefined ? {} : { device }),
           ...(textPath === undefined ? {} : { textPath: path.resolve(textPath) }),
           ...(maxTokens === undefined ? {} : { maxTokens }),
+          ...(workDir === undefined ? {} : { workDir: path.resolve(workDir) }),
         }),
       );
     },

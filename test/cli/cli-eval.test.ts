@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,9 +58,11 @@ describe('dus-studio eval and sweep', { timeout: 300_000 }, () => {
     expect(rows.find((row) => row.a === 3)?.perplexity).toBe(single.perplexity);
   });
 
-  it('prints the plan, both perplexities and both continuations as text', async () => {
-    const result = await runCliProcess(CLI, ['eval', DEMO, '--every', '2', '--cpu', '--tokens', '64'], cwd);
+  it('prints the plan, both perplexities and both continuations as text, leaving nothing in its work folder', async () => {
+    const work = await mkdtemp(path.join(cwd, 'work-'));
+    const result = await runCliProcess(CLI, ['eval', DEMO, '--every', '2', '--cpu', '--tokens', '64', '--work-dir', work], cwd);
     expect(result.code).toBe(0);
+    expect(await readdir(work)).toEqual([]);
     expect(result.stdout).toMatch(/LLaMA-Pro --every 2 \(7 layers\)/);
     // Identity blocks: the plan scores exactly what the source scores.
     const [plan, source] = [...result.stdout.matchAll(/perplexity (\d+\.\d+)/g)].map((match) => match[1]);
