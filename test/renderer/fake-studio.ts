@@ -268,6 +268,18 @@ export function fakeEvaluation(layers: readonly OutputLayer[], prompt: string): 
   };
 }
 
+/** A gate for `evaluationGate`: each step waits until the test opens it with `next()`. */
+export function stepGate(): { wait: () => Promise<void>; next: () => Promise<void> } {
+  const waiting: (() => void)[] = [];
+  return {
+    wait: () => new Promise<void>((resolve) => waiting.push(resolve)),
+    async next(): Promise<void> {
+      while (waiting.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      waiting.shift()!();
+    },
+  };
+}
+
 export interface RecordedCall {
   method: string;
   payload: unknown;

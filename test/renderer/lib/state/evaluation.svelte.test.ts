@@ -1,26 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { buildPlanFromRecipe } from '../../../../electron/common/plan/plan-recipes.js';
 import { EvaluationState } from '../../../../renderer/lib/state/evaluation.svelte.js';
-import { createFakeStudio, defaultSources, FAKE_SOURCE_PERPLEXITY, goliathPlan, STORIES_PATH } from '../../fake-studio.js';
+import { createFakeStudio, defaultSources, FAKE_SOURCE_PERPLEXITY, goliathPlan, STORIES_PATH, stepGate } from '../../fake-studio.js';
 
 const sources = defaultSources();
 const dropOne = buildPlanFromRecipe({ kind: 'dus', model: STORIES_PATH, drop: 1 }, sources);
 
-/** A gate the test opens step by step: each step waits until the test releases it. */
-function gate() {
-  const waiting: (() => void)[] = [];
-  return {
-    wait: () => new Promise<void>((resolve) => waiting.push(resolve)),
-    async next(): Promise<void> {
-      while (waiting.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-      waiting.shift()!();
-    },
-  };
-}
 
 describe('EvaluationState', () => {
   it('evaluates a plan as a job, following its phases, and keeps the report with the source beside it', async () => {
-    const steps = gate();
+    const steps = stepGate();
     const host = createFakeStudio({ evaluationGate: () => steps.wait() });
     await host.openCheckpoint({ path: STORIES_PATH });
     const state = new EvaluationState(host);
@@ -46,7 +35,7 @@ describe('EvaluationState', () => {
   });
 
   it('cancels an evaluation and shows why', async () => {
-    const steps = gate();
+    const steps = stepGate();
     const host = createFakeStudio({ evaluationGate: () => steps.wait() });
     await host.openCheckpoint({ path: STORIES_PATH });
     const state = new EvaluationState(host);
@@ -67,7 +56,7 @@ describe('EvaluationState', () => {
   });
 
   it('streams sweep rows as they finish, ranks them best first, and ends with the source', async () => {
-    const steps = gate();
+    const steps = stepGate();
     const host = createFakeStudio({ evaluationGate: () => steps.wait() });
     await host.openCheckpoint({ path: STORIES_PATH });
     const state = new EvaluationState(host);
@@ -87,7 +76,7 @@ describe('EvaluationState', () => {
   });
 
   it('keeps the rows that finished when a sweep is cancelled', async () => {
-    const steps = gate();
+    const steps = stepGate();
     const host = createFakeStudio({ evaluationGate: () => steps.wait() });
     await host.openCheckpoint({ path: STORIES_PATH });
     const state = new EvaluationState(host);

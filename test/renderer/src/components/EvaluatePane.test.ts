@@ -5,26 +5,15 @@ import { formatCosine } from '../../../../renderer/lib/charts/similarity-heatmap
 import { seamJump } from '../../../../renderer/lib/stats/layer-norms.js';
 import { formatSeamJump } from '../../../../renderer/lib/format/human-units.js';
 import { rankCorrelation } from '../../../../electron/common/evaluation/sweep-rules.js';
-import { FAKE_SOURCE_PERPLEXITY, goliathPlan, llamaCheckpoint, STORIES_PATH, STORIES_SHAPE, syntheticSimilarity } from '../../fake-studio.js';
+import { FAKE_SOURCE_PERPLEXITY, goliathPlan, llamaCheckpoint, STORIES_PATH, STORIES_SHAPE, stepGate, syntheticSimilarity } from '../../fake-studio.js';
 import { renderWithSession, startedSession } from '../../studio-fixture.js';
 
 const stories = llamaCheckpoint(STORIES_SHAPE);
 
-/** A gate a test opens one step at a time. */
-function gate() {
-  const waiting: (() => void)[] = [];
-  return {
-    wait: () => new Promise<void>((resolve) => waiting.push(resolve)),
-    async next(): Promise<void> {
-      while (waiting.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-      waiting.shift()!();
-    },
-  };
-}
 
 describe('EvaluatePane', () => {
   it('evaluates the plan with progress, then shows both perplexities, their ratio, the NLL curves and the continuations', async () => {
-    const steps = gate();
+    const steps = stepGate();
     const { host, session } = await startedSession({ fake: { evaluationGate: () => steps.wait() } });
     const { getByTestId, queryByTestId } = renderWithSession(EvaluatePane, session);
     await fireEvent.click(getByTestId('evaluate-plan'));
@@ -51,7 +40,7 @@ describe('EvaluatePane', () => {
   });
 
   it('cancels an evaluation and says so', async () => {
-    const steps = gate();
+    const steps = stepGate();
     const { host, session } = await startedSession({ fake: { evaluationGate: () => steps.wait() } });
     const { getByTestId } = renderWithSession(EvaluatePane, session);
     await fireEvent.click(getByTestId('evaluate-plan'));
@@ -75,7 +64,7 @@ describe('EvaluatePane', () => {
   });
 
   it('streams sweep rows into the chart and the table, marks the current plan, and takes a clicked point', async () => {
-    const steps = gate();
+    const steps = stepGate();
     const { host, session } = await startedSession({ fake: { evaluationGate: () => steps.wait() } });
     const { getByTestId, getAllByTestId, queryAllByTestId } = renderWithSession(EvaluatePane, session);
     await fireEvent.input(getByTestId('sweep-drop-from'), { target: { value: '1' } });
