@@ -95,4 +95,19 @@ describe.skipIf(e2eSkipRequested())('evaluating splice points of the demo in lla
     expect(await page.getByTestId('drop-input').inputValue()).toBe('2');
     await screenshot('evaluate-sweep-picked');
   });
+
+  it('evaluates the taken plan beside the source, with the curve and both continuations', async () => {
+    await page.getByTestId('evaluate-plan').click();
+    await page.getByTestId('evaluation-result').waitFor({ timeout: SWEEP_MS });
+    const plan = Number(await page.getByTestId('evaluation-plan-perplexity').getAttribute('data-value'));
+    const source = Number(await page.getByTestId('evaluation-source-perplexity').getAttribute('data-value'));
+    // The plan evaluated now is the sweep's drop 2, and llama.cpp gives it the same perplexity as in the sweep.
+    const swept = Number(await page.locator('[data-testid="sweep-point"][data-b="2"]').getAttribute('data-perplexity'));
+    expect(plan).toBeCloseTo(swept, 6);
+    expect(Number(await page.getByTestId('evaluation-ratio').getAttribute('data-value'))).toBeCloseTo(plan / source, 9);
+    expect(await page.getByTestId('nll-plan-line').getAttribute('d')).toMatch(/^M/);
+    expect(await page.getByTestId('nll-source-line').getAttribute('d')).toMatch(/^M/);
+    expect((await page.getByTestId('evaluation-continuation-source').textContent())?.length).toBeGreaterThan('Source continuesOnce upon a time'.length);
+    await screenshot('evaluate-plan-done');
+  }, SWEEP_MS + 60_000);
 });
