@@ -2,6 +2,7 @@ import { LineCounter, parseDocument, stringify, isMap, isSeq, type Node as YamlN
 import { StudioError } from '../../electron/api/errors.js';
 import { resolvePlan } from '../../electron/common/plan/layer-plan.js';
 import { buildPlanFromRecipe } from '../../electron/common/plan/plan-recipes.js';
+import { rankSweep, spliceCandidates } from '../../electron/common/evaluation/sweep-rules.js';
 import type { StudioHost } from '../../electron/api/studio-api.js';
 import type {
   AppInfo,
@@ -14,6 +15,7 @@ import type {
   ExportRequest,
   LayerInfo,
   LayerPlan,
+  ModelEvaluation,
   OutputLayer,
   PlanProblem,
   PlanRecipe,
@@ -22,6 +24,7 @@ import type {
   Seam,
   SimilarityMatrix,
   StatsReport,
+  SweepRow,
   StudioEventName,
   StudioEvents,
   TensorInfo,
@@ -219,6 +222,64 @@ export function syntheticSimilarity(a: CheckpointSummary, b: CheckpointSummary, 
   return Math.max(-1, Math.min(1, value));
 }
 
+/** The fake's source perplexity on its evaluation text (stories260K's, as llama.cpp measures it). */
+export const FAKE_SOURCE_PERPLEXITY = 2.09;
+/** Tokens the fake scores per evaluation. */
+export const FAKE_EVALUATION_TOKENS = 96;
+const FAKE_PROMPT = 'Once upon a time';
+const FAKE_STORY = ', there was a little girl named Lily. She loved to play outside in the park with her dog.';
+
+/**
+ * A deterministic stand-in for llama.cpp's verdict on an output stack: the source's perplexity, worse
+ * by 8 % plus 4 % per layer skipped or repeated at every seam (an identity copy, a scaled LLaMA-Pro
+ * layer, costs nothing), so splices rank like real ones do: the identity plan scores the source exactly.
+ */
+export function fakePerplexity(layers: readonly OutputLayer[]): number {
+  let penalty = 0;
+  let previous: OutputLayer | undefined;
+  for (const layer of layers) {
+    if (layer.scale.some((rule) => rule.value === 0)) continue;
+    if (previous && (previous.model !== layer.model || previous.sourceLayer + 1 !== layer.sourceLayer)) {
+      penalty += 0.08 + 0.04 * Math.abs(previous.sourceLayer + 1 - layer.sourceLayer);
+    }
+    previous = layer;
+  }
+  return FAKE_SOURCE_PERPLEXITY * (1 + penalty);
+}
+
+/** Per-token NLLs whose mean is exactly log(perplexity): a fixed noise pattern, centred. */
+export function fakeEvaluation(layers: readonly OutputLayer[], prompt: string): ModelEvaluation {
+  const perplexity = fakePerplexity(layers);
+  const random = seededRandom(hash(layers.map((layer) => `${layer.model}:${layer.sourceLayer}`).join('|')));
+  const noise = Array.from({ length: FAKE_EVALUATION_TOKENS }, () => 1.5 * (random() - 0.5));
+  const mean = noise.reduce((sum, value) => sum + value, 0) / noise.length;
+  const words = FAKE_STORY.split(' ');
+  // Each seam garbles one more word of the story, so plans read differently from their source.
+  const garbled = Math.min(words.length, Math.round((perplexity / FAKE_SOURCE_PERPLEXITY - 1) * 10));
+  const continuation = words.map((word, index) => (index > 0 && index <= garbled ? word.split('').reverse().join('') : word)).join(' ');
+  return {
+    perplexity,
+    tokens: FAKE_EVALUATION_TOKENS,
+    negativeLogLikelihoods: noise.map((value) => Math.max(0, Math.log(perplexity) + value - mean)),
+    continuation: prompt === '' ? '' : continuation,
+    prompt,
+    backend: 'cpu',
+    layers: layers.length,
+  };
+}
+
+/** A gate for `evaluationGate`: each step waits until the test opens it with `next()`. */
+export function stepGate(): { wait: () => Promise<void>; next: () => Promise<void> } {
+  const waiting: (() => void)[] = [];
+  return {
+    wait: () => new Promise<void>((resolve) => waiting.push(resolve)),
+    async next(): Promise<void> {
+      while (waiting.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      waiting.shift()!();
+    },
+  };
+}
+
 export interface RecordedCall {
   method: string;
   payload: unknown;
@@ -236,6 +297,11 @@ export interface FakeStudioOptions {
   host?: AppInfo['host'];
   /** YAML plan files loadPlanFile can read, by path. */
   planFiles?: Record<string, string>;
+  /**
+   * Awaited before each evaluation step (`writing`, `scoring`, or `sweep` before each splice point):
+   * a test holds an evaluation or a sweep where it wants, instead of racing a delay.
+   */
+  evaluationGate?: (step: 'writing' | 'scoring' | 'sweep', index: number) => Promise<void>;
 }
 
 interface PendingExport {
@@ -566,13 +632,55 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
       emit('jobEnd', { jobId, kind: 'export', outcome: 'cancelled' });
       cancelled.reject(new StudioError('Cancelled', 'The export was cancelled.'));
     },
-    async evaluatePlan(request) {
+    async evaluatePlan({ jobId = `fake-evaluation-${++jobCount}`, ...request }) {
       record('evaluatePlan', request);
-      throw new StudioError('EvaluationUnavailable', 'the fake studio does not run llama.cpp');
+      const resolved = resolve(request.plan);
+      if (!resolved.ok) throw new StudioError('InvalidPlan', 'the plan has errors');
+      const first = open.get(resolved.layers[0]?.model ?? '');
+      // Like the engine: Llama safetensors convert only with a SentencePiece tokenizer.model, which the fake gives stories260K alone.
+      if (first && first.id !== STORIES_PATH) {
+        throw new StudioError('EvaluationNeedsGguf', 'evaluation needs a GGUF of this model: it has no SentencePiece tokenizer.model to convert', { path: first.folder });
+      }
+      runningJobs.add(jobId);
+      const bytes = resolved.totalBytes;
+      for (const [step, phase] of (['writing', 'scoring'] as const).entries()) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        await options.evaluationGate?.(phase, step);
+        endIfCancelled(jobId, 'evaluation cancelled');
+        const total = phase === 'writing' ? bytes : FAKE_EVALUATION_TOKENS;
+        emit('jobProgress', { jobId, kind: 'evaluation', progress: { phase, done: Math.round(total / 2), total } });
+        emit('jobProgress', { jobId, kind: 'evaluation', progress: { phase, done: total, total } });
+      }
+      runningJobs.delete(jobId);
+      const prompt = request.prompt ?? FAKE_PROMPT;
+      const plan = fakeEvaluation(resolved.layers, prompt);
+      if (request.compareSource === false || !first) return { plan, textName: 'tiny-stories.txt' };
+      const identity = resolvePlan({ slices: [{ model: first.id, start: 0, end: first.numLayers }] }, known);
+      return { plan, source: fakeEvaluation(identity.layers, prompt), textName: 'tiny-stories.txt' };
     },
-    async sweepSplices(request) {
+    async sweepSplices({ jobId = `fake-sweep-${++jobCount}`, ...request }) {
       record('sweepSplices', request);
-      throw new StudioError('EvaluationUnavailable', 'the fake studio does not run llama.cpp');
+      const summary = open.get(request.model) ?? summaryFor(request.model);
+      if (summary.id !== STORIES_PATH) {
+        throw new StudioError('EvaluationNeedsGguf', 'evaluation needs a GGUF of this model: it has no SentencePiece tokenizer.model to convert', { path: summary.folder });
+      }
+      const candidates = spliceCandidates(summary.numLayers, request.range);
+      const sources = new Map([[summary.id, summary]]);
+      const source = fakeEvaluation(resolvePlan({ slices: [{ model: summary.id, start: 0, end: summary.numLayers }] }, sources).layers, '');
+      const rows: SweepRow[] = [];
+      runningJobs.add(jobId);
+      for (const [index, candidate] of candidates.entries()) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        await options.evaluationGate?.('sweep', index);
+        endIfCancelled(jobId, 'the sweep was cancelled');
+        const plan = buildPlanFromRecipe({ kind: 'splice', model: summary.id, a: candidate.a, b: candidate.b }, sources);
+        const evaluation = fakeEvaluation(resolvePlan(plan, sources).layers, '');
+        const row: SweepRow = { ...candidate, layers: evaluation.layers, perplexity: evaluation.perplexity, tokens: evaluation.tokens };
+        rows.push(row);
+        emit('jobProgress', { jobId, kind: 'sweep', progress: { row, done: index + 1, total: candidates.length } });
+      }
+      runningJobs.delete(jobId);
+      return { rows: rankSweep(rows), source: { perplexity: source.perplexity, tokens: source.tokens, layers: summary.numLayers }, textName: 'tiny-stories.txt', seconds: 0.5 };
     },
     async verifyExport({ dir }) {
       record('verifyExport', { dir });

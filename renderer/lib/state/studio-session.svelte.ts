@@ -5,6 +5,7 @@ import { describeError, type DesktopActions } from '../studio-client.js';
 import { defaultDrop } from '../../../electron/common/plan/plan-recipes.js';
 import { seamJump, sourceNormProfile, typicalStep, type SourceNormProfile } from '../stats/layer-norms.js';
 import { CheckpointsState } from './checkpoints.svelte.js';
+import { EvaluationState } from './evaluation.svelte.js';
 import { ExportSession } from './export-session.svelte.js';
 import { NoticesState } from './notices.svelte.js';
 import { PlanSession } from './plan-session.svelte.js';
@@ -35,6 +36,8 @@ export class StudioSession {
   readonly exporter: ExportSession;
   /** Layer × layer similarity matrices (the Similarity tab). */
   readonly similarity: SimilarityState;
+  /** Plan evaluation and splice sweeps in llama.cpp (the Evaluate tab). */
+  readonly evaluation: EvaluationState;
   readonly view = new ViewState();
   readonly notices = new NoticesState();
   appInfo = $state.raw<AppInfo | null>(null);
@@ -64,6 +67,7 @@ export class StudioSession {
     });
     this.exporter = new ExportSession(host, options.clock ? { now: options.clock } : {});
     this.similarity = new SimilarityState(host);
+    this.evaluation = new EvaluationState(host);
     // A selection names an output layer by index; when the plan changes, that index may copy another
     // source layer. Follow the layer it copied, or let go of it, instead of silently showing another.
     this.#stopFollowingPlan = $effect.root(() => {
@@ -133,6 +137,7 @@ export class StudioSession {
   async closeCheckpoint(id: string): Promise<void> {
     await this.checkpoints.close(id);
     this.similarity.forget(id);
+    this.evaluation.forget(id);
   }
 
   /** Exports the current plan once the engine has confirmed it has no errors. */
@@ -227,6 +232,7 @@ export class StudioSession {
     this.checkpoints.dispose();
     this.exporter.dispose();
     this.similarity.dispose();
+    this.evaluation.dispose();
   }
 }
 

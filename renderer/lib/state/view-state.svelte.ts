@@ -3,7 +3,7 @@ import type { NormMetric } from '../stats/layer-norms.js';
 /** A layer on the canvas: an output layer by index, or a source layer by checkpoint id and index. */
 export type LayerRef = { column: 'output'; index: number } | { column: 'source'; model: string; index: number };
 
-export type BottomTab = 'norms' | 'heatmap' | 'similarity' | 'yaml' | 'problems' | 'export';
+export type BottomTab = 'norms' | 'heatmap' | 'similarity' | 'evaluate' | 'yaml' | 'problems' | 'export';
 
 export type ThemeChoice = 'system' | 'light' | 'dark';
 
