@@ -405,7 +405,14 @@ export async function commitExportTarget(prepared: PreparedTarget): Promise<void
     throw new StudioError(failure.code, `${failure.message}; the export it was replacing is kept at ${trash}`, { path: failure.path, detail: { setAside: trash }, cause: error });
   }
   await syncDirectory(parent);
-  if (trash !== null) await rm(trash, { recursive: true, force: true });
+  if (trash !== null) {
+    // Renamed to a temporary name before deleting: a kill in the middle of the delete then leaves a
+    // folder the next export removes, never a half-deleted one under the set-aside name (which is
+    // kept and named as the user's previous export).
+    const discarded = path.join(parent, leftoverName(path.basename(realDir), TEMP_MARKER));
+    await rename(trash, discarded);
+    await rm(discarded, { recursive: true, force: true });
+  }
 }
 
 /** Deletes the temporary folder of a failed or cancelled export. */

@@ -4,12 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckpointSummary } from '../../../electron/api/types.js';
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
 import { createLlamaRuntime, type LlamaRuntime } from '../../../electron/engine/evaluate/llama-runtime.js';
+import { evaluateModel } from '../../../electron/engine/evaluate/model-evaluation.js';
 import { evaluatePlanOutput } from '../../../electron/engine/evaluate/plan-evaluation.js';
 import { fullGrid, rankCorrelation, rankSweep, spliceCandidates, sweepSplices } from '../../../electron/engine/evaluate/splice-sweep.js';
 import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
 import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
 
 const DEMO = path.resolve(import.meta.dirname, '../../../build/demo/stories260K');
+const REFERENCE_DUS = path.resolve(import.meta.dirname, '../../../../shared/models/gguf/stories260K-dus-drop1-f32.reference.gguf');
 const TEXT = readFileSync(path.resolve(import.meta.dirname, '../../../build/demo/evaluation/tiny-stories.txt'), 'utf8');
 
 describe('spliceCandidates', () => {
@@ -65,6 +67,9 @@ describe('evaluating plans of stories260K in llama.cpp', { timeout: 300_000 }, (
     expect(source.continuation).toContain('there was a little girl named Lily');
     const dus = await evaluate({ kind: 'dus', model: demo.id, drop: 1 });
     expect(dus.perplexity).toBeGreaterThan(source.perplexity);
+    // llama.cpp's own converter's GGUF of the same DUS scores exactly the same.
+    const reference = await evaluateModel(runtime, REFERENCE_DUS, { text: TEXT, threads: 1 });
+    expect(dus.negativeLogLikelihoods).toEqual(reference.negativeLogLikelihoods);
   });
 
   it('streams a sweep whose rows equal single evaluations of the same plans', async () => {
