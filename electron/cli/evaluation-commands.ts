@@ -1,8 +1,7 @@
 /**
  * `eval` and `sweep`: evaluate a plan (or many splice points) in llama.cpp before exporting. Each
- * only calls the API; Ctrl-C cancels the job.
+ * only calls the API; Ctrl-C cancels the job (job-progress.ts, as for exports).
  */
-import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { StudioHost } from '../api/studio-api.js';
 import type { LayerPlan, SweepRange } from '../api/types.js';
@@ -10,8 +9,8 @@ import type { ParsedCommand, SweepRangeArgs } from './cli-args.js';
 import { CliExit, type CliIo } from './cli-io.js';
 import { evaluationText, sweepText } from './evaluation-output.js';
 import { oneLine } from './plan-output.js';
-import { EXIT_INTERRUPTED, recipeFor } from './plan-commands.js';
-import { createProgressBar } from './progress-bar.js';
+import { newCliJobId, runJobWithProgress } from './job-progress.js';
+import { recipeFor } from './plan-commands.js';
 
 type EvalCommand = Extract<ParsedCommand, { kind: 'eval' }>;
 type SweepCommand = Extract<ParsedCommand, { kind: 'sweep' }>;
@@ -20,27 +19,6 @@ const YAML_FILE = /\.ya?ml$/i;
 
 function resolveFrom(io: CliIo, file: string): string {
   return path.resolve(io.cwd ?? process.cwd(), file);
-}
-
-/** Runs `work` as job `jobId`; Ctrl-C cancels it and the command exits 130. */
-async function asCancellableJob<T>(api: StudioHost, io: CliIo, jobId: string, work: () => Promise<T>): Promise<T> {
-  let interrupted = false;
-  const unsubscribe = io.onSigint?.(() => {
-    interrupted = true;
-    io.stderr.write('\ncancelling…\n');
-    void api.cancelJob({ jobId }).catch(() => undefined);
-  });
-  try {
-    return await work();
-  } catch (error) {
-    if (interrupted) {
-      io.stderr.write('evaluation cancelled\n');
-      throw new CliExit(EXIT_INTERRUPTED);
-    }
-    throw error;
-  } finally {
-    unsubscribe?.();
-  }
 }
 
 async function planOf(api: StudioHost, io: CliIo, command: EvalCommand): Promise<{ plan: LayerPlan; name: string; compareSource: boolean }> {
@@ -81,14 +59,16 @@ function usageLine(io: CliIo, message: string): number {
 
 export async function runEvalCommand(api: StudioHost, io: CliIo, command: EvalCommand): Promise<number> {
   const { plan, name, compareSource } = await planOf(api, io, command);
-  const jobId = `eval-${randomBytes(6).toString('hex')}`;
-  const bar = io.isTTY ? createProgressBar({ write: (text) => io.stderr.write(text), now: io.now, columns: io.columns, unit: 'count' }) : null;
-  const unsubscribe = api.on('jobProgress', (event) => {
-    if (event.jobId === jobId && event.kind === 'evaluation') bar?.update({ phase: event.progress.phase, done: event.progress.done, total: event.progress.total });
-  });
+  const jobId = newCliJobId();
   const { evaluation } = command;
-  try {
-    const report = await asCancellableJob(api, io, jobId, () =>
+  const report = await runJobWithProgress(api, io, {
+    jobId,
+    what: 'the evaluation',
+    unit: 'count',
+    figures: (event) => (event.kind === 'evaluation' ? { phase: event.progress.phase, done: event.progress.done, total: event.progress.total } : null),
+    cancellingNote: '; removing its temporary model',
+    cancelledNote: 'evaluation cancelled',
+    start: () =>
       api.evaluatePlan({
         jobId,
         plan,
@@ -99,19 +79,14 @@ export async function runEvalCommand(api: StudioHost, io: CliIo, command: EvalCo
         ...(evaluation.cpu ? { device: 'cpu' as const } : {}),
         ...(evaluation.workDir === null ? {} : { workDir: resolveFrom(io, evaluation.workDir) }),
       }),
-    );
-    bar?.clear();
-    if (evaluation.json) {
-      const { plan: scored, source, textName } = report;
-      io.stdout.write(`${JSON.stringify({ ...scored, text: textName, ...(source === undefined ? {} : { source }) }, null, 2)}\n`);
-    } else {
-      io.stdout.write(evaluationText(report, name));
-    }
-    return 0;
-  } finally {
-    unsubscribe();
-    bar?.clear();
+  });
+  if (evaluation.json) {
+    const { plan: scored, source, textName } = report;
+    io.stdout.write(`${JSON.stringify({ ...scored, text: textName, ...(source === undefined ? {} : { source }) }, null, 2)}\n`);
+  } else {
+    io.stdout.write(evaluationText(report, name));
   }
+  return 0;
 }
 
 function sweepRangeOf(args: SweepRangeArgs | null, layers: number): SweepRange {
@@ -122,7 +97,7 @@ function sweepRangeOf(args: SweepRangeArgs | null, layers: number): SweepRange {
 
 export async function runSweepCommand(api: StudioHost, io: CliIo, command: SweepCommand): Promise<number> {
   const summary = await api.openCheckpoint({ path: resolveFrom(io, command.model) });
-  const jobId = `sweep-${randomBytes(6).toString('hex')}`;
+  const jobId = newCliJobId();
   const { evaluation } = command;
   const unsubscribe = api.on('jobProgress', (event) => {
     if (event.jobId !== jobId || event.kind !== 'sweep' || evaluation.json) return;
@@ -130,17 +105,24 @@ export async function runSweepCommand(api: StudioHost, io: CliIo, command: Sweep
     io.stderr.write(`[${done}/${total}] A=${row.a} B=${row.b} (${row.layers} layers): perplexity ${row.perplexity.toFixed(4)}\n`);
   });
   try {
-    const report = await asCancellableJob(api, io, jobId, () =>
-      api.sweepSplices({
-        jobId,
-        model: summary.id,
-        range: sweepRangeOf(command.range, summary.numLayers),
-        ...(evaluation.text === null ? {} : { textPath: resolveFrom(io, evaluation.text) }),
-        ...(evaluation.tokens === null ? {} : { maxTokens: evaluation.tokens }),
-        ...(evaluation.cpu ? { device: 'cpu' as const } : {}),
-        ...(evaluation.workDir === null ? {} : { workDir: resolveFrom(io, evaluation.workDir) }),
-      }),
-    );
+    const report = await runJobWithProgress(api, io, {
+      jobId,
+      what: 'the sweep',
+      unit: 'count',
+      // Each finished row is printed instead of a bar.
+      figures: () => null,
+      cancelledNote: 'sweep cancelled',
+      start: () =>
+        api.sweepSplices({
+          jobId,
+          model: summary.id,
+          range: sweepRangeOf(command.range, summary.numLayers),
+          ...(evaluation.text === null ? {} : { textPath: resolveFrom(io, evaluation.text) }),
+          ...(evaluation.tokens === null ? {} : { maxTokens: evaluation.tokens }),
+          ...(evaluation.cpu ? { device: 'cpu' as const } : {}),
+          ...(evaluation.workDir === null ? {} : { workDir: resolveFrom(io, evaluation.workDir) }),
+        }),
+    });
     io.stdout.write(evaluation.json ? `${JSON.stringify(report.rows, null, 2)}\n` : sweepText(report, summary.name));
     return 0;
   } finally {
