@@ -9,9 +9,11 @@ export type SafetensorsDtype = keyof typeof DTYPE_BITS;
 
 /**
  * Every GGML tensor type a GGUF file may hold, by the name gguf-py spells it, with its id in the
- * file and its block geometry: `blockElements` elements are stored in `blockBytes` bytes (gguf-py
- * `constants.py`, GGML_QUANT_SIZES). Ids 4, 5, 31–33 and 36–38 were removed from ggml and are
- * unknown types here, as they are to llama.cpp.
+ * file and its block geometry: `blockElements` elements are stored in `blockBytes` bytes, as
+ * gguf.cpp sizes a tensor it reads (ggml's type_traits: `sizeof(block_*)` of ggml-common.h). These
+ * equal gguf-py's GGML_QUANT_SIZES except Q8_1, where gguf-py still says 40 (two f32 scales, ggml's
+ * old layout) but block_q8_1 holds two fp16 scales and 32 int8 quants: 36 bytes. Ids 4, 5, 31–33
+ * and 36–38 were removed from ggml and are unknown types here, as they are to llama.cpp.
  */
 export const GGML_TYPES = {
   F32: { id: 0, blockElements: 1, blockBytes: 4 },
@@ -21,7 +23,7 @@ export const GGML_TYPES = {
   Q5_0: { id: 6, blockElements: 32, blockBytes: 22 },
   Q5_1: { id: 7, blockElements: 32, blockBytes: 24 },
   Q8_0: { id: 8, blockElements: 32, blockBytes: 34 },
-  Q8_1: { id: 9, blockElements: 32, blockBytes: 40 },
+  Q8_1: { id: 9, blockElements: 32, blockBytes: 36 },
   Q2_K: { id: 10, blockElements: 256, blockBytes: 84 },
   Q3_K: { id: 11, blockElements: 256, blockBytes: 110 },
   Q4_K: { id: 12, blockElements: 256, blockBytes: 144 },

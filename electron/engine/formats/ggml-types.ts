@@ -1,6 +1,6 @@
 /**
  * GGML tensor types as a list with their names, for lookups by id and name and the statistics'
- * type set. The table itself is electron/api/dtypes.ts's GGML_TYPES (gguf-py's GGML_QUANT_SIZES),
+ * type set. The table itself is electron/api/dtypes.ts's GGML_TYPES (ggml's block sizes, as gguf.cpp reads them),
  * the one the GGUF reader and writer use: this module only indexes it.
  */
 import { StudioError } from '../../api/errors.js';

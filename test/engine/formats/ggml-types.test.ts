@@ -44,6 +44,8 @@ describe('GGML type table', () => {
     expect(ggmlTensorBytes('Q4_K', 512)).toBe(288);
     expect(ggmlTensorBytes('F32', 3)).toBe(12);
     expect(ggmlTensorBytes(ggmlTypeByName('IQ4_NL')!, 64)).toBe(36);
+    // ggml's sizeof(block_q8_1), which gguf.cpp uses; gguf-py's GGML_QUANT_SIZES still says 40.
+    expect(ggmlTensorBytes('Q8_1', 64)).toBe(72);
     expect(() => ggmlTensorBytes('Q4_K', 100)).toThrowError(expect.objectContaining({ code: 'TensorInvalidInfo' }));
     expect(() => ggmlTensorBytes('Q8_0', -32)).toThrowError(expect.objectContaining({ code: 'TensorInvalidInfo' }));
     expect(() => ggmlTensorBytes('Q9_X', 32)).toThrowError(expect.objectContaining({ code: 'UnsupportedDtype' }));

@@ -76,6 +76,19 @@ describe('parseGgufFile', () => {
     expect(header.tensors[1]?.offset).toBe(384);
   });
 
+  it('sizes Q8_1 blocks as gguf.cpp does (ggml block_q8_1: two fp16 scales + 32 int8 = 36 bytes, not gguf-py\'s 40)', () => {
+    const file = ggufFileBytes(baseMetadata(), [
+      { name: 'blk.0.attn_q.weight', type: 'Q8_1', shape: [256, 1], data: new Uint8Array(8 * 36) },
+      { name: 'blk.0.attn_norm.weight', type: 'F32', shape: [32], data: new Uint8Array(128) },
+    ]);
+    const header = parseGgufFile(file, 'q8_1.gguf');
+    expect(header.tensors.map((tensor) => [tensor.bytes, tensor.offset])).toEqual([
+      [288, 0],
+      [128, 288],
+    ]);
+    expect(file.byteLength).toBe(header.dataStart + 288 + 128);
+  });
+
   const cases: Array<[string, () => Buffer, string, RegExp]> = [
     ['a file shorter than the magic', () => Buffer.from('GG'), 'GgufBadMagic', /too short/],
     ['a file that is not GGUF', () => Buffer.from('{"a": 1}........................'), 'GgufBadMagic', /does not start with "GGUF"/],
