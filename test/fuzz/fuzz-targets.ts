@@ -1952,6 +1952,8 @@ function ggufTarget(): FuzzTarget<GgufCase> {
     regressions: [
       { tensors: [{ name: 'blk.0.attn_q.weight', type: 'Q4_K', rows: 2, blocks: 1 }], keys: [], mutations: [{ kind: 'u64', at: 8, value: 2n ** 64n - 1n }] },
       { tensors: [], keys: [{ key: 'tokenizer.ggml.tokens', value: { type: 'ARRAY', itemType: 'STRING', values: ['a'] } }], mutations: [{ kind: 'truncate', at: 60 }] },
+      // general.architecture "llama" → ".lama": its keys' paths had an empty first part (seed 20261202, case 16997).
+      { tensors: [{ name: 'token_embd.weight', type: 'Q8_0', rows: 1, blocks: 2 }], keys: [], mutations: [{ kind: 'byte', at: 64, value: 46 }] },
     ],
     describe: (input) => JSON.stringify(input, (_, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value)),
     async prepare(input, dir) {

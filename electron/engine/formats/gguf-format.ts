@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
 import type { ModelConfigFacts } from '../checkpoint/model-config.js';
 import type { CheckpointFormat, EmbeddedModel, LaidOutFile, OpenedWeights, WeightsFile, WeightsLocation, WeightsTensor, WrittenProblem } from './checkpoint-format.js';
-import { ggufScalar, readGgufHeader, type GgufHeader, type GgufValue } from './gguf.js';
+import { GGUF_TOKEN_LIST_KEY, ggufArrayLength, ggufScalar, ggufStringListSha256, readGgufHeader, type GgufHeader, type GgufValue } from './gguf.js';
 import { layoutGguf } from './gguf-writer.js';
 
 const GGUF_EXTENSION = '.gguf';
@@ -172,12 +171,14 @@ function numberOf(metadata: ReadonlyMap<string, GgufValue>, key: string): number
   return typeof value === 'number' ? value : null;
 }
 
-/** sha256 of the token list (each token's UTF-8 bytes, NUL-separated): two GGUFs with equal hashes share a vocabulary. */
+/**
+ * sha256 of the token list (each token's bytes, each followed by a NUL): two GGUFs with equal
+ * hashes share a vocabulary. A list read from a file is hashed from its bytes, without making its
+ * strings (a 128k-token list costs milliseconds this way, hundreds of them as strings).
+ */
 export function tokenListHash(metadata: ReadonlyMap<string, GgufValue>): string | null {
-  const tokens = metadata.get('tokenizer.ggml.tokens');
-  if (tokens === undefined || tokens.type !== 'ARRAY') return null;
-  // One update of the joined list: an update per token costs more than the hashing.
-  return createHash('sha256').update(`${tokens.values.join('\u0000')}\u0000`).digest('hex');
+  const tokens = metadata.get(GGUF_TOKEN_LIST_KEY);
+  return tokens === undefined || tokens.type !== 'ARRAY' ? null : ggufStringListSha256(tokens);
 }
 
 function embeddedModel(header: GgufHeader): EmbeddedModel {
@@ -185,7 +186,7 @@ function embeddedModel(header: GgufHeader): EmbeddedModel {
   const architectureValue = ggufScalar(metadata, 'general.architecture');
   const architecture = typeof architectureValue === 'string' ? architectureValue : null;
   const key = (name: string): string => `${architecture ?? ''}.${name}`;
-  const tokens = metadata.get('tokenizer.ggml.tokens');
+  const tokens = metadata.get(GGUF_TOKEN_LIST_KEY);
   const nextn = architecture === null ? null : numberOf(metadata, key('nextn_predict_layers'));
   const facts: ModelConfigFacts = {
     architecture,
@@ -194,7 +195,7 @@ function embeddedModel(header: GgufHeader): EmbeddedModel {
     numLayers: architecture === null ? null : numberOf(metadata, key('block_count')),
     hiddenSize: architecture === null ? null : numberOf(metadata, key('embedding_length')),
     intermediateSize: architecture === null ? null : numberOf(metadata, key('feed_forward_length')),
-    vocabSize: tokens?.type === 'ARRAY' ? tokens.values.length : architecture === null ? null : numberOf(metadata, key('vocab_size')),
+    vocabSize: tokens?.type === 'ARRAY' ? ggufArrayLength(tokens) : architecture === null ? null : numberOf(metadata, key('vocab_size')),
     numAttentionHeads: architecture === null ? null : numberOf(metadata, key('attention.head_count')),
     numKeyValueHeads: architecture === null ? null : numberOf(metadata, key('attention.head_count_kv')),
     // GGUF states no tie: a model without output.weight uses token_embd (the summary sees that).
@@ -215,10 +216,10 @@ export function metadataView(metadata: ReadonlyMap<string, GgufValue>): Record<s
   const plain = (value: unknown): unknown => (typeof value === 'bigint' ? value.toString() : value);
   for (const [key, value] of metadata) {
     if (value.type !== 'ARRAY') view[key] = plain(value.value);
-    else if (value.values.length <= MAX_SHOWN_ARRAY) view[key] = value.values.map(plain);
+    else if (ggufArrayLength(value) <= MAX_SHOWN_ARRAY) view[key] = value.values.map(plain);
     else {
-      const summary: Record<string, unknown> = { type: value.itemType, length: value.values.length };
-      if (key === 'tokenizer.ggml.tokens') summary.sha256 = tokenListHash(metadata);
+      const summary: Record<string, unknown> = { type: value.itemType, length: ggufArrayLength(value) };
+      if (key === GGUF_TOKEN_LIST_KEY) summary.sha256 = tokenListHash(metadata);
       view[key] = summary;
     }
   }

@@ -1,6 +1,6 @@
 import { StudioError } from '../../api/errors.js';
 import { GGML_TYPES, tensorBytes, type GgmlTypeName } from '../../api/dtypes.js';
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_VALUE_TYPES, padTo, type GgufScalar, type GgufScalarType, type GgufValue } from './gguf.js';
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_VALUE_TYPES, ggufArrayLength, ggufEncodedItems, padTo, type GgufScalar, type GgufScalarType, type GgufValue } from './gguf.js';
 
 export interface GgufTensorLayoutInput {
   name: string;
@@ -140,8 +140,11 @@ export function layoutGguf(metadata: ReadonlyMap<string, GgufValue>, tensors: re
     sink.i32(GGUF_VALUE_TYPES.indexOf(value.type));
     if (value.type === 'ARRAY') {
       sink.i32(GGUF_VALUE_TYPES.indexOf(value.itemType));
-      sink.u64(value.values.length);
-      for (const item of value.values) sink.scalar(value.itemType, item);
+      sink.u64(ggufArrayLength(value));
+      // An array read from a file goes back byte for byte (and without making its strings).
+      const encoded = ggufEncodedItems(value);
+      if (encoded !== null) sink.bytes(encoded);
+      else for (const item of value.values) sink.scalar(value.itemType, item);
     } else {
       sink.scalar(value.type, value.value);
     }

@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
-import { parseGgufFile, parseGgufHeader, readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
+import { ggufArrayLength, parseGgufFile, parseGgufHeader, readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
 import { ggufFileBytes, layoutGguf, type GgufTensorLayoutInput } from '../../../electron/engine/formats/gguf-writer.js';
-import { splitFileName } from '../../../electron/engine/formats/gguf-format.js';
+import { splitFileName, tokenListHash } from '../../../electron/engine/formats/gguf-format.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -101,6 +101,7 @@ describe('parseGgufFile', () => {
     ['an unknown value type', () => withI32(validFile(), at(validFile(), 'general.architecture') + 20, 13), 'GgufUnknownType', /value type 13/],
     ['a key of the wrong type', () => validFile(baseMetadata([['general.alignment', { type: 'UINT64', value: 32 }]])), 'GgufWrongKeyType', /general.alignment" is UINT64; llama.cpp reads it as UINT32/],
     ['block_count of the wrong type', () => validFile(new Map([['general.architecture', { type: 'STRING', value: 'llama' }], ['llama.block_count', { type: 'INT32', value: 2 }]])), 'GgufWrongKeyType', /llama.block_count/],
+    ['an architecture name that cannot prefix keys', () => validFile(baseMetadata([['general.architecture', { type: 'STRING', value: '.lama' }]])), 'GgufInvalidValue', /general.architecture is "\.lama"/],
     ['an alignment that is not a power of two', () => validFile(baseMetadata([['general.alignment', { type: 'UINT32', value: 48 }]])), 'GgufInvalidValue', /power of two/],
     ['a bool that is neither 0 nor 1', () => withByte(validFile(baseMetadata([['x.flag', { type: 'BOOL', value: true }]])), at(validFile(baseMetadata([['x.flag', { type: 'BOOL', value: true }]])), 'x.flag') + 10, 2), 'GgufInvalidValue', /bool of value 2/],
     ['a nested array', () => withI32(validFile(baseMetadata([['x.list', { type: 'ARRAY', itemType: 'INT32', values: [1] }]])), at(validFile(baseMetadata([['x.list', { type: 'ARRAY', itemType: 'INT32', values: [1] }]])), 'x.list') + 10, 9), 'GgufInvalidValue', /nested arrays/],
@@ -150,6 +151,57 @@ describe('readGgufHeader and openCheckpoint', () => {
     const summary = await openCheckpoint(filePath);
     expect(summary.vocabSize).toBe(200_000);
     expect(summary.config?.['tokenizer.ggml.tokens']).toMatchObject({ type: 'STRING', length: 200_000, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+  });
+
+  describe('long arrays (a tokenizer)', () => {
+    const tokens = Array.from({ length: 20_000 }, (_, index) => `Ġtok${index}`);
+    const merges = Array.from({ length: 30_000 }, (_, index) => `Ġt ok${index}`);
+    const tokenTypes = tokens.map((_, index) => (index % 7 === 0 ? 3 : 1));
+    const metadata = (): Map<string, GgufValue> =>
+      baseMetadata([
+        ['tokenizer.ggml.tokens', { type: 'ARRAY', itemType: 'STRING', values: tokens }],
+        ['tokenizer.ggml.token_type', { type: 'ARRAY', itemType: 'INT32', values: tokenTypes }],
+        ['tokenizer.ggml.merges', { type: 'ARRAY', itemType: 'STRING', values: merges }],
+        ['llama.feed_forward_length', { type: 'ARRAY', itemType: 'UINT32', values: [64, 96] }],
+      ]);
+
+    it('reads them from the file on first use, equal to what was written, and hashes the token list without making it', async () => {
+      const filePath = path.join(dir, 'tokenizer.gguf');
+      await writeFile(filePath, validFile(metadata()));
+      const header = await readGgufHeader(filePath);
+      const read = (key: string) => header.metadata.get(key) as GgufValue & { type: 'ARRAY' };
+      expect(ggufArrayLength(read('tokenizer.ggml.merges'))).toBe(30_000);
+      expect(tokenListHash(header.metadata)).toBe(tokenListHash(metadata()));
+      expect(read('tokenizer.ggml.tokens').values).toEqual(tokens);
+      expect(read('tokenizer.ggml.merges').values).toEqual(merges);
+      expect(read('tokenizer.ggml.token_type').values).toEqual(tokenTypes);
+      expect(read('llama.feed_forward_length').values).toEqual([64, 96]);
+      expect(Object.isFrozen(read('tokenizer.ggml.tokens').values)).toBe(true);
+    });
+
+    it('writes a read token list back byte for byte, even bytes that are not UTF-8', async () => {
+      const filePath = path.join(dir, 'not-utf8.gguf');
+      const file = validFile(metadata());
+      // "Ġtok1" (before the length byte of "Ġtok2") becomes "Ġt" + 0xC3 0x28 + "1": invalid UTF-8 of the same length.
+      file.set([0xc3, 0x28], at(file, 'Ġtok1\u0006') + 3);
+      await writeFile(filePath, file);
+      const header = await readGgufHeader(filePath);
+      const rewritten = layoutGguf(header.metadata, []).header;
+      const tokensAt = (bytes: Buffer): Buffer => bytes.subarray(at(bytes, 'tokenizer.ggml.tokens'), at(bytes, 'tokenizer.ggml.token_type'));
+      expect(tokensAt(rewritten).equals(tokensAt(file))).toBe(true);
+      expect(tokenListHash(header.metadata)).not.toBe(tokenListHash(metadata()));
+    });
+
+    it('refuses to read them once the file has changed', async () => {
+      const filePath = path.join(dir, 'changing.gguf');
+      await writeFile(filePath, validFile(metadata()));
+      const header = await readGgufHeader(filePath);
+      await writeFile(filePath, validFile(metadata()).subarray(0, 1000));
+      const merges = header.metadata.get('tokenizer.ggml.merges') as GgufValue & { type: 'ARRAY' };
+      expect(() => merges.values).toThrow(
+        expect.objectContaining({ code: 'SourceChanged', path: filePath, message: 'changing.gguf: the file changed after its header was read; open it again' }),
+      );
+    });
   });
 
   it('opens a split set from its first file and refuses to start from a later one', async () => {
