@@ -307,6 +307,291 @@ __attribute__((target("avx2"))) void Q4_KBlocksAvx2(const uint8_t* data, size_t 
 }
 #endif
 
+// ---------------------------------------------------------------------------------------------
+// Statistics from integer sums of the codes. Within a group of a block every value is
+// x = fl(fl(a·s) − b): an f32 scale a, an f32 offset b (0 for the symmetric types) and a small
+// integer code s. So Σx and Σx² follow from n, Σs and Σs² (exact integers) in f64:
+//   Σx  = a·Σs − n·b
+//   Σx² = a²·(n·Σs² − (Σs)²)/n + (Σx)²/n      (two non-negative terms: no cancellation)
+// These are the sums of the exact values a·s − b; each dequantised value differs from its exact
+// value only by its f32 rounding (relative 2^-24), far inside the statistics' tolerance. The
+// maximum |x| is exact: x is monotonic in s, so it is |x| at the group's smallest or largest code,
+// computed with the dequantiser's own f32 operations, and only for groups that could raise the
+// maximum at all. Blocks with a NaN or infinite scale go through the dequantiser, element by
+// element, so NaN and Inf are counted exactly as before.
+
+// The dequantised value of code s, rounded exactly as the dequantisers round it.
+inline float CodeValue(float a, float b, int32_t s) { return a * static_cast<float>(s) - b; }
+
+class GroupMoments {
+ public:
+  // A group of `count` values with codes summing to `codeSum`, their squares to `codeSquares`.
+  void Add(float a, float b, uint32_t count, int64_t codeSum, int64_t codeSquares) {
+    const double scale = a;
+    const double n = count;
+    // Groups have 16 or 32 values: multiplying by 1/n is exact, and far cheaper than dividing.
+    const double perValue = 1.0 / n;
+    const double sumX = scale * static_cast<double>(codeSum) - n * static_cast<double>(b);
+    const int64_t spread = static_cast<int64_t>(count) * codeSquares - codeSum * codeSum;
+    sum_ += sumX;
+    squares_ += (scale * scale * static_cast<double>(spread) + sumX * sumX) * perValue;
+    elements_ += count;
+  }
+  // Whether a group whose codes lie in [lowest, highest] could raise the maximum |x|.
+  bool CouldRaiseMax(float a, float b, int32_t lowest, int32_t highest) const {
+    return std::fabs(CodeValue(a, b, lowest)) > maxAbs_ || std::fabs(CodeValue(a, b, highest)) > maxAbs_;
+  }
+  // The group's actual smallest and largest codes.
+  void AddExtremes(float a, float b, int32_t low, int32_t high) {
+    maxAbs_ = std::fmax(maxAbs_, std::fmax(std::fabs(CodeValue(a, b, low)), std::fabs(CodeValue(a, b, high))));
+  }
+  float MaxAbs() const { return maxAbs_; }
+  // Sums taken elsewhere (the vector paths' lanes, in their fixed order).
+  void AddSums(double sum, double squares, uint64_t elements) {
+    sum_ += sum;
+    squares_ += squares;
+    elements_ += elements;
+  }
+  StatsPartial Finish() const {
+    StatsPartial result;
+    result.elements = elements_;
+    result.sum = sum_;
+    result.sumSquares = squares_;
+    result.maxAbs = maxAbs_;
+    return result;
+  }
+
+ private:
+  double sum_ = 0;
+  double squares_ = 0;
+  float maxAbs_ = 0;
+  uint64_t elements_ = 0;
+};
+
+inline bool HalfIsFinite(const uint8_t* p) { return (Load16(p) & 0x7C00u) != 0x7C00u; }
+
+// Q4_K: codes 0..15 in 8 groups of 32; a = d·scale, b = dmin·min.
+bool Q4_KScalesFinite(const uint8_t* block) { return HalfIsFinite(block) && HalfIsFinite(block + 2); }
+
+// The smallest and largest code of group `group` of a Q4_K block (the low nibbles of its 32-byte
+// run for an even group, the high ones for an odd group).
+void Q4_KGroupExtremes(const uint8_t* block, size_t group, int32_t* low, int32_t* high) {
+  const uint8_t* bytes = block + 16 + (group / 2) * 32;
+  const unsigned shift = (group % 2) * 4;
+  *low = 15;
+  *high = 0;
+  for (size_t l = 0; l < 32; ++l) {
+    const int32_t q = (bytes[l] >> shift) & 0x0F;
+    *low = q < *low ? q : *low;
+    *high = q > *high ? q : *high;
+  }
+}
+
+void Q4_KGroup(const uint8_t* block, float d, float dmin, size_t group, int32_t codeSum, int32_t codeSquares, GroupMoments& moments) {
+  float a, b;
+  KGroupScaleAndMin(block, d, dmin, group, &a, &b);
+  moments.Add(a, b, 32, codeSum, codeSquares);
+  if (moments.CouldRaiseMax(a, b, 0, 15)) {
+    int32_t low, high;
+    Q4_KGroupExtremes(block, group, &low, &high);
+    moments.AddExtremes(a, b, low, high);
+  }
+}
+
+void Q4_KMoments(const uint8_t* block, GroupMoments& moments) {
+  const float d = HalfAt(block);
+  const float dmin = HalfAt(block + 2);
+  for (size_t run = 0; run < 4; ++run) {
+    const uint8_t* bytes = block + 16 + run * 32;
+    int32_t sums[2] = {0, 0};
+    int32_t squares[2] = {0, 0};
+    for (size_t l = 0; l < 32; ++l) {
+      const int32_t low = bytes[l] & 0x0F;
+      const int32_t high = bytes[l] >> 4;
+      sums[0] += low;
+      squares[0] += low * low;
+      sums[1] += high;
+      squares[1] += high * high;
+    }
+    for (size_t half = 0; half < 2; ++half) Q4_KGroup(block, d, dmin, run * 2 + half, sums[half], squares[half], moments);
+  }
+}
+
+// Q6_K: codes q − 32 in −32..31 in 16 groups of 16; a = d·scale, b = 0. Element e of each
+// 128-element half: low nibble from byte e % 64 (high nibble for e ≥ 64), top two bits from byte
+// e % 32 of the highs, at bit 2·(e / 32).
+bool Q6_KScalesFinite(const uint8_t* block) { return HalfIsFinite(block + 208); }
+
+inline int32_t Q6_KCode(const uint8_t* block, size_t element) {
+  const size_t half = element / 128;
+  const size_t within = element % 128;
+  const uint32_t low = (block[half * 64 + within % 64] >> (within >= 64 ? 4 : 0)) & 0x0F;
+  const uint32_t high = (block[128 + half * 32 + within % 32] >> (2 * (within / 32))) & 0x03;
+  return static_cast<int32_t>(low | high << 4) - 32;
+}
+
+void Q6_KGroup(const uint8_t* block, float d, size_t group, int32_t codeSum, int32_t codeSquares, GroupMoments& moments) {
+  const float a = d * static_cast<float>(static_cast<int8_t>(block[192 + group]));
+  moments.Add(a, 0.0f, 16, codeSum, codeSquares);
+  if (moments.CouldRaiseMax(a, 0.0f, -32, 31)) {
+    int32_t low = 31, high = -32;
+    for (size_t l = 0; l < 16; ++l) {
+      const int32_t s = Q6_KCode(block, group * 16 + l);
+      low = s < low ? s : low;
+      high = s > high ? s : high;
+    }
+    moments.AddExtremes(a, 0.0f, low, high);
+  }
+}
+
+void Q6_KMoments(const uint8_t* block, GroupMoments& moments) {
+  const float d = HalfAt(block + 208);
+  for (size_t group = 0; group < kQKK / 16; ++group) {
+    int32_t sum = 0, squares = 0;
+    for (size_t l = 0; l < 16; ++l) {
+      const int32_t s = Q6_KCode(block, group * 16 + l);
+      sum += s;
+      squares += s * s;
+    }
+    Q6_KGroup(block, d, group, sum, squares, moments);
+  }
+}
+
+#if DUS_GGML_X86
+// The same integer sums on 256-bit vectors, for codes held as unsigned bytes below 64: a byte
+// multiply-add of the codes with ones and with themselves gives 16-bit pair sums, a 16-bit
+// multiply-add with ones 32-bit sums, and horizontal adds the totals. Integers throughout, so
+// equal to the portable sums. Per 128-bit lane of the result: [Σ c of `first`, Σ c² of `first`,
+// Σ c of `second`, Σ c² of `second`], over that lane's 16 bytes of each.
+__attribute__((target("avx2"))) inline __m256i LaneCodeSumsAvx2(__m256i first, __m256i second) {
+  const __m256i ones8 = _mm256_set1_epi8(1);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  const __m256i sumsFirst = _mm256_madd_epi16(_mm256_maddubs_epi16(first, ones8), ones16);
+  const __m256i squaresFirst = _mm256_madd_epi16(_mm256_maddubs_epi16(first, first), ones16);
+  const __m256i sumsSecond = _mm256_madd_epi16(_mm256_maddubs_epi16(second, ones8), ones16);
+  const __m256i squaresSecond = _mm256_madd_epi16(_mm256_maddubs_epi16(second, second), ones16);
+  // [s01 s23 q01 q23 | …] then [S Q S' Q' | …] per lane.
+  return _mm256_hadd_epi32(_mm256_hadd_epi32(sumsFirst, squaresFirst), _mm256_hadd_epi32(sumsSecond, squaresSecond));
+}
+
+// A run of Q4_K blocks, all with finite scales. Per block the eight groups' code sums come from
+// the vector integer sums; their scales are unpacked one by one (KGroupScaleAndMin, as the
+// dequantiser does), and the f64 arithmetic of GroupMoments::Add runs on four groups at a time,
+// into lanes summed at the end. The bound on each group's |x| (its values at codes 0 and 15) is
+// checked for all eight at once; the rare groups that could raise the maximum get their exact
+// extremes as in the portable path.
+__attribute__((target("avx2"))) void Q4_KRunMomentsAvx2(const uint8_t* data, size_t blocks, GroupMoments& moments) {
+  const __m256i lowNibbles = _mm256_set1_epi8(0x0F);
+  const __m256 absolute = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 fifteen = _mm256_set1_ps(15.0f);
+  const __m256d thirtyTwo = _mm256_set1_pd(32.0);
+  const __m256d perValue = _mm256_set1_pd(1.0 / 32.0);  // exact: a power of two
+  __m256d sums[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+  __m256d squares[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+  __m256 maxAbs = _mm256_set1_ps(moments.MaxAbs());
+  for (size_t index = 0; index < blocks; ++index) {
+    const uint8_t* block = data + index * 144;
+    const float d = HalfAt(block);
+    const float dmin = HalfAt(block + 2);
+    alignas(32) float scales[8];
+    alignas(32) float minimums[8];
+    alignas(32) int32_t codeSums[8];
+    alignas(32) int32_t codeSquares[8];
+    for (size_t run = 0; run < 4; ++run) {
+      const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 16 + run * 32));
+      const __m256i lanes = LaneCodeSumsAvx2(_mm256_and_si256(packed, lowNibbles), _mm256_and_si256(_mm256_srli_epi16(packed, 4), lowNibbles));
+      // Both 128-bit lanes hold half of each 32-element group: [Σ, Σ², Σ, Σ²] of groups 2·run, 2·run + 1.
+      alignas(16) int32_t totals[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(totals), _mm_add_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1)));
+      codeSums[run * 2] = totals[0];
+      codeSquares[run * 2] = totals[1];
+      codeSums[run * 2 + 1] = totals[2];
+      codeSquares[run * 2 + 1] = totals[3];
+    }
+    for (size_t group = 0; group < 8; ++group) KGroupScaleAndMin(block, d, dmin, group, &scales[group], &minimums[group]);
+    const __m256 a = _mm256_load_ps(scales);
+    const __m256 b = _mm256_load_ps(minimums);
+    const __m256i codeSum = _mm256_load_si256(reinterpret_cast<const __m256i*>(codeSums));
+    // n·Σs² − (Σs)² in 32 bits: at most 32·32·225.
+    const __m256i spread = _mm256_sub_epi32(_mm256_slli_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(codeSquares)), 5), _mm256_mullo_epi32(codeSum, codeSum));
+    for (int half = 0; half < 2; ++half) {
+      const __m128 aQuarter = half == 0 ? _mm256_castps256_ps128(a) : _mm256_extractf128_ps(a, 1);
+      const __m128 bQuarter = half == 0 ? _mm256_castps256_ps128(b) : _mm256_extractf128_ps(b, 1);
+      const __m128i sumQuarter = half == 0 ? _mm256_castsi256_si128(codeSum) : _mm256_extracti128_si256(codeSum, 1);
+      const __m128i spreadQuarter = half == 0 ? _mm256_castsi256_si128(spread) : _mm256_extracti128_si256(spread, 1);
+      const __m256d scale = _mm256_cvtps_pd(aQuarter);
+      const __m256d sumX = _mm256_sub_pd(_mm256_mul_pd(scale, _mm256_cvtepi32_pd(sumQuarter)), _mm256_mul_pd(thirtyTwo, _mm256_cvtps_pd(bQuarter)));
+      const __m256d groupSquares =
+          _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_mul_pd(scale, scale), _mm256_cvtepi32_pd(spreadQuarter)), _mm256_mul_pd(sumX, sumX)), perValue);
+      sums[half] = _mm256_add_pd(sums[half], sumX);
+      squares[half] = _mm256_add_pd(squares[half], groupSquares);
+    }
+    // |x| at code 15 and at code 0 (= |b|), as the dequantiser rounds them.
+    const __m256 bound = _mm256_max_ps(_mm256_and_ps(_mm256_sub_ps(_mm256_mul_ps(a, fifteen), b), absolute), _mm256_and_ps(b, absolute));
+    int raising = _mm256_movemask_ps(_mm256_cmp_ps(bound, maxAbs, _CMP_GT_OQ));
+    if (raising != 0) {
+      for (size_t group = 0; group < 8; ++group) {
+        if ((raising >> group & 1) == 0) continue;
+        int32_t low, high;
+        Q4_KGroupExtremes(block, group, &low, &high);
+        moments.AddExtremes(scales[group], minimums[group], low, high);
+      }
+      maxAbs = _mm256_set1_ps(moments.MaxAbs());
+    }
+  }
+  alignas(32) double laneSums[8];
+  alignas(32) double laneSquares[8];
+  _mm256_store_pd(laneSums, sums[0]);
+  _mm256_store_pd(laneSums + 4, sums[1]);
+  _mm256_store_pd(laneSquares, squares[0]);
+  _mm256_store_pd(laneSquares + 4, squares[1]);
+  double sum = 0, squareSum = 0;
+  for (size_t lane = 0; lane < 8; ++lane) {
+    sum += laneSums[lane];
+    squareSum += laneSquares[lane];
+  }
+  moments.AddSums(sum, squareSum, blocks * kQKK);
+}
+
+// Q6_K: the four 32-byte code vectors of each half (elements 0-31, 32-63, 64-95, 96-127), each two
+// 16-element groups, one per 128-bit lane. Codes are summed unsigned (q in 0..63) and shifted to
+// s = q − 32 after: Σs = Σq − 512, Σs² = Σq² − 64·Σq + 16384.
+__attribute__((target("avx2"))) void Q6_KMomentsAvx2(const uint8_t* block, GroupMoments& moments) {
+  const float d = HalfAt(block + 208);
+  const __m256i lowNibbles = _mm256_set1_epi8(0x0F);
+  const __m256i twoBits = _mm256_set1_epi8(0x03);
+  for (size_t half = 0; half < 2; ++half) {
+    const __m256i lowsFirst = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + half * 64));
+    const __m256i lowsSecond = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + half * 64 + 32));
+    const __m256i highs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 128 + half * 32));
+    __m256i codes[4];
+    for (int quarter = 0; quarter < 4; ++quarter) {
+      const __m256i lows = quarter % 2 == 0 ? lowsFirst : lowsSecond;
+      const __m256i nibble = quarter < 2 ? _mm256_and_si256(lows, lowNibbles) : _mm256_and_si256(_mm256_srli_epi16(lows, 4), lowNibbles);
+      const __m256i top = _mm256_and_si256(_mm256_srli_epi16(highs, 2 * quarter), twoBits);
+      codes[quarter] = _mm256_or_si256(nibble, _mm256_slli_epi16(top, 4));
+    }
+    for (int pair = 0; pair < 2; ++pair) {
+      const __m256i lanes = LaneCodeSumsAvx2(codes[pair * 2], codes[pair * 2 + 1]);
+      alignas(32) int32_t totals[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(totals), lanes);
+      // Lane k of quarter c is group half·8 + c·2 + k.
+      for (int lane = 0; lane < 2; ++lane) {
+        for (int which = 0; which < 2; ++which) {
+          const int32_t sum = totals[lane * 4 + which * 2];
+          const int32_t squares = totals[lane * 4 + which * 2 + 1];
+          const size_t group = half * 8 + static_cast<size_t>((pair * 2 + which) * 2 + lane);
+          Q6_KGroup(block, d, group, sum - 512, squares - 64 * sum + 16384, moments);
+        }
+      }
+    }
+  }
+}
+#endif
+
+// Statistics of whole blocks of a type that has code moments (Q4_K, Q6_K); false for the others.
+bool HasMoments(GgmlBlockType type) { return type == GgmlBlockType::kQ4_K || type == GgmlBlockType::kQ6_K; }
+
 template <void (*Block)(const uint8_t*, float*)>
 void EachBlock(const uint8_t* data, size_t blocks, size_t blockBytes, size_t blockElements, float* out) {
   for (size_t index = 0; index < blocks; ++index) Block(data + index * blockBytes, out + index * blockElements);
@@ -371,9 +656,56 @@ void DequantiseBlocks(GgmlBlockType type, const uint8_t* data, size_t blocks, fl
   }
 }
 
+namespace {
+
+// Statistics of whole blocks of a type with code moments: each block with finite scales through
+// its moments (AVX2 where `kernel` is a vector one), the others dequantised and summed value by
+// value; the two parts combined in a fixed order, so the figures depend only on the chunk.
+StatsPartial AccumulateMoments(GgmlBlockType type, const uint8_t* data, size_t blocks, StatsKernel kernel) {
+  const Layout& layout = LayoutOf(type);
+  GroupMoments moments;
+  StatsPartial irregular;
+#if DUS_GGML_X86
+  const bool vector = kernel != StatsKernel::kPortable;
+#endif
+  for (size_t index = 0; index < blocks; ++index) {
+    const uint8_t* block = data + index * layout.bytes;
+    const bool finite = type == GgmlBlockType::kQ4_K ? Q4_KScalesFinite(block) : Q6_KScalesFinite(block);
+#if DUS_GGML_X86
+    if (vector && finite && type == GgmlBlockType::kQ4_K) {
+      size_t run = 1;
+      while (index + run < blocks && Q4_KScalesFinite(block + run * layout.bytes)) ++run;
+      Q4_KRunMomentsAvx2(block, run, moments);
+      index += run - 1;
+      continue;
+    }
+#endif
+    if (!finite) {
+      alignas(64) float values[kQKK];
+      DequantiseBlocks(type, block, 1, values);
+      CombinePartial(irregular, AccumulateChunk(StatsDtype::kF32, reinterpret_cast<const uint8_t*>(values), layout.elements * sizeof(float), kernel));
+      continue;
+    }
+#if DUS_GGML_X86
+    if (vector) {
+      Q6_KMomentsAvx2(block, moments);
+      continue;
+    }
+#endif
+    if (type == GgmlBlockType::kQ4_K) Q4_KMoments(block, moments);
+    else Q6_KMoments(block, moments);
+  }
+  StatsPartial result = moments.Finish();
+  CombinePartial(result, irregular);
+  return result;
+}
+
+}  // namespace
+
 StatsPartial AccumulateFormat(const TensorFormat& format, const uint8_t* data, size_t bytes, StatsKernel kernel) {
   if (!format.blocked) return AccumulateChunk(format.dtype, data, bytes, kernel);
   const Layout& layout = LayoutOf(format.block);
+  if (HasMoments(format.block)) return AccumulateMoments(format.block, data, bytes / layout.bytes, kernel);
   const size_t blocksPerBatch = kDequantisedElements / layout.elements;
   const size_t blocks = bytes / layout.bytes;
   alignas(64) float values[kDequantisedElements];

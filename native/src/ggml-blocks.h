@@ -48,9 +48,10 @@ inline uint64_t BytesOfElements(const TensorFormat& format, uint64_t elements) {
 void DequantiseBlocks(GgmlBlockType type, const uint8_t* data, size_t blocks, float* out);
 
 // Statistics of `bytes` bytes (a whole number of blocks) at `data`; for the float dtypes exactly
-// AccumulateChunk. Quantised blocks are dequantised into a small buffer (Q4_K on AVX2 when
-// `kernel` is a vector one: the same values) and summed by the F32 kernel `kernel`, in a fixed
-// order, so the figures depend only on where the chunk starts.
+// AccumulateChunk. Q4_K and Q6_K blocks with finite scales are summed from integer sums of their
+// codes (AVX2 when `kernel` is a vector one): the sums of the exact values a·s − b, max |x| exact.
+// Other blocks are dequantised into a small buffer and summed by the F32 kernel `kernel`. Always
+// in a fixed order, so the figures depend only on where the chunk starts.
 StatsPartial AccumulateFormat(const TensorFormat& format, const uint8_t* data, size_t bytes, StatsKernel kernel);
 
 // DecodeFloats' contract for any format: `count` elements (a whole number of blocks) at `data` to

@@ -7,6 +7,7 @@ import type { TensorStats } from '../../electron/api/types.js';
 import { GGML_STATS_TYPES, ggmlTypeByName, type GgmlStatsType } from '../../electron/engine/formats/ggml-types.js';
 import {
   ggmlDequantise,
+  statsKernels,
   tensorDotProducts,
   tensorStats,
   uncheckedNativeBinding,
@@ -217,6 +218,32 @@ describe('native statistics of GGML tensors', () => {
       expectStatsClose(portable[index]!, expected, `${range.name} (portable)`);
       expect(stats.nanCount + stats.infCount, range.name).toBeGreaterThan(0);
     });
+  });
+
+  it('sums Q4_K and Q6_K blocks with finite scales from their codes: equal to their dequantised values on every kernel', async () => {
+    // Finite scales everywhere (as in a trained model) send every block through the code sums,
+    // over runs of thousands of blocks and several chunks; max |x| must still be exact.
+    const scaleOffsets: Record<'Q4_K' | 'Q6_K', number[]> = { Q4_K: [0, 2], Q6_K: [208] };
+    let offset = 0;
+    const parts: Uint8Array[] = [];
+    const ranges = (['Q4_K', 'Q6_K'] as const).map((type, index) => {
+      const blockBytes = ggmlTypeByName(type)!.blockBytes;
+      const bytes = randomBytes(9000 * blockBytes, 300 + index);
+      for (let block = 0; block < bytes.length; block += blockBytes) {
+        // Halves of 2^-8 to 2^-7, signs kept: negative d makes the values fall with the code.
+        for (const at of scaleOffsets[type]) bytes[block + at + 1] = (bytes[block + at + 1]! & 0x80) | 0x1c | (bytes[block + at + 1]! & 0x03);
+      }
+      parts.push(bytes);
+      const range = { name: type, offset, bytes: bytes.length, dtype: type };
+      offset += bytes.length;
+      return { range, bytes };
+    });
+    const file = path.join(scratch, 'finite-scales.bin');
+    await writeFile(file, Buffer.concat(parts));
+    for (const kernel of statsKernels()) {
+      const stats = await tensorStats(file, ranges.map((entry) => entry.range), { threads: 2, kernel });
+      ranges.forEach(({ range, bytes }, index) => expectStatsClose(stats[index]!, statsOfValues(ggmlDequantise(bytes, range.dtype)), `${range.name} (${kernel})`));
+    }
   });
 
   it('samples whole blocks: every k-th run of 64 KiB rounded down to whole blocks', async () => {

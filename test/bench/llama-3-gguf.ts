@@ -1,4 +1,6 @@
 /**
+ * Llama 3 Q4_K_M GGUF files for the benchmark, written by the project's own GGUF writer.
+ *
  * A Llama-3-70B Q4_K_M GGUF that takes no disk: the header llama.cpp's converter and
  * `llama-quantize … Q4_K_M` write for meta-llama/Meta-Llama-3-70B — the same keys in the same
  * order, 80 blocks of the real tensor names, shapes and per-tensor types, and a tokenizer of the
@@ -9,7 +11,7 @@
  * scripts, a few are special tokens.
  */
 import { open } from 'node:fs/promises';
-import type { GgmlTypeName } from '../../electron/api/dtypes.js';
+import { GGML_TYPES, type GgmlTypeName } from '../../electron/api/dtypes.js';
 import type { GgufValue } from '../../electron/engine/formats/gguf.js';
 import { layoutGguf, type GgufTensorLayoutInput } from '../../electron/engine/formats/gguf-writer.js';
 import { writeAll } from '../../electron/engine/formats/safetensors-writer.js';
@@ -20,6 +22,16 @@ export const LLAMA_3_70B: LlamaShape = {
   hidden: 8192,
   intermediate: 28_672,
   heads: 64,
+  kvHeads: 8,
+  vocab: 128_256,
+};
+
+/** Llama-3.2-3B: a Q4_K_M of it is 2.0 GB, the statistics and export rows' model (tied embeddings: no output.weight). */
+export const LLAMA_32_3B: LlamaShape = {
+  layers: 28,
+  hidden: 3072,
+  intermediate: 8192,
+  heads: 24,
   kvHeads: 8,
   vocab: 128_256,
 };
@@ -41,9 +53,9 @@ function useMoreBits(layer: number, layers: number): boolean {
 /**
  * The tensors of a Llama GGUF in the converter's order, with the types llama-quant.cpp chooses for
  * Q4_K_M: Q4_K by default; output Q6_K; attn_v and ffn_down Q6_K in the use_more_bits layers, else
- * attn_v Q5_K (a 70B model's rule: Q4_K → Q5_K) and ffn_down Q4_K; norms F32.
+ * attn_v Q5_K in a 70B model (its rule: Q4_K → Q5_K), else Q4_K, and ffn_down Q4_K; norms F32.
  */
-export function llamaQ4KMTensors(shape: LlamaShape, seventyB = true): GgufTensorLayoutInput[] {
+export function llamaQ4KMTensors(shape: LlamaShape, { seventyB, tied }: { seventyB: boolean; tied: boolean }): GgufTensorLayoutInput[] {
   const headDim = shape.hidden / shape.heads;
   const kvWidth = shape.kvHeads * headDim;
   const tensors: GgufTensorLayoutInput[] = [{ name: 'token_embd.weight', type: 'Q4_K', shape: [shape.hidden, shape.vocab] }];
@@ -63,7 +75,10 @@ export function llamaQ4KMTensors(shape: LlamaShape, seventyB = true): GgufTensor
       { name: `${prefix}attn_v.weight`, type: valueType, shape: [shape.hidden, kvWidth] },
     );
   }
-  tensors.push({ name: 'output_norm.weight', type: 'F32', shape: [shape.hidden] }, { name: 'output.weight', type: 'Q6_K', shape: [shape.hidden, shape.vocab] });
+  tensors.push({ name: 'output_norm.weight', type: 'F32', shape: [shape.hidden] });
+  // Tied embeddings: token_embd is the output too, so llama-quant.cpp gives it output's Q6_K.
+  if (tied) (tensors[0] as GgufTensorLayoutInput).type = 'Q6_K';
+  else tensors.push({ name: 'output.weight', type: 'Q6_K', shape: [shape.hidden, shape.vocab] });
   return tensors;
 }
 
@@ -171,7 +186,7 @@ export interface SparseGguf {
 
 /** Writes the sparse Llama-3-70B Q4_K_M GGUF at `file`: its real header, then a hole to the full length. */
 export async function writeSparseLlama3_70bGguf(file: string): Promise<SparseGguf> {
-  const tensors = llamaQ4KMTensors(LLAMA_3_70B);
+  const tensors = llamaQ4KMTensors(LLAMA_3_70B, { seventyB: true, tied: false });
   const layout = layoutGguf(llama3Metadata(LLAMA_3_70B, 'Meta-Llama-3-70B'), tensors);
   const handle = await open(file, 'w');
   try {
@@ -181,4 +196,83 @@ export async function writeSparseLlama3_70bGguf(file: string): Promise<SparseGgu
     await handle.close();
   }
   return { file, tensorCount: tensors.length, headerBytes: layout.header.byteLength, dataBytes: layout.dataBytes };
+}
+
+/** mulberry32 bytes: deterministic, so every run sums the same values. */
+function seededBytes(length: number, seed: number): Uint8Array {
+  const random = seededRandom(seed);
+  const bytes = new Uint8Array(length);
+  const words = new Uint32Array(bytes.buffer, 0, length >>> 2);
+  for (let index = 0; index < words.length; index += 1) words[index] = random() * 2 ** 32;
+  return bytes;
+}
+
+/** Where a block of each type keeps its f16 scales (ggml-common.h): the bench's random blocks get finite ones there. */
+const SCALE_OFFSETS: Partial<Record<GgmlTypeName, readonly number[]>> = { Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208] };
+
+/**
+ * Random blocks of a quantised type with scales that are finite halves between 2^-8 and 2^-7, as a
+ * trained model's are, so the statistics see finite values; for F32, values near 1 (norm weights).
+ * Every byte of the pool differs; a tensor reuses the pool from a rotating start.
+ */
+function fillTensorData(target: Uint8Array, type: GgmlTypeName, pool: Uint8Array, start: number): void {
+  if (type === 'F32') {
+    const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
+    for (let at = 0; at < target.byteLength; at += 4) view.setFloat32(at, 1 + ((pool[(start + at) % pool.length] as number) - 128) / 1024, true);
+    return;
+  }
+  for (let at = 0; at < target.byteLength; ) {
+    const from = (start + at) % pool.length;
+    const count = Math.min(target.byteLength - at, pool.length - from);
+    target.set(pool.subarray(from, from + count), at);
+    at += count;
+  }
+  const blockBytes = GGML_TYPES[type].blockBytes;
+  const offsets = SCALE_OFFSETS[type] ?? [];
+  for (let block = 0; block < target.byteLength; block += blockBytes) {
+    for (const offset of offsets) {
+      const half = 0x1c00 | (((target[block + offset] as number) | ((target[block + offset + 1] as number) << 8)) & 0x3ff);
+      target[block + offset] = half & 0xff;
+      target[block + offset + 1] = half >>> 8;
+    }
+  }
+}
+
+export interface WrittenGguf {
+  file: string;
+  tensorCount: number;
+  /** File bytes. */
+  bytes: number;
+}
+
+/**
+ * Writes a Llama 3 Q4_K_M GGUF of `shape` with real (random) weights, tied embeddings as
+ * Llama-3.2-3B has them: the statistics and export rows' model (2.0 GB for LLAMA_32_3B).
+ */
+export async function writeLlama3Q4KMGguf(file: string, shape: LlamaShape, name: string): Promise<WrittenGguf> {
+  const tensors = llamaQ4KMTensors(shape, { seventyB: false, tied: true });
+  const layout = layoutGguf(llama3Metadata(shape, name), tensors);
+  const pool = seededBytes(16 << 20, 32);
+  const handle = await open(file, 'w');
+  try {
+    await writeAll(handle, layout.header);
+    let position = layout.header.byteLength;
+    // Whole tensors in 16 MiB pieces (whole blocks each), each at its aligned offset.
+    const pieceBytes = 16 << 20;
+    for (const [index, tensor] of tensors.entries()) {
+      const placed = layout.tensors[index] as { offset: number; bytes: number };
+      const blockBytes = GGML_TYPES[tensor.type].blockBytes;
+      const step = Math.floor(pieceBytes / blockBytes) * blockBytes;
+      position = layout.header.byteLength + placed.offset;
+      for (let done = 0; done < placed.bytes; done += step) {
+        const piece = new Uint8Array(Math.min(step, placed.bytes - done));
+        fillTensorData(piece, tensor.type, pool, (index * 7919 + done) % pool.length);
+        await handle.write(piece, 0, piece.byteLength, position + done);
+      }
+    }
+    await handle.truncate(layout.header.byteLength + layout.dataBytes);
+  } finally {
+    await handle.close();
+  }
+  return { file, tensorCount: tensors.length, bytes: layout.header.byteLength + layout.dataBytes };
 }
