@@ -3,6 +3,8 @@
  * here, 2.2 GB and 8.7 GB models); `smoke` runs every row once at toy sizes in seconds, to keep
  * the harness from rotting (its figures mean nothing).
  */
+import { LLAMA_32_3B } from './llama-3-gguf.js';
+import type { LlamaShape } from './llama-405b-checkpoint.js';
 
 /** Shapes for the fixture builder (test/fixtures/checkpoint-builder.ts), bf16. */
 export interface ModelShape {
@@ -36,6 +38,11 @@ export interface BenchProfile {
   /** Quiet time before the drag whose frame intervals form the drag baseline. */
   idleMs: number;
   resolveRuns: number;
+  /** The GGUF statistics and export rows' model (llama-3-gguf.ts: Q4_K_M, tied embeddings). */
+  ggufModel: LlamaShape;
+  /** DUS --drop M of the GGUF model: 28 layers, drop 7 → 42 (1.5×). */
+  ggufDrop: number;
+  ggufExportRuns: number;
   /** Free space the model rows need in the work folder (bytes), checked before anything is written. */
   diskBytesNeeded: number;
 }
@@ -59,6 +66,9 @@ export const FULL_PROFILE: BenchProfile = {
   dragMoves: 60,
   idleMs: 1000,
   resolveRuns: 50,
+  ggufModel: LLAMA_32_3B,
+  ggufDrop: 7,
+  ggufExportRuns: 5,
   // The large model and its 1.5× export (≈ 8.7 + 13.1 GB) are the peak; the small ones are gone by then.
   diskBytesNeeded: 24e9,
 };
@@ -78,6 +88,9 @@ export const SMOKE_PROFILE: BenchProfile = {
   dragMoves: 6,
   idleMs: 200,
   resolveRuns: 3,
+  ggufModel: { layers: 8, hidden: 256, intermediate: 512, heads: 4, kvHeads: 2, vocab: 512 },
+  ggufDrop: 2,
+  ggufExportRuns: 1,
   diskBytesNeeded: 100e6,
 };
 

@@ -20,6 +20,7 @@ import { FULL_PROFILE, SMOKE_PROFILE, modelBytes, type BenchProfile, type ModelS
 import { ROW_IDS, formatTable, isRowId, verdictOf, type BenchRow, type FailedRow, type RowId } from './bench-table.js';
 import { listFiles, type BenchContext } from './bench-context.js';
 import { formatMb, measureExport, measureLargeExport } from './export-bench.js';
+import { GGUF_ROWS, measureGguf } from './gguf-bench.js';
 import { measureOpen } from './open-bench.js';
 import { measureRenderer } from './renderer-bench.js';
 import { buildGoliathSources, measureResolvePlan, startServe } from './serve-bench.js';
@@ -172,6 +173,11 @@ export async function runBench(options: BenchOptions, log: (message: string) => 
     if (wants(rows, OPEN_ROWS)) {
       await runGroup(rows, OPEN_ROWS, results, async () => {
         results.push(...(await measureOpen(context, rows)));
+      });
+    }
+    if (wants(rows, GGUF_ROWS)) {
+      await runGroup(rows, GGUF_ROWS, results, async () => {
+        await measureGguf(context, rows, (row) => results.push(row));
       });
     }
     if (rows.has('sweep-grid')) {

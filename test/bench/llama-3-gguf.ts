@@ -102,15 +102,20 @@ function byteLevelAlphabet(): string[] {
   return alphabet;
 }
 
-/** A byte-level BPE vocabulary of Llama 3's size and shape, its token types and merges. */
-export function llama3Tokenizer(seed = 70): { tokens: string[]; tokenTypes: number[]; merges: string[] } {
+/**
+ * A byte-level BPE vocabulary shaped like Llama 3's: `vocab` tokens (256 of them special, as in
+ * Llama 3), their types, and merges in Llama 3's proportion (280,147 for 128,256 tokens).
+ */
+export function llama3Tokenizer(vocab: number, seed = 70): { tokens: string[]; tokenTypes: number[]; merges: string[] } {
+  const bpeTokens = vocab - (LLAMA_3_70B.vocab - LLAMA_3_BPE_TOKENS);
+  const mergeCount = Math.round((LLAMA_3_MERGES * vocab) / LLAMA_3_70B.vocab);
   const random = seededRandom(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const letters = 'etaoinshrdlucmfwypvbgkjqxz';
   const scripts = ['дляпровеникаст', 'のはにをとがでしてい', '的一是不了人我在有他', 'εναιτηςκαιγια', 'مناليفعلى'];
   const tokens = byteLevelAlphabet();
   const seen = new Set(tokens);
-  while (tokens.length < LLAMA_3_BPE_TOKENS) {
+  while (tokens.length < bpeTokens) {
     const kind = random();
     let token: string;
     if (kind < 0.04) {
@@ -130,11 +135,11 @@ export function llama3Tokenizer(seed = 70): { tokens: string[]; tokenTypes: numb
   const tokenTypes = tokens.map(() => 1);
   tokens.push('<|begin_of_text|>', '<|end_of_text|>', '<|reserved_special_token_0|>', '<|reserved_special_token_1|>', '<|reserved_special_token_2|>', '<|reserved_special_token_3|>');
   tokens.push('<|start_header_id|>', '<|end_header_id|>', '<|reserved_special_token_4|>', '<|eot_id|>');
-  for (let index = 5; tokens.length < LLAMA_3_70B.vocab; index += 1) tokens.push(`<|reserved_special_token_${index}|>`);
+  for (let index = 5; tokens.length < vocab; index += 1) tokens.push(`<|reserved_special_token_${index}|>`);
   while (tokenTypes.length < tokens.length) tokenTypes.push(3);
   const merges: string[] = [];
-  for (let index = 0; index < LLAMA_3_MERGES; index += 1) {
-    const left = tokens[256 + Math.floor(random() * (LLAMA_3_BPE_TOKENS - 256))] as string;
+  for (let index = 0; index < mergeCount; index += 1) {
+    const left = tokens[256 + Math.floor(random() * Math.max(1, bpeTokens - 256))] as string;
     const right = tokens[33 + Math.floor(random() * 94)] as string;
     merges.push(`${left} ${right}`);
   }
@@ -146,7 +151,7 @@ const LLAMA_3_CHAT_TEMPLATE =
 
 /** The key/values of a Llama 3 Q4_K_M GGUF, in the converter's order. */
 export function llama3Metadata(shape: LlamaShape, name: string): Map<string, GgufValue> {
-  const { tokens, tokenTypes, merges } = llama3Tokenizer();
+  const { tokens, tokenTypes, merges } = llama3Tokenizer(shape.vocab);
   const u32 = (value: number): GgufValue => ({ type: 'UINT32', value });
   const f32 = (value: number): GgufValue => ({ type: 'FLOAT32', value });
   const text = (value: string): GgufValue => ({ type: 'STRING', value });
