@@ -430,16 +430,22 @@ inline int32_t Q6_KCode(const uint8_t* block, size_t element) {
   return static_cast<int32_t>(low | high << 4) - 32;
 }
 
+void Q6_KGroupExtremes(const uint8_t* block, size_t group, int32_t* low, int32_t* high) {
+  *low = 31;
+  *high = -32;
+  for (size_t l = 0; l < 16; ++l) {
+    const int32_t s = Q6_KCode(block, group * 16 + l);
+    *low = s < *low ? s : *low;
+    *high = s > *high ? s : *high;
+  }
+}
+
 void Q6_KGroup(const uint8_t* block, float d, size_t group, int32_t codeSum, int32_t codeSquares, GroupMoments& moments) {
   const float a = d * static_cast<float>(static_cast<int8_t>(block[192 + group]));
   moments.Add(a, 0.0f, 16, codeSum, codeSquares);
   if (moments.CouldRaiseMax(a, 0.0f, -32, 31)) {
-    int32_t low = 31, high = -32;
-    for (size_t l = 0; l < 16; ++l) {
-      const int32_t s = Q6_KCode(block, group * 16 + l);
-      low = s < low ? s : low;
-      high = s > high ? s : high;
-    }
+    int32_t low, high;
+    Q6_KGroupExtremes(block, group, &low, &high);
     moments.AddExtremes(a, 0.0f, low, high);
   }
 }
@@ -474,21 +480,66 @@ __attribute__((target("avx2"))) inline __m256i LaneCodeSumsAvx2(__m256i first, _
   return _mm256_hadd_epi32(_mm256_hadd_epi32(sumsFirst, squaresFirst), _mm256_hadd_epi32(sumsSecond, squaresSecond));
 }
 
+// GroupMoments::Add for eight groups at once, on f64 lanes kept across a run of blocks and summed
+// in lane order at its end (the same formulas, another order of addition).
+class LaneMomentsAvx2 {
+ public:
+  __attribute__((target("avx2"))) LaneMomentsAvx2() {
+    for (int half = 0; half < 2; ++half) sums_[half] = squares_[half] = _mm256_setzero_pd();
+  }
+  // Groups of `count` values (a power of two) with scales `a`, offsets `b`, code sums `codeSum`
+  // and n·Σs² − (Σs)² `spread`.
+  __attribute__((target("avx2"))) void Add(__m256 a, __m256 b, __m256i codeSum, __m256i spread, double count) {
+    const __m256d n = _mm256_set1_pd(count);
+    const __m256d perValue = _mm256_set1_pd(1.0 / count);  // exact: a power of two
+    for (int half = 0; half < 2; ++half) {
+      const __m128 aQuarter = half == 0 ? _mm256_castps256_ps128(a) : _mm256_extractf128_ps(a, 1);
+      const __m128 bQuarter = half == 0 ? _mm256_castps256_ps128(b) : _mm256_extractf128_ps(b, 1);
+      const __m128i sumQuarter = half == 0 ? _mm256_castsi256_si128(codeSum) : _mm256_extracti128_si256(codeSum, 1);
+      const __m128i spreadQuarter = half == 0 ? _mm256_castsi256_si128(spread) : _mm256_extracti128_si256(spread, 1);
+      const __m256d scale = _mm256_cvtps_pd(aQuarter);
+      const __m256d sumX = _mm256_sub_pd(_mm256_mul_pd(scale, _mm256_cvtepi32_pd(sumQuarter)), _mm256_mul_pd(n, _mm256_cvtps_pd(bQuarter)));
+      const __m256d groupSquares =
+          _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_mul_pd(scale, scale), _mm256_cvtepi32_pd(spreadQuarter)), _mm256_mul_pd(sumX, sumX)), perValue);
+      sums_[half] = _mm256_add_pd(sums_[half], sumX);
+      squares_[half] = _mm256_add_pd(squares_[half], groupSquares);
+    }
+  }
+  __attribute__((target("avx2"))) void FinishInto(GroupMoments& moments, uint64_t elements) const {
+    alignas(32) double laneSums[8];
+    alignas(32) double laneSquares[8];
+    _mm256_store_pd(laneSums, sums_[0]);
+    _mm256_store_pd(laneSums + 4, sums_[1]);
+    _mm256_store_pd(laneSquares, squares_[0]);
+    _mm256_store_pd(laneSquares + 4, squares_[1]);
+    double sum = 0, squares = 0;
+    for (size_t lane = 0; lane < 8; ++lane) {
+      sum += laneSums[lane];
+      squares += laneSquares[lane];
+    }
+    moments.AddSums(sum, squares, elements);
+  }
+
+ private:
+  __m256d sums_[2];
+  __m256d squares_[2];
+};
+
+// Which of eight groups could raise the maximum: a bit per group whose `bound` on |x| exceeds it.
+__attribute__((target("avx2"))) inline int RaisingGroupsAvx2(__m256 bound, const GroupMoments& moments) {
+  return _mm256_movemask_ps(_mm256_cmp_ps(bound, _mm256_set1_ps(moments.MaxAbs()), _CMP_GT_OQ));
+}
+
 // A run of Q4_K blocks, all with finite scales. Per block the eight groups' code sums come from
 // the vector integer sums; their scales are unpacked one by one (KGroupScaleAndMin, as the
-// dequantiser does), and the f64 arithmetic of GroupMoments::Add runs on four groups at a time,
-// into lanes summed at the end. The bound on each group's |x| (its values at codes 0 and 15) is
-// checked for all eight at once; the rare groups that could raise the maximum get their exact
-// extremes as in the portable path.
+// dequantiser does), and the f64 arithmetic runs on four groups at a time. The bound on each
+// group's |x| (its values at codes 0 and 15) is checked for all eight at once; the rare groups
+// that could raise the maximum get their exact extremes as in the portable path.
 __attribute__((target("avx2"))) void Q4_KRunMomentsAvx2(const uint8_t* data, size_t blocks, GroupMoments& moments) {
   const __m256i lowNibbles = _mm256_set1_epi8(0x0F);
   const __m256 absolute = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   const __m256 fifteen = _mm256_set1_ps(15.0f);
-  const __m256d thirtyTwo = _mm256_set1_pd(32.0);
-  const __m256d perValue = _mm256_set1_pd(1.0 / 32.0);  // exact: a power of two
-  __m256d sums[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-  __m256d squares[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-  __m256 maxAbs = _mm256_set1_ps(moments.MaxAbs());
+  LaneMomentsAvx2 lanes;
   for (size_t index = 0; index < blocks; ++index) {
     const uint8_t* block = data + index * 144;
     const float d = HalfAt(block);
@@ -499,93 +550,94 @@ __attribute__((target("avx2"))) void Q4_KRunMomentsAvx2(const uint8_t* data, siz
     alignas(32) int32_t codeSquares[8];
     for (size_t run = 0; run < 4; ++run) {
       const __m256i packed = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 16 + run * 32));
-      const __m256i lanes = LaneCodeSumsAvx2(_mm256_and_si256(packed, lowNibbles), _mm256_and_si256(_mm256_srli_epi16(packed, 4), lowNibbles));
+      const __m256i totals = LaneCodeSumsAvx2(_mm256_and_si256(packed, lowNibbles), _mm256_and_si256(_mm256_srli_epi16(packed, 4), lowNibbles));
       // Both 128-bit lanes hold half of each 32-element group: [Σ, Σ², Σ, Σ²] of groups 2·run, 2·run + 1.
-      alignas(16) int32_t totals[4];
-      _mm_store_si128(reinterpret_cast<__m128i*>(totals), _mm_add_epi32(_mm256_castsi256_si128(lanes), _mm256_extracti128_si256(lanes, 1)));
-      codeSums[run * 2] = totals[0];
-      codeSquares[run * 2] = totals[1];
-      codeSums[run * 2 + 1] = totals[2];
-      codeSquares[run * 2 + 1] = totals[3];
+      alignas(16) int32_t group[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(group), _mm_add_epi32(_mm256_castsi256_si128(totals), _mm256_extracti128_si256(totals, 1)));
+      codeSums[run * 2] = group[0];
+      codeSquares[run * 2] = group[1];
+      codeSums[run * 2 + 1] = group[2];
+      codeSquares[run * 2 + 1] = group[3];
     }
     for (size_t group = 0; group < 8; ++group) KGroupScaleAndMin(block, d, dmin, group, &scales[group], &minimums[group]);
     const __m256 a = _mm256_load_ps(scales);
     const __m256 b = _mm256_load_ps(minimums);
     const __m256i codeSum = _mm256_load_si256(reinterpret_cast<const __m256i*>(codeSums));
     // n·Σs² − (Σs)² in 32 bits: at most 32·32·225.
-    const __m256i spread = _mm256_sub_epi32(_mm256_slli_epi32(_mm256_load_si256(reinterpret_cast<const __m256i*>(codeSquares)), 5), _mm256_mullo_epi32(codeSum, codeSum));
-    for (int half = 0; half < 2; ++half) {
-      const __m128 aQuarter = half == 0 ? _mm256_castps256_ps128(a) : _mm256_extractf128_ps(a, 1);
-      const __m128 bQuarter = half == 0 ? _mm256_castps256_ps128(b) : _mm256_extractf128_ps(b, 1);
-      const __m128i sumQuarter = half == 0 ? _mm256_castsi256_si128(codeSum) : _mm256_extracti128_si256(codeSum, 1);
-      const __m128i spreadQuarter = half == 0 ? _mm256_castsi256_si128(spread) : _mm256_extracti128_si256(spread, 1);
-      const __m256d scale = _mm256_cvtps_pd(aQuarter);
-      const __m256d sumX = _mm256_sub_pd(_mm256_mul_pd(scale, _mm256_cvtepi32_pd(sumQuarter)), _mm256_mul_pd(thirtyTwo, _mm256_cvtps_pd(bQuarter)));
-      const __m256d groupSquares =
-          _mm256_mul_pd(_mm256_add_pd(_mm256_mul_pd(_mm256_mul_pd(scale, scale), _mm256_cvtepi32_pd(spreadQuarter)), _mm256_mul_pd(sumX, sumX)), perValue);
-      sums[half] = _mm256_add_pd(sums[half], sumX);
-      squares[half] = _mm256_add_pd(squares[half], groupSquares);
-    }
+    const __m256i squares = _mm256_load_si256(reinterpret_cast<const __m256i*>(codeSquares));
+    lanes.Add(a, b, codeSum, _mm256_sub_epi32(_mm256_slli_epi32(squares, 5), _mm256_mullo_epi32(codeSum, codeSum)), 32.0);
     // |x| at code 15 and at code 0 (= |b|), as the dequantiser rounds them.
     const __m256 bound = _mm256_max_ps(_mm256_and_ps(_mm256_sub_ps(_mm256_mul_ps(a, fifteen), b), absolute), _mm256_and_ps(b, absolute));
-    int raising = _mm256_movemask_ps(_mm256_cmp_ps(bound, maxAbs, _CMP_GT_OQ));
-    if (raising != 0) {
-      for (size_t group = 0; group < 8; ++group) {
-        if ((raising >> group & 1) == 0) continue;
-        int32_t low, high;
-        Q4_KGroupExtremes(block, group, &low, &high);
-        moments.AddExtremes(scales[group], minimums[group], low, high);
-      }
-      maxAbs = _mm256_set1_ps(moments.MaxAbs());
+    const int raising = RaisingGroupsAvx2(bound, moments);
+    for (size_t group = 0; raising != 0 && group < 8; ++group) {
+      if ((raising >> group & 1) == 0) continue;
+      int32_t low, high;
+      Q4_KGroupExtremes(block, group, &low, &high);
+      moments.AddExtremes(scales[group], minimums[group], low, high);
     }
   }
-  alignas(32) double laneSums[8];
-  alignas(32) double laneSquares[8];
-  _mm256_store_pd(laneSums, sums[0]);
-  _mm256_store_pd(laneSums + 4, sums[1]);
-  _mm256_store_pd(laneSquares, squares[0]);
-  _mm256_store_pd(laneSquares + 4, squares[1]);
-  double sum = 0, squareSum = 0;
-  for (size_t lane = 0; lane < 8; ++lane) {
-    sum += laneSums[lane];
-    squareSum += laneSquares[lane];
-  }
-  moments.AddSums(sum, squareSum, blocks * kQKK);
+  lanes.FinishInto(moments, blocks * kQKK);
 }
 
-// Q6_K: the four 32-byte code vectors of each half (elements 0-31, 32-63, 64-95, 96-127), each two
-// 16-element groups, one per 128-bit lane. Codes are summed unsigned (q in 0..63) and shifted to
-// s = q − 32 after: Σs = Σq − 512, Σs² = Σq² − 64·Σq + 16384.
-__attribute__((target("avx2"))) void Q6_KMomentsAvx2(const uint8_t* block, GroupMoments& moments) {
-  const float d = HalfAt(block + 208);
+// A run of Q6_K blocks, all with finite scales: per half, the four 32-byte code vectors (elements
+// 0-31, 32-63, 64-95, 96-127), each two 16-element groups, one per 128-bit lane. Codes are summed
+// unsigned (q in 0..63) and moved to s = q − 32 after: Σs = Σq − 512, Σs² = Σq² − 64·Σq + 16384.
+// The sixteen scales are d·scale as the dequantiser rounds them; |x| is at most |a|·32.
+__attribute__((target("avx2"))) void Q6_KRunMomentsAvx2(const uint8_t* data, size_t blocks, GroupMoments& moments) {
   const __m256i lowNibbles = _mm256_set1_epi8(0x0F);
   const __m256i twoBits = _mm256_set1_epi8(0x03);
-  for (size_t half = 0; half < 2; ++half) {
-    const __m256i lowsFirst = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + half * 64));
-    const __m256i lowsSecond = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + half * 64 + 32));
-    const __m256i highs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 128 + half * 32));
-    __m256i codes[4];
-    for (int quarter = 0; quarter < 4; ++quarter) {
-      const __m256i lows = quarter % 2 == 0 ? lowsFirst : lowsSecond;
-      const __m256i nibble = quarter < 2 ? _mm256_and_si256(lows, lowNibbles) : _mm256_and_si256(_mm256_srli_epi16(lows, 4), lowNibbles);
-      const __m256i top = _mm256_and_si256(_mm256_srli_epi16(highs, 2 * quarter), twoBits);
-      codes[quarter] = _mm256_or_si256(nibble, _mm256_slli_epi16(top, 4));
-    }
-    for (int pair = 0; pair < 2; ++pair) {
-      const __m256i lanes = LaneCodeSumsAvx2(codes[pair * 2], codes[pair * 2 + 1]);
-      alignas(32) int32_t totals[8];
-      _mm256_store_si256(reinterpret_cast<__m256i*>(totals), lanes);
-      // Lane k of quarter c is group half·8 + c·2 + k.
-      for (int lane = 0; lane < 2; ++lane) {
-        for (int which = 0; which < 2; ++which) {
-          const int32_t sum = totals[lane * 4 + which * 2];
-          const int32_t squares = totals[lane * 4 + which * 2 + 1];
-          const size_t group = half * 8 + static_cast<size_t>((pair * 2 + which) * 2 + lane);
-          Q6_KGroup(block, d, group, sum - 512, squares - 64 * sum + 16384, moments);
+  const __m256 absolute = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 thirtyTwo = _mm256_set1_ps(32.0f);
+  LaneMomentsAvx2 lanes;
+  for (size_t index = 0; index < blocks; ++index) {
+    const uint8_t* block = data + index * 210;
+    const __m256 d = _mm256_set1_ps(HalfAt(block + 208));
+    alignas(32) int32_t codeSums[16];
+    alignas(32) int32_t codeSquares[16];
+    for (size_t half = 0; half < 2; ++half) {
+      const __m256i lowsFirst = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + half * 64));
+      const __m256i lowsSecond = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + half * 64 + 32));
+      const __m256i highs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 128 + half * 32));
+      __m256i codes[4];
+      for (int quarter = 0; quarter < 4; ++quarter) {
+        const __m256i lows = quarter % 2 == 0 ? lowsFirst : lowsSecond;
+        const __m256i nibble = quarter < 2 ? _mm256_and_si256(lows, lowNibbles) : _mm256_and_si256(_mm256_srli_epi16(lows, 4), lowNibbles);
+        const __m256i top = _mm256_and_si256(_mm256_srli_epi16(highs, 2 * quarter), twoBits);
+        codes[quarter] = _mm256_or_si256(nibble, _mm256_slli_epi16(top, 4));
+      }
+      for (int pair = 0; pair < 2; ++pair) {
+        alignas(32) int32_t totals[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(totals), LaneCodeSumsAvx2(codes[pair * 2], codes[pair * 2 + 1]));
+        // Lane k of quarter c is group half·8 + c·2 + k.
+        for (int lane = 0; lane < 2; ++lane) {
+          for (int which = 0; which < 2; ++which) {
+            const int32_t sum = totals[lane * 4 + which * 2];
+            const int32_t squares = totals[lane * 4 + which * 2 + 1];
+            const size_t group = half * 8 + static_cast<size_t>((pair * 2 + which) * 2 + lane);
+            codeSums[group] = sum - 512;
+            codeSquares[group] = squares - 64 * sum + 16384;
+          }
         }
       }
     }
+    for (size_t eighth = 0; eighth < 2; ++eighth) {
+      const __m128i signedScales = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(block + 192 + eighth * 8));
+      const __m256 a = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(signedScales)));
+      const __m256i codeSum = _mm256_load_si256(reinterpret_cast<const __m256i*>(codeSums + eighth * 8));
+      const __m256i squares = _mm256_load_si256(reinterpret_cast<const __m256i*>(codeSquares + eighth * 8));
+      lanes.Add(a, _mm256_setzero_ps(), codeSum, _mm256_sub_epi32(_mm256_slli_epi32(squares, 4), _mm256_mullo_epi32(codeSum, codeSum)), 16.0);
+      const int raising = RaisingGroupsAvx2(_mm256_and_ps(_mm256_mul_ps(a, thirtyTwo), absolute), moments);
+      alignas(32) float scales[8];
+      _mm256_store_ps(scales, a);
+      for (size_t group = 0; raising != 0 && group < 8; ++group) {
+        if ((raising >> group & 1) == 0) continue;
+        int32_t low, high;
+        Q6_KGroupExtremes(block, eighth * 8 + group, &low, &high);
+        moments.AddExtremes(scales[group], 0.0f, low, high);
+      }
+    }
   }
+  lanes.FinishInto(moments, blocks * kQKK);
 }
 #endif
 
@@ -672,10 +724,12 @@ StatsPartial AccumulateMoments(GgmlBlockType type, const uint8_t* data, size_t b
     const uint8_t* block = data + index * layout.bytes;
     const bool finite = type == GgmlBlockType::kQ4_K ? Q4_KScalesFinite(block) : Q6_KScalesFinite(block);
 #if DUS_GGML_X86
-    if (vector && finite && type == GgmlBlockType::kQ4_K) {
+    if (vector && finite) {
       size_t run = 1;
-      while (index + run < blocks && Q4_KScalesFinite(block + run * layout.bytes)) ++run;
-      Q4_KRunMomentsAvx2(block, run, moments);
+      const auto runFinite = type == GgmlBlockType::kQ4_K ? Q4_KScalesFinite : Q6_KScalesFinite;
+      while (index + run < blocks && runFinite(block + run * layout.bytes)) ++run;
+      if (type == GgmlBlockType::kQ4_K) Q4_KRunMomentsAvx2(block, run, moments);
+      else Q6_KRunMomentsAvx2(block, run, moments);
       index += run - 1;
       continue;
     }
@@ -686,12 +740,6 @@ StatsPartial AccumulateMoments(GgmlBlockType type, const uint8_t* data, size_t b
       CombinePartial(irregular, AccumulateChunk(StatsDtype::kF32, reinterpret_cast<const uint8_t*>(values), layout.elements * sizeof(float), kernel));
       continue;
     }
-#if DUS_GGML_X86
-    if (vector) {
-      Q6_KMomentsAvx2(block, moments);
-      continue;
-    }
-#endif
     if (type == GgmlBlockType::kQ4_K) Q4_KMoments(block, moments);
     else Q6_KMoments(block, moments);
   }
