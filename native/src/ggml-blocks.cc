@@ -531,8 +531,8 @@ __attribute__((target("avx2"))) inline int RaisingGroupsAvx2(__m256 bound, const
 }
 
 // A run of Q4_K blocks, all with finite scales. Per block the eight groups' code sums come from
-// the vector integer sums; their scales are unpacked one by one (KGroupScaleAndMin, as the
-// dequantiser does), and the f64 arithmetic runs on four groups at a time. The bound on each
+// the vector integer sums, their scales from the packed 6-bit fields eight at a time, and the f64
+// arithmetic runs on four groups at a time. The bound on each
 // group's |x| (its values at codes 0 and 15) is checked for all eight at once; the rare groups
 // that could raise the maximum get their exact extremes as in the portable path.
 __attribute__((target("avx2"))) void Q4_KRunMomentsAvx2(const uint8_t* data, size_t blocks, GroupMoments& moments) {
@@ -559,9 +559,20 @@ __attribute__((target("avx2"))) void Q4_KRunMomentsAvx2(const uint8_t* data, siz
       codeSums[run * 2 + 1] = group[2];
       codeSquares[run * 2 + 1] = group[3];
     }
-    for (size_t group = 0; group < 8; ++group) KGroupScaleAndMin(block, d, dmin, group, &scales[group], &minimums[group]);
-    const __m256 a = _mm256_load_ps(scales);
-    const __m256 b = _mm256_load_ps(minimums);
+    // KGroupScaleAndMin for all eight groups, four 6-bit fields per 32-bit word: groups 0-3 are the
+    // low 6 bits of bytes 0-3 (scales) and 4-7 (mins); groups 4-7 the nibbles of bytes 8-11 below
+    // the top 2 bits of bytes 0-3 and 4-7. Widened and multiplied in f32 as the dequantiser does.
+    const uint32_t first = Load32(block + 4);
+    const uint32_t second = Load32(block + 8);
+    const uint32_t third = Load32(block + 12);
+    const uint32_t scaleBits[2] = {first & 0x3F3F3F3Fu, (third & 0x0F0F0F0Fu) | ((first >> 2) & 0x30303030u)};
+    const uint32_t minimumBits[2] = {second & 0x3F3F3F3Fu, ((third >> 4) & 0x0F0F0F0Fu) | ((second >> 2) & 0x30303030u)};
+    const __m256 widenedScales = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, static_cast<int>(scaleBits[1]), static_cast<int>(scaleBits[0]))));
+    const __m256 widenedMinimums = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, static_cast<int>(minimumBits[1]), static_cast<int>(minimumBits[0]))));
+    const __m256 a = _mm256_mul_ps(_mm256_set1_ps(d), widenedScales);
+    const __m256 b = _mm256_mul_ps(_mm256_set1_ps(dmin), widenedMinimums);
+    _mm256_store_ps(scales, a);
+    _mm256_store_ps(minimums, b);
     const __m256i codeSum = _mm256_load_si256(reinterpret_cast<const __m256i*>(codeSums));
     // n·Σs² − (Σs)² in 32 bits: at most 32·32·225.
     const __m256i squares = _mm256_load_si256(reinterpret_cast<const __m256i*>(codeSquares));
