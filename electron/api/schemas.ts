@@ -9,20 +9,10 @@
 import * as z from 'zod';
 import { StudioError } from './errors.js';
 import { STUDIO_METHODS, type StudioMethod, type StudioPayload } from './studio-api.js';
+import { MAX_GRADIENT_POINTS, MAX_INTERLEAVE_MODELS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES, MAX_YAML_BYTES } from './limits.js';
 import { TENSOR_KINDS, type ExportRequest, type ExportTarget, type LayerPlan, type PlanRecipe, type PlanSlice, type ScaleRule } from './types.js';
 
-/** Longest path accepted (Linux PATH_MAX is 4096 bytes; Windows long paths are shorter in characters). */
-export const MAX_PATH_LENGTH = 4096;
-/** Most slices a plan may hold; Goliath-style plans have tens. */
-export const MAX_SLICES = 10_000;
-/** Most scale rules on one slice. */
-export const MAX_SCALE_RULES = 64;
-/** Most models an interleave recipe may alternate between. */
-export const MAX_INTERLEAVE_MODELS = 64;
-/** Largest mergekit YAML accepted, in UTF-8 bytes. */
-export const MAX_YAML_BYTES = 1_000_000;
-/** Most layers any count in a recipe may name; real models have a few hundred. */
-export const MAX_LAYER_COUNT = 1_000_000;
+export { MAX_GRADIENT_POINTS, MAX_INTERLEAVE_MODELS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES, MAX_YAML_BYTES } from './limits.js';
 
 /** UTF-8 length of a string without Node's Buffer (this folder runs in the renderer too). */
 export function utf8ByteLength(text: string): number {
@@ -49,9 +39,6 @@ export const pathString = z.string().min(1).max(MAX_PATH_LENGTH);
 export const pathOrRootList = z.string().max(MAX_PATH_LENGTH);
 const layerIndex = z.int().min(0).max(MAX_LAYER_COUNT);
 const positiveCount = z.int().min(1).max(MAX_LAYER_COUNT);
-
-/** Most points of one gradient (`scale: [1.0, 0.5]`). */
-export const MAX_GRADIENT_POINTS = 1024;
 
 export const scaleRuleSchema = z.strictObject({
   filter: z.string().max(256).optional(),

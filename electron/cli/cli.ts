@@ -15,8 +15,6 @@ import { inspectJson, inspectText } from './inspect-output.js';
 import { oneLine, verifyReportText } from './plan-output.js';
 import { runMergeCommand, runRecipeCommand } from './plan-commands.js';
 import { newCliJobId, runJobWithProgress } from './job-progress.js';
-import { runServeCommand } from './serve-command.js';
-import { runEvalCommand, runSweepCommand } from './evaluation-commands.js';
 
 export type { CliIo } from './cli-io.js';
 
@@ -93,12 +91,14 @@ function runCommand(api: StudioHost, io: CliIo, command: Exclude<ParsedCommand, 
       return runMergeCommand(api, io, command);
     case 'verify':
       return runVerify(api, io, command);
+    // Loaded on use: serve pulls in the HTTP server and every payload schema (zod), eval and sweep
+    // the evaluation output; an export or inspect process would pay to load them for nothing.
     case 'eval':
-      return runEvalCommand(api, io, command);
+      return import('./evaluation-commands.js').then(({ runEvalCommand }) => runEvalCommand(api, io, command));
     case 'sweep':
-      return runSweepCommand(api, io, command);
+      return import('./evaluation-commands.js').then(({ runSweepCommand }) => runSweepCommand(api, io, command));
     case 'serve':
-      return runServeCommand(api, io, command);
+      return import('./serve-command.js').then(({ runServeCommand }) => runServeCommand(api, io, command));
   }
 }
 

@@ -3,7 +3,7 @@
  * API (confined to root folders) behind a fresh session token.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { StudioError } from '../api/errors.js';
@@ -96,6 +96,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const api = restrictToRoots(options.api, options.roots);
   // The handler needs the port for its Host check, which is known only after listening.
   let handler: ReturnType<typeof createHttpHandler> | null = null;
+  // Imported here, not at the top: a bundle hoists static imports of built-ins to its start, and
+  // node:http (with node:net) would load in every CLI process, not only in `serve`.
+  const { createServer } = await import('node:http');
   const server = createServer((req, res) => {
     if (handler) handler(req, res);
     else res.destroy();

@@ -1,7 +1,7 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
-import { MAX_LAYER_COUNT } from '../../api/schemas.js';
+import { MAX_LAYER_COUNT } from '../../api/limits.js';
 import type { CheckpointSummary, Dtype, LayerInfo, ShardInfo, TensorInfo } from '../../api/types.js';
 import { fileSystemError } from '../formats/file-errors.js';
 import type { CheckpointFormat, OpenedWeights, WeightsLocation } from '../formats/checkpoint-format.js';

@@ -5,7 +5,8 @@
  * the job's signal, which the work passes into native calls (worker threads poll it between
  * chunks) and uses to kill the child processes it started through the runner.
  */
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { randomUUID } from 'node:crypto';
 import { StudioError, isStudioError } from '../../api/errors.js';
 import type { JobEnd, JobKind, JobProgress, JobProgressByKind } from '../../api/types.js';
@@ -38,6 +39,14 @@ interface RunningJob {
   kind: JobKind;
   controller: AbortController;
   children: Set<ChildProcess>;
+}
+
+/**
+ * node:child_process, loaded on the first spawn: a bundle hoists static imports of built-ins to its
+ * start, and this one (with node:net) would load in every CLI process, an export's included.
+ */
+function childProcessModule(): typeof import('node:child_process') {
+  return createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
 }
 
 /** A fresh job id for a call that did not choose one (it matches the API's job-id pattern). */
@@ -118,7 +127,7 @@ export class JobRunner {
 
   #spawn(job: RunningJob, command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
     if (job.controller.signal.aborted) throw new StudioError('Cancelled', `the ${job.kind} job was cancelled before ${command} started`);
-    const child = spawn(command, args, options);
+    const child = childProcessModule().spawn(command, args, options);
     job.children.add(child);
     child.once('exit', () => job.children.delete(child));
     // A child that cannot start reports 'error' (and no 'exit'): it is no longer the job's to kill.

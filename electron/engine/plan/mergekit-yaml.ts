@@ -15,7 +15,7 @@ import {
   visit,
 } from 'yaml';
 import type { ProblemCode } from '../../api/errors.js';
-import { MAX_GRADIENT_POINTS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/schemas.js';
+import { MAX_GRADIENT_POINTS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/limits.js';
 import type { LayerPlan, PlanProblem, PlanSlice, ScaleRule, YamlImport } from '../../api/types.js';
 import { PLAN_DTYPES } from '../../common/plan/plan-validation.js';
 

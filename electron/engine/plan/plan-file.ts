@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
-import { MAX_YAML_BYTES } from '../../api/schemas.js';
+import { MAX_YAML_BYTES } from '../../api/limits.js';
 import type { PlanFile } from '../../api/types.js';
 import { readTextFileWithin } from '../formats/bounded-read.js';
 import { parseMergekitYamlOpening } from './mergekit-yaml.js';

@@ -33,8 +33,16 @@ export function bytesPerElement(dtype: Dtype): number {
   return block.bytes;
 }
 
-/** float32 bit pattern of every IEEE half (sign, NaN payload and subnormals kept exactly). */
-const HALF_TO_FLOAT_BITS = buildHalfTable();
+/**
+ * float32 bit pattern of every IEEE half (sign, NaN payload and subnormals kept exactly), built on
+ * first use: 65,536 entries cost every process that loads the engine (an export's too) a few ms.
+ */
+let halfToFloatBits: Uint32Array | null = null;
+
+function halfTable(): Uint32Array {
+  halfToFloatBits ??= buildHalfTable();
+  return halfToFloatBits;
+}
 /** float32 bit pattern of every F8_E4M3 (FN: no Inf, NaN at S.1111.111) byte. */
 const E4M3_TO_FLOAT_BITS = buildE4M3Table();
 
@@ -175,15 +183,18 @@ function floatBitsReader(bytes: Uint8Array, dtype: StatsDtype): FloatBitsReader 
     }
     case 'F16': {
       const words = halfWords(bytes);
+      const table = halfTable();
       return (first, count, into) => {
-        for (let index = 0; index < count; index += 1) into[index] = HALF_TO_FLOAT_BITS[words[first + index]!]!;
+        for (let index = 0; index < count; index += 1) into[index] = table[words[first + index]!]!;
       };
     }
-    case 'F8_E5M2':
+    case 'F8_E5M2': {
       // E5M2 is the upper byte of an IEEE half.
+      const table = halfTable();
       return (first, count, into) => {
-        for (let index = 0; index < count; index += 1) into[index] = HALF_TO_FLOAT_BITS[bytes[first + index]! << 8]!;
+        for (let index = 0; index < count; index += 1) into[index] = table[bytes[first + index]! << 8]!;
       };
+    }
     case 'F8_E4M3':
       return (first, count, into) => {
         for (let index = 0; index < count; index += 1) into[index] = E4M3_TO_FLOAT_BITS[bytes[first + index]!]!;
