@@ -33,11 +33,13 @@ const LAYER_ARRAY_KEYS: Readonly<Record<string, readonly string[]>> = {
 };
 
 /**
- * Periods llama.cpp builds in when the file has no `ARCH.attention.sliding_window_pattern`
- * (set_swa_pattern in llama-model.cpp): every N-th layer attends fully, the others through the
- * sliding window. A new order is checked against them as against the key itself.
+ * Periods llama.cpp builds in when the file has a sliding window (`ARCH.attention.sliding_window`
+ * > 0) but no `ARCH.attention.sliding_window_pattern` (the swa_period it starts from before
+ * reading the key, then set_swa_pattern): every N-th layer attends fully, the others through the
+ * window. A new order is checked against them as against the key itself.
  */
-const DEFAULT_SWA_PERIODS: Readonly<Record<string, number>> = { gemma2: 2, gemma3: 6, gemma3n: 5, cohere2: 4 };
+const DEFAULT_SWA_PERIODS: Readonly<Record<string, number>> = { gemma2: 2, gemma3: 6, gemma3n: 5, 'gemma-embedding': 6, cohere2: 4 };
+const SWA_WINDOW_KEY = 'attention.sliding_window';
 const SWA_PATTERN_KEY = 'attention.sliding_window_pattern';
 
 /** True when llama.cpp reads `key` (without the architecture prefix) as a per-layer array for this architecture. */
@@ -167,7 +169,8 @@ export async function ggufExportMetadata(input: GgufExportMetadataInput): Promis
 function refuseBrokenDefaultPeriod(metadata: ReadonlyMap<string, GgufValue>, architecture: string, layers: readonly LayerSource[], firstFile: string): void {
   const period = DEFAULT_SWA_PERIODS[architecture];
   const key = `${architecture}.${SWA_PATTERN_KEY}`;
-  if (period === undefined || metadata.has(key)) return;
+  const window = ggufScalar(metadata, `${architecture}.${SWA_WINDOW_KEY}`);
+  if (period === undefined || metadata.has(key) || typeof window !== 'number' || window <= 0) return;
   const moved = breaksPeriod(layers, period);
   if (moved === -1) return;
   throw new StudioError(
