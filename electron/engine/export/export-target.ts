@@ -314,7 +314,11 @@ export async function recoverLeftovers(parent: string, targetName: string): Prom
     const leftoverPath = path.join(parent, leftover.name);
     if (leftover.kind === 'export') {
       const commit = await readCommitMarker(leftoverPath);
-      if (commit !== null) notes.push(await finishFileCommit(parent, leftoverPath, commit));
+      if (commit !== null) {
+        const finished = await finishFileCommit(parent, leftoverPath, commit);
+        notes.push(finished.note);
+        if (!finished.complete) continue;
+      }
       await rm(leftoverPath, { recursive: true, force: true });
       continue;
     }
@@ -528,15 +532,35 @@ async function waitingFiles(leftoverPath: string, marker: CommitMarker): Promise
   return marker.files.filter((name) => present.has(name));
 }
 
-/** Finishes a file commit a kill cut short: the files still waiting are renamed into place, in the order the commit used. */
-async function finishFileCommit(parent: string, leftoverPath: string, marker: CommitMarker): Promise<string> {
+/**
+ * Finishes a file commit a kill cut short: the files still waiting are renamed into place, in the
+ * order the commit used. A name taken meanwhile by anything but a GGUF file is not written over:
+ * the set stays unfinished, its folder is kept, and the note says where.
+ */
+async function finishFileCommit(parent: string, leftoverPath: string, marker: CommitMarker): Promise<{ note: string; complete: boolean }> {
   const waiting = await waitingFiles(leftoverPath, marker);
-  for (const name of waiting) await rename(path.join(leftoverPath, name), path.join(parent, name));
-  await syncDirectory(parent);
   const names = [...marker.files].sort().join(', ');
-  return waiting.length === 0
-    ? `an earlier export of ${names} to ${parent} was interrupted after moving its files into place; its temporary folder was removed`
-    : `an earlier export of ${names} to ${parent} was interrupted while moving its files into place; the ${waiting.length} files still waiting (${[...waiting].sort().join(', ')}) were moved into place, so that set is complete`;
+  for (const name of waiting) {
+    const destination = path.join(parent, name);
+    try {
+      await checkReplaceableFile(destination, destination, true);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return {
+        note: `an earlier export of ${names} to ${parent} was interrupted while moving its files into place, and it cannot be finished (${reason}); its remaining files are kept in ${leftoverPath}`,
+        complete: false,
+      };
+    }
+    await rename(path.join(leftoverPath, name), destination);
+  }
+  await syncDirectory(parent);
+  return {
+    note:
+      waiting.length === 0
+        ? `an earlier export of ${names} to ${parent} was interrupted after moving its files into place; its temporary folder was removed`
+        : `an earlier export of ${names} to ${parent} was interrupted while moving its files into place; the ${waiting.length} files still waiting (${[...waiting].sort().join(', ')}) were moved into place, so that set is complete`,
+    complete: true,
+  };
 }
 
 /**
