@@ -7,7 +7,7 @@ import { verifyExport } from '../../../electron/engine/export/verify-export.js';
 import { readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
 import { ggufFileBytes } from '../../../electron/engine/formats/gguf-writer.js';
 import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
-import { sourceMap, TempFolders } from './export-fixtures.js';
+import { ggufWithMetadata, sourceMap, TempFolders } from './export-fixtures.js';
 
 const STORIES_GGUF = path.resolve(import.meta.dirname, '../../../../shared/models/gguf/stories260K-f32.gguf');
 
@@ -15,20 +15,8 @@ const folders = new TempFolders();
 afterAll(() => folders.removeAll());
 
 /** stories260K-f32.gguf rewritten by the project's writer with extra metadata keys (same tensors, same bytes). */
-async function storiesWith(extra: Array<[string, GgufValue]>, dropKey: (key: string) => boolean = () => false): Promise<string> {
-  const header = await readGgufHeader(STORIES_GGUF);
-  const bytes = await readFile(STORIES_GGUF);
-  const metadata = new Map([...header.metadata].filter(([key]) => !dropKey(key)));
-  for (const [key, value] of extra) metadata.set(key, value);
-  const tensors = header.tensors.map((tensor) => ({
-    name: tensor.name,
-    type: tensor.type,
-    shape: tensor.shape,
-    data: bytes.subarray(header.dataStart + tensor.offset, header.dataStart + tensor.offset + tensor.bytes),
-  }));
-  const file = path.join(await folders.make(), 'stories-extra.gguf');
-  await writeFile(file, ggufFileBytes(metadata, tensors));
-  return file;
+function storiesWith(extra: Array<[string, GgufValue]>, dropKey?: (key: string) => boolean): Promise<string> {
+  return ggufWithMetadata(folders, STORIES_GGUF, extra, dropKey);
 }
 
 /** stories260K-f32.gguf under another architecture name: every `llama.*` key renamed, plus `extra` keys under the new prefix. */
