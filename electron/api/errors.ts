@@ -101,6 +101,8 @@ export const VERIFY_PROBLEM_CODES = [
   'MissingPlan',
   'SourceUnavailable',
   'SetAside',
+  /** A GGUF export (or split set) whose move into place a kill cut short: some files are still in its temporary folder. */
+  'InterruptedCommit',
   'StrayWeights',
   'MissingWeights',
   'NotPtFormat',

@@ -160,7 +160,7 @@ export const payloadSchemas = {
  * - `recipe`: a PlanRecipe, whose model or models are `model`s;
  * - `folder`: a folder that is listed or that relative YAML paths resolve against, inside a root;
  * - `plan-file`: a YAML plan file, inside a root;
- * - `export-target`: where an export goes: strictly inside a root, neither a root nor holding one;
+ * - `export-target`: where an export goes (a folder, or a NAME.gguf file): strictly inside a root, neither a root nor holding one;
  * - `export-folder`: an export to verify: a `model`, and the plan it holds is a `plan`;
  * - `text-file`: a text file that is read (an evaluation text), inside a root.
  */

@@ -3,7 +3,7 @@
  * shell arrive as plain functions, so tests drive this with stand-ins.
  */
 import { stat } from 'node:fs/promises';
-import type { OpenDialogOptions, OpenDialogReturnValue } from 'electron';
+import type { OpenDialogOptions, OpenDialogReturnValue, SaveDialogOptions, SaveDialogReturnValue } from 'electron';
 import { StudioError } from '../api/errors.js';
 import type { DesktopActions } from './ipc-binder.js';
 
@@ -39,6 +39,21 @@ export function exportFolderDialogOptions(): OpenDialogOptions {
   };
 }
 
+/** GGUF export target chooser: one file NAME.gguf, in a folder that may be created on the spot. */
+export function exportFileDialogOptions(): SaveDialogOptions {
+  return {
+    title: 'Export GGUF file',
+    buttonLabel: 'Export',
+    filters: [{ name: 'GGUF model', extensions: ['gguf'] }],
+    properties: ['createDirectory', 'showOverwriteConfirmation'],
+  };
+}
+
+/** The chosen file, or null when the user cancelled. */
+export function chosenFile(result: SaveDialogReturnValue): string | null {
+  return result.canceled || result.filePath === undefined || result.filePath === '' ? null : result.filePath;
+}
+
 /** The chosen paths, or [] when the user cancelled. */
 export function chosenPaths(result: OpenDialogReturnValue): string[] {
   return result.canceled ? [] : [...result.filePaths];
@@ -48,6 +63,8 @@ export interface DesktopDependencies {
   platform: NodeJS.Platform;
   /** dialog.showOpenDialog, attached to the app's window by the caller. */
   showOpenDialog(options: OpenDialogOptions): Promise<OpenDialogReturnValue>;
+  /** dialog.showSaveDialog, attached to the app's window by the caller. */
+  showSaveDialog(options: SaveDialogOptions): Promise<SaveDialogReturnValue>;
   /** shell.showItemInFolder. */
   showItemInFolder(path: string): void;
 }
@@ -68,6 +85,9 @@ export function createDesktopActions(dependencies: DesktopDependencies): MenuDes
     },
     async chooseExportFolder() {
       return chosenPaths(await dependencies.showOpenDialog(exportFolderDialogOptions()))[0] ?? null;
+    },
+    async chooseExportFile() {
+      return chosenFile(await dependencies.showSaveDialog(exportFileDialogOptions()));
     },
     async revealPath(path: string) {
       try {

@@ -94,6 +94,8 @@ export interface DesktopActions {
   openCheckpointDialog(): Promise<string[]>;
   /** Native folder chooser for an export target, or null when cancelled. */
   chooseExportFolder(): Promise<string | null>;
+  /** Native save dialog for a GGUF export target (NAME.gguf), or null when cancelled. */
+  chooseExportFile(): Promise<string | null>;
   /** Shows a file or folder in the system file manager. */
   revealPath(path: string): Promise<void>;
 }
@@ -123,6 +125,7 @@ function refuseArguments(channel: string, payload: unknown): void {
 export function registerDesktopIpc(ipcMain: IpcRegistrar, actions: DesktopActions, options: BinderOptions): () => void {
   const open = DESKTOP_CHANNELS.openCheckpointDialog;
   const choose = DESKTOP_CHANNELS.chooseExportFolder;
+  const chooseFile = DESKTOP_CHANNELS.chooseExportFile;
   const reveal = DESKTOP_CHANNELS.revealPath;
   ipcMain.handle(open, (event: InvokeEventLike, payload: unknown) =>
     answer(open, event, options, async () => {
@@ -136,12 +139,19 @@ export function registerDesktopIpc(ipcMain: IpcRegistrar, actions: DesktopAction
       return actions.chooseExportFolder();
     }),
   );
+  ipcMain.handle(chooseFile, (event: InvokeEventLike, payload: unknown) =>
+    answer(chooseFile, event, options, async () => {
+      refuseArguments(chooseFile, payload);
+      return actions.chooseExportFile();
+    }),
+  );
   ipcMain.handle(reveal, (event: InvokeEventLike, payload: unknown) =>
     answer(reveal, event, options, async () => actions.revealPath(parseRevealPath(payload))),
   );
   return () => {
     ipcMain.removeHandler(open);
     ipcMain.removeHandler(choose);
+    ipcMain.removeHandler(chooseFile);
     ipcMain.removeHandler(reveal);
   };
 }

@@ -13,6 +13,7 @@ export const STUDIO_EVENT_CHANNEL = 'studio:event';
 export const DESKTOP_CHANNELS = {
   openCheckpointDialog: 'dialog:openCheckpoint',
   chooseExportFolder: 'dialog:chooseExportFolder',
+  chooseExportFile: 'dialog:chooseExportFile',
   revealPath: 'shell:revealPath',
 } as const;
 

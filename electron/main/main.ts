@@ -132,6 +132,7 @@ async function start(): Promise<void> {
   const desktop = createDesktopActions({
     platform: process.platform,
     showOpenDialog: (options) => (mainWindow === null ? dialog.showOpenDialog(options) : dialog.showOpenDialog(mainWindow, options)),
+    showSaveDialog: (options) => (mainWindow === null ? dialog.showSaveDialog(options) : dialog.showSaveDialog(mainWindow, options)),
     showItemInFolder: (target) => shell.showItemInFolder(target),
   });
   studio = { recent, desktop };

@@ -20,6 +20,8 @@ export interface DusStudioBridge {
   openDialog(): Promise<string[]>;
   /** Native folder chooser for an export target, null when cancelled. */
   chooseFolder(): Promise<string | null>;
+  /** Native save dialog for a GGUF export target (NAME.gguf), null when cancelled. */
+  chooseFile(): Promise<string | null>;
   /** Shows a path in the system file manager. */
   reveal(path: string): Promise<void>;
 }
@@ -75,6 +77,9 @@ export function createStudioBridge(ipc: BridgeIpc, webUtils: BridgeWebUtils): Du
     },
     chooseFolder() {
       return unwrap<string | null>(ipc.invoke(DESKTOP_CHANNELS.chooseExportFolder));
+    },
+    chooseFile() {
+      return unwrap<string | null>(ipc.invoke(DESKTOP_CHANNELS.chooseExportFile));
     },
     async reveal(path: string) {
       await unwrap<unknown>(ipc.invoke(DESKTOP_CHANNELS.revealPath, path));

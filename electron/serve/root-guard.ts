@@ -154,11 +154,11 @@ export function restrictToRoots(api: StudioHost, roots: string[]): StudioHost {
    * set-aside folders are made, is inside a root too.
    */
   async function exportTarget(candidate: string): Promise<string> {
-    const checked = await inside(candidate, 'export folder');
+    const checked = await inside(candidate, 'export target');
     const real = await realPathOrAncestor(checked);
     for (const root of await realRoots(configuredRoots)) {
       if (isInside(root, real)) {
-        throw new StudioError('ProtectedTarget', `The export folder ${candidate} is or holds ${root}, a folder this server serves; choose a folder inside it.`, {
+        throw new StudioError('ProtectedTarget', `The export target ${candidate} is or holds ${root}, a folder this server serves; choose a folder inside it.`, {
           path: candidate,
         });
       }

@@ -26,6 +26,8 @@ export interface DusStudioBridge {
   openDialog?(): Promise<string[]>;
   /** Native folder chooser for an export target, null when cancelled. */
   chooseFolder?(): Promise<string | null>;
+  /** Native save dialog for a GGUF export target (NAME.gguf), null when cancelled. */
+  chooseFile?(): Promise<string | null>;
   /** Shows a path in the system file manager. */
   reveal?(path: string): Promise<void>;
 }
@@ -34,6 +36,7 @@ export interface DusStudioBridge {
 export interface DesktopActions {
   openDialog(): Promise<string[]>;
   chooseFolder(): Promise<string | null>;
+  chooseFile(): Promise<string | null>;
   reveal(path: string): Promise<void>;
 }
 
@@ -245,11 +248,12 @@ export function pathForDroppedFile(file: File): string | null {
 export function desktopActions(): DesktopActions | null {
   if (hostKind() !== 'electron') return null;
   const bridge = window.dusStudio!;
-  const { openDialog, chooseFolder, reveal } = bridge;
-  if (!openDialog || !chooseFolder || !reveal) return null;
+  const { openDialog, chooseFolder, chooseFile, reveal } = bridge;
+  if (!openDialog || !chooseFolder || !chooseFile || !reveal) return null;
   return {
     openDialog: () => openDialog.call(bridge),
     chooseFolder: () => chooseFolder.call(bridge),
+    chooseFile: () => chooseFile.call(bridge),
     reveal: (path) => reveal.call(bridge, path),
   };
 }

@@ -13,6 +13,7 @@ import { verifyExport } from '../../electron/engine/export/verify-export.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
 import { e2eSkipRequested, launchChromium, VIEWPORT } from './browser.js';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
+import { dragHandle as dragHandleOf, layersIn, settledSummary as summaryOf, STEP_MS } from './stack-page.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const DEMO_PATH = path.join(REPO_ROOT, 'build', 'demo', 'stories260K');
@@ -26,8 +27,6 @@ const DRAGGED_A = 5;
 const DRAGGED_B = 3;
 /** LLaMA-Pro's k, typed before switching it on (the demo's default k is 2). */
 const LLAMA_PRO_EVERY = 3;
-/** How long a UI step may take before the test gives up; real steps take well under a second. */
-const STEP_MS = 15_000;
 
 if (e2eSkipRequested()) console.warn('DUS_SKIP_E2E=1: the Chromium end-to-end tests are skipped.');
 
@@ -50,36 +49,8 @@ function expectedLayers(a: number, b: number, layers: number, every: number | nu
   return every === null ? base : base + Math.floor(base / every);
 }
 
-/** The summary once the engine has answered for the current plan (it is marked stale until then). */
-async function settledSummary(): Promise<string> {
-  const summary = page.getByTestId('summary');
-  await expect.poll(async () => summary.getAttribute('class'), { timeout: STEP_MS }).not.toMatch(/\bstale\b/);
-  return (await summary.textContent())?.trim() ?? '';
-}
-
-function layersIn(summary: string): number {
-  const match = /^(\d+) layers/.exec(summary);
-  if (!match) throw new Error(`the summary does not start with a layer count: "${summary}"`);
-  return Number(match[1]);
-}
-
-/** Drags a splice handle with real pointer moves to the y of a source layer boundary (each column has its own row scale). */
-async function dragHandle(handle: Locator, toBoundary: number): Promise<void> {
-  const box = await handle.boundingBox();
-  if (!box) throw new Error('the splice handle has no geometry');
-  const rows = page.locator(`[data-testid="source-layer"][data-model="${DEMO_PATH}"]`);
-  const count = await rows.count();
-  const row = await rows.nth(Math.min(toBoundary, count - 1)).boundingBox();
-  if (!row) throw new Error('the source column has no geometry');
-  // Source rows are inset by half a pixel at the top and drawn a pixel short.
-  const targetY = toBoundary < count ? row.y - 0.5 : row.y + row.height + 0.5;
-  const x = box.x + box.width / 2;
-  const y = box.y + box.height / 2;
-  await page.mouse.move(x, y);
-  await page.mouse.down();
-  await page.mouse.move(x, targetY, { steps: 8 });
-  await page.mouse.up();
-}
+const settledSummary = (): Promise<string> => summaryOf(page);
+const dragHandle = (handle: Locator, toBoundary: number): Promise<void> => dragHandleOf(page, handle, DEMO_PATH, toBoundary);
 
 /** Source layers each output layer copies, in order: the stack as the canvas draws it. */
 async function outputStack(): Promise<string[]> {

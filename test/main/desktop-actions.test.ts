@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { OpenDialogOptions, OpenDialogReturnValue } from 'electron';
+import type { OpenDialogOptions, OpenDialogReturnValue, SaveDialogOptions, SaveDialogReturnValue } from 'electron';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDesktopActions, openDialogOptions } from '../../electron/main/desktop-actions.js';
 
@@ -13,9 +13,10 @@ afterAll(async () => {
   await rm(folder, { recursive: true, force: true });
 });
 
-/** dialog.showOpenDialog and shell.showItemInFolder as stand-ins that answer in turn. */
-function standIns(answers: OpenDialogReturnValue[]) {
+/** dialog.showOpenDialog, dialog.showSaveDialog and shell.showItemInFolder as stand-ins that answer in turn. */
+function standIns(answers: OpenDialogReturnValue[], saveAnswers: SaveDialogReturnValue[] = []) {
   const asked: OpenDialogOptions[] = [];
+  const askedSave: SaveDialogOptions[] = [];
   const shown: string[] = [];
   const actions = createDesktopActions({
     platform: 'linux',
@@ -25,9 +26,15 @@ function standIns(answers: OpenDialogReturnValue[]) {
       if (answer === undefined) throw new Error('unexpected dialog');
       return answer;
     },
+    showSaveDialog: async (options) => {
+      askedSave.push(options);
+      const answer = saveAnswers.shift();
+      if (answer === undefined) throw new Error('unexpected save dialog');
+      return answer;
+    },
     showItemInFolder: (target) => shown.push(target),
   });
-  return { actions, asked, shown };
+  return { actions, asked, askedSave, shown };
 }
 
 describe('openDialogOptions', () => {
@@ -47,6 +54,22 @@ describe('createDesktopActions', () => {
     expect(await actions.openCheckpointDialog()).toEqual(['/models/a', '/models/b.safetensors']);
     expect(await actions.openCheckpointDialog()).toEqual([]);
     expect(asked[0]?.properties).toContain('openFile');
+  });
+
+  it('chooses one GGUF export file in a save dialog filtered to .gguf, or null', async () => {
+    const { actions, asked, askedSave } = standIns(
+      [],
+      [
+        { canceled: false, filePath: '/exports/solar.gguf' },
+        { canceled: true, filePath: '/ignored.gguf' },
+        { canceled: false, filePath: '' },
+      ],
+    );
+    expect(await actions.chooseExportFile()).toBe('/exports/solar.gguf');
+    expect(await actions.chooseExportFile()).toBeNull();
+    expect(await actions.chooseExportFile()).toBeNull();
+    expect(askedSave[0]?.filters?.[0]?.extensions).toEqual(['gguf']);
+    expect(asked).toEqual([]);
   });
 
   it('chooses one export folder that may be created, or null', async () => {

@@ -216,6 +216,7 @@ describe('registerDesktopIpc', () => {
       actions: {
         openCheckpointDialog: async () => ['/models/a', '/models/b'],
         chooseExportFolder: async () => '/exports',
+        chooseExportFile: async () => '/exports/solar.gguf',
         revealPath: async (target: string) => {
           revealed.push(target);
         },
@@ -229,6 +230,8 @@ describe('registerDesktopIpc', () => {
     unregister = registerDesktopIpc(ipc, actions, options);
     expect(await ipc.invoke(DESKTOP_CHANNELS.openCheckpointDialog, undefined)).toEqual({ ok: true, value: ['/models/a', '/models/b'] });
     expect(await ipc.invoke(DESKTOP_CHANNELS.chooseExportFolder, undefined)).toEqual({ ok: true, value: '/exports' });
+    expect(await ipc.invoke(DESKTOP_CHANNELS.chooseExportFile, undefined)).toEqual({ ok: true, value: '/exports/solar.gguf' });
+    expect(await ipc.invoke(DESKTOP_CHANNELS.chooseExportFile, { path: '/x' })).toEqual({ ok: false, error: expect.objectContaining({ code: 'InvalidRequest' }) });
     expect(await ipc.invoke(DESKTOP_CHANNELS.revealPath, '/exports/out')).toEqual({ ok: true, value: undefined });
     expect(revealed).toEqual(['/exports/out']);
   });
@@ -251,7 +254,7 @@ describe('registerDesktopIpc', () => {
     expect(reply).toEqual({ ok: false, error: expect.objectContaining({ code: 'Forbidden' }) });
   });
 
-  it('removes its three handlers when unregistered', () => {
+  it('removes its handlers when unregistered', () => {
     const ipc = new StandInIpcMain();
     registerDesktopIpc(ipc, desktopActions().actions, options)();
     expect(ipc.handlers.size).toBe(0);

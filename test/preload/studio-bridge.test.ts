@@ -84,18 +84,21 @@ describe('createStudioBridge', () => {
     const { ipc, invoked } = standInIpc({
       [DESKTOP_CHANNELS.openCheckpointDialog]: { ok: true, value: ['/models/a'] },
       [DESKTOP_CHANNELS.chooseExportFolder]: { ok: true, value: null },
+      [DESKTOP_CHANNELS.chooseExportFile]: { ok: true, value: '/exports/solar.gguf' },
       [DESKTOP_CHANNELS.revealPath]: { ok: false, error: { code: 'NotFound', message: 'There is nothing at this path to show.' } },
     });
     const bridge = createStudioBridge(ipc, webUtils);
     expect(await bridge.openDialog()).toEqual(['/models/a']);
     expect(await bridge.chooseFolder()).toBeNull();
+    expect(await bridge.chooseFile()).toBe('/exports/solar.gguf');
     await expect(bridge.reveal('/gone')).rejects.toThrow('NotFound: There is nothing at this path to show.');
     expect(invoked.map((call) => call.channel)).toEqual([
       DESKTOP_CHANNELS.openCheckpointDialog,
       DESKTOP_CHANNELS.chooseExportFolder,
+      DESKTOP_CHANNELS.chooseExportFile,
       DESKTOP_CHANNELS.revealPath,
     ]);
-    expect(invoked[2]?.args).toEqual(['/gone']);
+    expect(invoked[3]?.args).toEqual(['/gone']);
   });
 
   it('gives the path of a dropped file through webUtils', () => {

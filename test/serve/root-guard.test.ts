@@ -166,6 +166,17 @@ describe('restrictToRoots', () => {
     expect(host.callsOf('exportPlan')).toHaveLength(1);
   });
 
+  it('lets a GGUF export name a .gguf file inside the roots, and refuses one outside them', async () => {
+    const plan: LayerPlan = { slices: [{ model: path.join(root, 'model'), start: 0, end: 1 }] };
+    const target = path.join(root, 'exports', 'new-model.gguf');
+    await guarded.exportPlan({ exportId: 'g1', plan, target: { dir: target, shardSize: 1000 } });
+    expect(host.callsOf('exportPlan')).toEqual([{ exportId: 'g1', plan, target: { dir: target, shardSize: 1000 } }]);
+    for (const dir of [path.join(outside, 'new-model.gguf'), path.join(root, 'link-out', 'new-model.gguf')]) {
+      expect((await outsideRootsError(guarded.exportPlan({ exportId: 'g2', plan, target: { dir } }))).code, dir).toBe('OutsideRoots');
+    }
+    expect(host.callsOf('exportPlan')).toHaveLength(1);
+  });
+
   it('hands the engine the normalised path it checked', async () => {
     host.answer('loadPlanFile', (payload) => ({ path: payload.path, text: '', plan: null, problems: [] }));
     await guarded.verifyExport({ dir: `${root}/exports/./x/../y` });

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StudioError, isStudioError } from '../../api/errors.js';
 import type { CheckpointSummary, ExportTarget } from '../../api/types.js';
+import { splitSetFileName } from '../formats/gguf-format.js';
 import { PLAN_FILE_NAME, isExportFileName, isWeightsFileName } from './export-files.js';
 
 /**
@@ -13,6 +14,14 @@ import { PLAN_FILE_NAME, isExportFileName, isWeightsFileName } from './export-fi
  */
 
 const TEMP_MARKER = 'dus-export';
+/**
+ * Written into the temporary folder of a file export (a GGUF or a split set) just before its files
+ * are renamed into place, naming them. From then on every file in it is complete and verified, so a
+ * commit that a kill cut short is finished by the next export to the same place, never undone, and
+ * verify says exactly which files are where until then. The leading dot keeps it out of the
+ * export's own file names.
+ */
+const COMMIT_MARKER = '.dus-commit.json';
 const TRASH_MARKER = 'dus-trash';
 /** `.<target>.dus-export-<pid>-<hex>` and `.<target>.dus-trash-<pid>-<hex>`. */
 const LEFTOVER_NAME = /^\.(.+)\.(dus-export|dus-trash)-(\d+)-[0-9a-f]+$/;
@@ -304,6 +313,12 @@ export async function recoverLeftovers(parent: string, targetName: string): Prom
   for (const leftover of await deadLeftovers(parent, targetName)) {
     const leftoverPath = path.join(parent, leftover.name);
     if (leftover.kind === 'export') {
+      const commit = await readCommitMarker(leftoverPath);
+      if (commit !== null) {
+        const finished = await finishFileCommit(parent, leftoverPath, commit);
+        notes.push(finished.note);
+        if (!finished.complete) continue;
+      }
       await rm(leftoverPath, { recursive: true, force: true });
       continue;
     }
@@ -364,7 +379,7 @@ export async function commitExportTarget(prepared: PreparedTarget): Promise<void
   const { dir, realDir, parent, tempDir } = prepared;
   await syncDirectory(tempDir);
   if (prepared.file !== null) {
-    await commitExportFiles(prepared, await readdir(tempDir));
+    await commitExportFiles(prepared, (await readdir(tempDir)).filter((name) => name !== COMMIT_MARKER));
     return;
   }
   let trash: string | null = null;
@@ -465,10 +480,111 @@ async function commitExportFiles(prepared: PreparedTarget, names: readonly strin
   try {
     await checkParentUnchanged(prepared);
     for (const name of ordered) await checkReplaceableFile(path.join(parent, name), path.join(path.dirname(dir), name), prepared.replace);
+    await writeCommitMarker(tempDir, { files: ordered });
     for (const name of ordered) await rename(path.join(tempDir, name), path.join(parent, name));
   } catch (error) {
     throw exportFileError(error, dir);
   }
   await syncDirectory(parent);
   await rm(tempDir, { recursive: true, force: true });
+}
+
+interface CommitMarker {
+  /** The export's file names, in the order they are renamed into place (the first split last). */
+  files: string[];
+}
+
+/** The marker, synced with its folder before the first rename, so a crash cannot leave renamed files without it. */
+async function writeCommitMarker(tempDir: string, marker: CommitMarker): Promise<void> {
+  const handle = await open(path.join(tempDir, COMMIT_MARKER), 'wx');
+  try {
+    await handle.writeFile(JSON.stringify(marker));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await syncDirectory(tempDir);
+}
+
+/** The commit marker of a leftover temporary folder, or null when it has none (the export never reached its commit). */
+async function readCommitMarker(leftoverPath: string): Promise<CommitMarker | null> {
+  let text: string;
+  try {
+    text = await readFile(path.join(leftoverPath, COMMIT_MARKER), 'utf8');
+  } catch {
+    return null;
+  }
+  try {
+    const parsed = JSON.parse(text) as { files?: unknown };
+    // Only plain names: a marker must never move a file anywhere but beside the target.
+    if (Array.isArray(parsed.files) && parsed.files.every((name) => typeof name === 'string' && name !== '' && path.basename(name) === name)) {
+      return { files: parsed.files as string[] };
+    }
+  } catch {
+    // A marker cut short was never synced, so no file was renamed after it: the folder is discarded.
+  }
+  return null;
+}
+
+/** Files of an interrupted commit still waiting in its temporary folder. */
+async function waitingFiles(leftoverPath: string, marker: CommitMarker): Promise<string[]> {
+  const present = new Set(await readdir(leftoverPath).catch(() => [] as string[]));
+  return marker.files.filter((name) => present.has(name));
+}
+
+/**
+ * Finishes a file commit a kill cut short: the files still waiting are renamed into place, in the
+ * order the commit used. A name taken meanwhile by anything but a GGUF file is not written over:
+ * the set stays unfinished, its folder is kept, and the note says where.
+ */
+async function finishFileCommit(parent: string, leftoverPath: string, marker: CommitMarker): Promise<{ note: string; complete: boolean }> {
+  const waiting = await waitingFiles(leftoverPath, marker);
+  const names = [...marker.files].sort().join(', ');
+  for (const name of waiting) {
+    const destination = path.join(parent, name);
+    try {
+      await checkReplaceableFile(destination, destination, true);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return {
+        note: `an earlier export of ${names} to ${parent} was interrupted while moving its files into place, and it cannot be finished (${reason}); its remaining files are kept in ${leftoverPath}`,
+        complete: false,
+      };
+    }
+    await rename(path.join(leftoverPath, name), destination);
+  }
+  await syncDirectory(parent);
+  return {
+    note:
+      waiting.length === 0
+        ? `an earlier export of ${names} to ${parent} was interrupted after moving its files into place; its temporary folder was removed`
+        : `an earlier export of ${names} to ${parent} was interrupted while moving its files into place; the ${waiting.length} files still waiting (${[...waiting].sort().join(', ')}) were moved into place, so that set is complete`,
+    complete: true,
+  };
+}
+
+/**
+ * Describes each interrupted file commit beside an exported GGUF file or split (verify only reads;
+ * the next export to the same place finishes the commit): which files are in place and which wait
+ * in which temporary folder.
+ */
+export async function findInterruptedFileCommits(file: string): Promise<string[]> {
+  const parent = path.dirname(file);
+  const name = path.basename(file);
+  const targetName = splitSetFileName(name) ?? name;
+  const found: string[] = [];
+  for (const leftover of await deadLeftovers(parent, targetName)) {
+    if (leftover.kind !== 'export') continue;
+    const leftoverPath = path.join(parent, leftover.name);
+    const marker = await readCommitMarker(leftoverPath);
+    if (marker === null) continue;
+    const waiting = await waitingFiles(leftoverPath, marker);
+    if (waiting.length === 0) continue;
+    const placed = marker.files.filter((entry) => !waiting.includes(entry)).sort();
+    found.push(
+      `an export to ${path.join(parent, targetName)} was interrupted while moving its files into place: ${placed.length === 0 ? 'none' : placed.join(', ')} in place, ` +
+        `${[...waiting].sort().join(', ')} still in ${leftoverPath}; the next export to ${path.join(parent, targetName)} moves them into place (or delete that folder and the files in place)`,
+    );
+  }
+  return found;
 }

@@ -11,12 +11,46 @@ export const GGUF_PLAN_KEY = 'dus_studio.plan';
  * Scalar keys that state a rule over layer positions (llama.cpp reads a period, an interval or a
  * leading count and derives each layer's kind from its index). A new layer order keeps the rule
  * only when every output layer sits where its source layer's kind is the same; otherwise the key
- * is refused by name (llama.cpp reads no array for these, so it cannot be re-expressed).
+ * is refused by name. llama.cpp reads these with get_key or with the scalar get_key_or_arr
+ * overload, which ignores an array when the key is optional (the period then silently falls back to
+ * the architecture's default), so none of them can be re-expressed as a per-layer array; the one
+ * exception is LAYER_ARRAY_KEYS below.
  */
 const PERIOD_KEYS = ['attention.sliding_window_pattern', 'interleave_moe_layer_step', 'full_attention_interval', 'attention.chunk_layer_pattern'];
 const LEADING_COUNT_KEYS = ['leading_dense_block_count'];
 /** Layers counted from the end (MTP blocks): any order but the source's own breaks them. */
 const TRAILING_COUNT_KEYS = ['nextn_predict_layers'];
+
+/**
+ * Keys that llama.cpp reads per layer for some architectures (get_key_or_arr into an array of
+ * n_layer entries: an array of that length, or one scalar that holds for every layer), by key and
+ * architecture (llama-model.cpp: gemma4, mimo2 and step35 read sliding_window_pattern into
+ * swa_layers). There a scalar is one flag for all layers, not a period: no order breaks it, and an
+ * array is remapped like every per-layer array.
+ */
+const LAYER_ARRAY_KEYS: Readonly<Record<string, readonly string[]>> = {
+  'attention.sliding_window_pattern': ['gemma4', 'mimo2', 'step35'],
+};
+
+/**
+ * Periods llama.cpp builds in when the file has a sliding window (`ARCH.attention.sliding_window`
+ * > 0) but no `ARCH.attention.sliding_window_pattern` (the swa_period it starts from before
+ * reading the key, then set_swa_pattern): every N-th layer attends fully, the others through the
+ * window. A new order is checked against them as against the key itself.
+ */
+const DEFAULT_SWA_PERIODS: Readonly<Record<string, number>> = { gemma2: 2, gemma3: 6, gemma3n: 5, 'gemma-embedding': 6, cohere2: 4 };
+const SWA_WINDOW_KEY = 'attention.sliding_window';
+const SWA_PATTERN_KEY = 'attention.sliding_window_pattern';
+
+/** True when llama.cpp reads `key` (without the architecture prefix) as a per-layer array for this architecture. */
+function readAsLayerArray(localKey: string, architecture: string): boolean {
+  return LAYER_ARRAY_KEYS[localKey]?.includes(architecture) === true;
+}
+
+/** The first output layer whose position breaks a period over layer indexes, or -1. */
+function breaksPeriod(layers: readonly LayerSource[], period: number): number {
+  return layers.findIndex((layer, index) => layer.sourceLayer % period !== index % period);
+}
 
 /** Each output layer's source: the checkpoint id and its layer index. */
 interface LayerSource {
@@ -45,9 +79,11 @@ function layerCount(metadata: ReadonlyMap<string, GgufValue>, architecture: stri
 function brokenRule(key: string, value: GgufValue, architecture: string, layers: readonly LayerSource[], sameOrder: boolean): string | null {
   const local = key.slice(architecture.length + 1);
   if (value.type === 'ARRAY' || typeof value.value !== 'number') return null;
+  // A scalar read per layer holds for every layer: no order moves it.
+  if (readAsLayerArray(local, architecture)) return null;
   const setting = value.value;
   if (PERIOD_KEYS.includes(local) && setting > 1) {
-    const moved = layers.findIndex((layer, index) => layer.sourceLayer % setting !== index % setting);
+    const moved = breaksPeriod(layers, setting);
     return moved === -1 ? null : `${key} = ${setting} is a period over layer indexes, and output layer ${moved} comes from source layer ${(layers[moved] as LayerSource).sourceLayer}`;
   }
   if (LEADING_COUNT_KEYS.includes(local) && setting > 0) {
@@ -92,6 +128,7 @@ export async function ggufExportMetadata(input: GgufExportMetadataInput): Promis
   const newCount = resolved.numLayers + outputMtpLayers(resolved, sources);
   const sameOrder = layers.length === oldCount && layers.every((layer, index) => layer.model === firstId && layer.sourceLayer === index);
 
+  refuseBrokenDefaultPeriod(first, architecture, layers, firstFile);
   const metadata = new Map<string, GgufValue>();
   for (const [key, value] of first) {
     if (key.startsWith('split.') || key.startsWith('general.base_model.') || key === GGUF_PLAN_KEY) continue;
@@ -122,6 +159,25 @@ export async function ggufExportMetadata(input: GgufExportMetadataInput): Promis
   });
   metadata.set(GGUF_PLAN_KEY, { type: 'STRING', value: input.planYaml });
   return metadata;
+}
+
+/**
+ * An architecture with a built-in sliding-window period and no key to state it: the new order must
+ * keep every layer's kind, as for the key itself. No array can say otherwise (these architectures
+ * read the key as a scalar only), so a broken one is refused, naming the key llama.cpp would read.
+ */
+function refuseBrokenDefaultPeriod(metadata: ReadonlyMap<string, GgufValue>, architecture: string, layers: readonly LayerSource[], firstFile: string): void {
+  const period = DEFAULT_SWA_PERIODS[architecture];
+  const key = `${architecture}.${SWA_PATTERN_KEY}`;
+  const window = ggufScalar(metadata, `${architecture}.${SWA_WINDOW_KEY}`);
+  if (period === undefined || metadata.has(key) || typeof window !== 'number' || window <= 0) return;
+  const moved = breaksPeriod(layers, period);
+  if (moved === -1) return;
+  throw new StudioError(
+    'InvalidPlan',
+    `${path.basename(firstFile)}: ${architecture} has no ${key}, so llama.cpp uses its built-in sliding-window period of ${period} over layer indexes, and output layer ${moved} comes from source layer ${(layers[moved] as LayerSource).sourceLayer}; llama.cpp reads no per-layer array for it, so this layer order cannot be exported as GGUF`,
+    { path: firstFile, detail: { key } },
+  );
 }
 
 /** A per-layer array for the new order: output layer j takes entry sourceLayer of its own source's array; MTP entries follow from the first source's tail. */

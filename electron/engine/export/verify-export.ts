@@ -13,7 +13,7 @@ import { parseMergekitYamlOpening } from '../plan/mergekit-yaml.js';
 import { metadataView } from '../formats/gguf-format.js';
 import { exportConfigFor, isConfigObject } from './config-remap.js';
 import { PLAN_FILE_NAME } from './export-files.js';
-import { findSetAsideExports, isFileTarget, pathExists } from './export-target.js';
+import { findInterruptedFileCommits, findSetAsideExports, isFileTarget, pathExists } from './export-target.js';
 import { GGUF_PLAN_KEY, ggufExportMetadata } from './gguf-export-metadata.js';
 import { planOutputTensors, type OutputTensor } from './output-tensors.js';
 import { isPlainCopy, transformedChunks } from './tensor-transform.js';
@@ -106,6 +106,8 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
   if (file === null && (await reportSetAside(run))) return run.report();
   let weights: ExportWeights | null = null;
   if (file !== null) {
+    // A set half moved into place is reported as such, before the mismatches it would cause.
+    for (const message of await findInterruptedFileCommits(target)) run.problem('InterruptedCommit', message, { file });
     weights = await readExportWeights(run, [file]);
     if (weights === null) return run.report();
   }

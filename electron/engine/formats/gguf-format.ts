@@ -18,6 +18,12 @@ export function splitFileName(prefix: string, index: number, count: number): str
   return `${prefix}-${pad(index + 1)}-of-${pad(count)}${GGUF_EXTENSION}`;
 }
 
+/** The single-file name a split file's set was exported as (`NAME-00002-of-00003.gguf` → `NAME.gguf`), or null for other names. */
+export function splitSetFileName(fileName: string): string | null {
+  const match = SPLIT_NAME.exec(fileName);
+  return match === null ? null : `${match[1] as string}${GGUF_EXTENSION}`;
+}
+
 /**
  * GGUF, as llama.cpp loads it: one `.gguf` file, or the first of a split set whose `split.*` keys
  * name the others. The model facts come from the header's metadata, not from a config.json.

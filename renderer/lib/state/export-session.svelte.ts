@@ -10,6 +10,20 @@ export interface ExportSessionOptions {
   now?: () => number;
   /** Window over which the speed is measured, in milliseconds. */
   speedWindowMs?: number;
+  /** What the plan's sources export to: a folder, or one GGUF file (a split set above the shard size). */
+  targetKind?: () => ExportTargetKind;
+}
+
+/** A folder of shards and side files (safetensors), or one self-describing file `NAME.gguf` (GGUF). */
+export type ExportTargetKind = 'folder' | 'file';
+
+/** The extension a file target must have: the engine tells a GGUF export by it. */
+export const FILE_TARGET_EXTENSION = '.gguf';
+
+/** A file name typed in a save dialog, with the extension added when it has none (Linux dialogs add none). */
+export function withFileExtension(name: string): string {
+  const trimmed = name.trim();
+  return trimmed.toLowerCase().endsWith(FILE_TARGET_EXTENSION) ? trimmed : `${trimmed}${FILE_TARGET_EXTENSION}`;
 }
 
 interface Sample {
@@ -19,7 +33,7 @@ interface Sample {
 
 
 /**
- * One export at a time: the form (target folder, shard size, replace), the progress as it streams
+ * One export at a time: the form (target folder or GGUF file, shard size, replace), the progress as it streams
  * in (bytes, speed over the last seconds, time left), cancel, and the final report with its verify result.
  */
 export class ExportSession {
@@ -65,17 +79,21 @@ export class ExportSession {
     this.bytesPerSecond > 0 && this.totalBytes > 0 ? Math.max(0, (this.totalBytes - this.doneBytes) / this.bytesPerSecond) : null,
   );
   fraction = $derived(this.totalBytes > 0 ? Math.min(1, this.doneBytes / this.totalBytes) : 0);
+  /** Folder for safetensors sources, file for GGUF sources (then `dir` holds the file's path). */
+  targetKind = $derived(this.#targetKind());
 
   #host: StudioHost;
   #now: () => number;
   #windowMs: number;
   #samples: Sample[] = [];
   #unsubscribe: () => void;
+  #targetKindOf: () => ExportTargetKind;
 
   constructor(host: StudioHost, options: ExportSessionOptions = {}) {
     this.#host = host;
     this.#now = options.now ?? (() => performance.now());
     this.#windowMs = options.speedWindowMs ?? 3000;
+    this.#targetKindOf = options.targetKind ?? (() => 'folder');
     this.#unsubscribe = host.on('jobProgress', (event) => {
       if (event.kind === 'export') this.#receive(event.progress);
     });
@@ -83,7 +101,15 @@ export class ExportSession {
 
   /** Why the form cannot start, in words, or null when it can. */
   get formProblem(): string | null {
-    if (this.dir.trim() === '') return 'Choose a target folder.';
+    const target = this.dir.trim();
+    if (this.targetKind === 'file') {
+      if (target === '') return `Choose an output file NAME${FILE_TARGET_EXTENSION}.`;
+      if (!target.toLowerCase().endsWith(FILE_TARGET_EXTENSION)) return `A GGUF export is one file: name it NAME${FILE_TARGET_EXTENSION}.`;
+    } else if (target === '') {
+      return 'Choose a target folder.';
+    } else if (target.toLowerCase().endsWith(FILE_TARGET_EXTENSION)) {
+      return `Only GGUF sources export to a ${FILE_TARGET_EXTENSION} file; these export to a folder.`;
+    }
     if (this.shardSizeBytes === null) return `Shard size: a size such as ${BYTE_SIZE_EXAMPLES}.`;
     return null;
   }
@@ -146,6 +172,10 @@ export class ExportSession {
     this.error = null;
     this.errorCode = null;
     this.#samples = [];
+  }
+
+  #targetKind(): ExportTargetKind {
+    return this.#targetKindOf();
   }
 
   #receive(progress: ExportProgress): void {

@@ -12,6 +12,18 @@ export function parentFolder(path: string): string {
   return /^[A-Za-z]:$/.test(parent) ? `${parent}\\` : parent;
 }
 
+/** The last part of a path, for either separator. */
+export function baseName(path: string): string {
+  const trimmed = path.replace(/[\\/]+$/, '');
+  return trimmed.slice(Math.max(trimmed.lastIndexOf('/'), trimmed.lastIndexOf('\\')) + 1);
+}
+
+/** A file name inside a folder, joined with the separator the folder's path already uses. */
+export function childPath(folder: string, name: string): string {
+  const separator = folder.includes('\\') && !folder.includes('/') ? '\\' : '/';
+  return folder.endsWith(separator) ? `${folder}${name}` : `${folder}${separator}${name}`;
+}
+
 /**
  * The in-app file browser over the API's `browse` (the server's disk in serve mode, restricted to
  * its roots). Later answers for folders the user has already left are dropped.

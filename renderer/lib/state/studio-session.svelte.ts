@@ -6,7 +6,7 @@ import { defaultDrop } from '../../../electron/common/plan/plan-recipes.js';
 import { seamJump, sourceNormProfile, typicalStep, type SourceNormProfile } from '../stats/layer-norms.js';
 import { CheckpointsState } from './checkpoints.svelte.js';
 import { EvaluationState } from './evaluation.svelte.js';
-import { ExportSession } from './export-session.svelte.js';
+import { ExportSession, withFileExtension, type ExportTargetKind } from './export-session.svelte.js';
 import { NoticesState } from './notices.svelte.js';
 import { PlanSession } from './plan-session.svelte.js';
 import { SimilarityState } from './similarity.svelte.js';
@@ -65,7 +65,10 @@ export class StudioSession {
       checkpointOf: (id) => this.checkpoints.byId(id),
       ...(options.planDebounceMs === undefined ? {} : { debounceMs: options.planDebounceMs }),
     });
-    this.exporter = new ExportSession(host, options.clock ? { now: options.clock } : {});
+    this.exporter = new ExportSession(host, {
+      ...(options.clock ? { now: options.clock } : {}),
+      targetKind: () => this.#exportTargetKind(),
+    });
     this.similarity = new SimilarityState(host);
     this.evaluation = new EvaluationState(host);
     // A selection names an output layer by index; when the plan changes, that index may copy another
@@ -174,18 +177,33 @@ export class StudioSession {
     await this.openPath(path);
   }
 
-  /** Choose… for the export folder: native chooser in the desktop app, the in-app browser otherwise. */
-  async chooseExportFolder(): Promise<void> {
+  /**
+   * Choose… for the export target: a folder, or for GGUF sources a file NAME.gguf; the native
+   * chooser (folder) or save dialog (file) in the desktop app, the in-app browser otherwise.
+   */
+  async chooseExportTarget(): Promise<void> {
     if (!this.desktop) {
       this.view.openFileBrowser('export-target');
       return;
     }
     try {
+      if (this.exporter.targetKind === 'file') {
+        const file = await this.desktop.chooseFile();
+        if (file !== null) this.exporter.dir = withFileExtension(file);
+        return;
+      }
       const folder = await this.desktop.chooseFolder();
       if (folder !== null) this.exporter.dir = folder;
     } catch (error) {
       this.notices.push(describeError(error));
     }
+  }
+
+  /** GGUF sources export to one file; anything else (and a plan with no sources yet) to a folder. */
+  #exportTargetKind(): ExportTargetKind {
+    const first = this.plan.plan.slices[0];
+    const summary = first === undefined ? undefined : this.checkpoints.byId(first.model);
+    return summary?.format === 'gguf' ? 'file' : 'folder';
   }
 
   async #onMenu(command: MenuCommand): Promise<void> {

@@ -1,9 +1,11 @@
 /** Shared helpers of the export tests: temporary folders, opened fixtures, tensor bytes. */
-import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { CheckpointSummary, LayerPlan, PlanSlice, TensorInfo } from '../../../electron/api/types.js';
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
+import { readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
+import { ggufFileBytes } from '../../../electron/engine/formats/gguf-writer.js';
 import { buildFixtureCheckpoint, type FixtureOptions } from '../../fixtures/checkpoint-builder.js';
 
 /** The real trained model the project ships as its demo (build/demo). */
@@ -105,4 +107,29 @@ export async function expectLayersCopied(
 /** Names in a folder, sorted (hidden ones included). */
 export async function folderNames(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort();
+}
+
+/**
+ * A GGUF rewritten by the project's writer with its metadata changed (same tensors, same bytes):
+ * `extra` keys set, and keys for which `dropKey` is true left out.
+ */
+export async function ggufWithMetadata(
+  folders: TempFolders,
+  sourceFile: string,
+  extra: Array<[string, GgufValue]>,
+  dropKey: (key: string) => boolean = () => false,
+): Promise<string> {
+  const header = await readGgufHeader(sourceFile);
+  const bytes = await readFile(sourceFile);
+  const metadata = new Map([...header.metadata].filter(([key]) => !dropKey(key)));
+  for (const [key, value] of extra) metadata.set(key, value);
+  const tensors = header.tensors.map((tensor) => ({
+    name: tensor.name,
+    type: tensor.type,
+    shape: tensor.shape,
+    data: bytes.subarray(header.dataStart + tensor.offset, header.dataStart + tensor.offset + tensor.bytes),
+  }));
+  const file = path.join(await folders.make(), `${path.basename(sourceFile, '.gguf')}-rewritten.gguf`);
+  await writeFile(file, ggufFileBytes(metadata, tensors));
+  return file;
 }

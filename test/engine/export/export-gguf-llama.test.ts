@@ -9,8 +9,8 @@ import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpo
 import { createLlamaRuntime, type LlamaRuntime } from '../../../electron/engine/evaluate/llama-runtime.js';
 import { exportPlan } from '../../../electron/engine/export/export-plan.js';
 import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
-import { readGgufHeader } from '../../../electron/engine/formats/gguf.js';
-import { sourceMap, TempFolders } from './export-fixtures.js';
+import { ggufScalar, readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
+import { ggufWithMetadata, sourceMap, TempFolders } from './export-fixtures.js';
 
 const GGUF_DIR = path.resolve(import.meta.dirname, '../../../../shared/models/gguf');
 const TEXT = 'Once upon a time, there was a little girl named Lily. She loved to play outside.';
@@ -95,6 +95,29 @@ describe('GGUF exports in llama.cpp', () => {
       const source = path.join(GGUF_DIR, `quantzoo-${type}.gguf`);
       const out = await exported(source, (model) => ({ kind: 'llama-pro', model, every: 1 }), `pro-${type}.gguf`);
       expect(await nextTokenProbabilities(out)).toEqual(await nextTokenProbabilities(source));
+    },
+    LLAMA_TIMEOUT_MS,
+  );
+
+  it(
+    'per-layer metadata arrays remapped through a DUS load in llama.cpp and give the probabilities of the scalar-keyed DUS',
+    async () => {
+      const plain = path.join(GGUF_DIR, 'stories260K-f32.gguf');
+      const metadata = (await readGgufHeader(plain)).metadata;
+      // The same hyperparameters stated per layer, as llama.cpp's get_key_or_arr reads them (n_layer entries).
+      // attention.head_count stays a scalar: llama.cpp 3.21.1 computes slightly different
+      // probabilities (about 1e-3 relative) for a per-layer head count even with equal entries.
+      const perLayer = ['feed_forward_length', 'attention.head_count_kv'].map((key): [string, GgufValue] => {
+        const value = ggufScalar(metadata, `llama.${key}`);
+        if (typeof value !== 'number') throw new Error(`${plain} has no llama.${key}`);
+        return [`llama.${key}`, { type: 'ARRAY', itemType: 'UINT32', values: Array.from({ length: 5 }, () => value) }];
+      });
+      const arrays = await ggufWithMetadata(folders, plain, perLayer);
+      const out = await exported(arrays, (model) => ({ kind: 'dus', model, drop: 1 }), 'dus-arrays.gguf');
+      const written = (await readGgufHeader(out)).metadata;
+      for (const [key] of perLayer) expect((written.get(key) as { values: unknown[] }).values, key).toHaveLength(8);
+      const scalarDus = await exported(plain, (model) => ({ kind: 'dus', model, drop: 1 }), 'dus-scalars.gguf');
+      expect(await nextTokenProbabilities(out)).toEqual(await nextTokenProbabilities(scalarDus));
     },
     LLAMA_TIMEOUT_MS,
   );

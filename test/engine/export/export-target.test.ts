@@ -283,6 +283,29 @@ describe('export target', () => {
     expect((await folderNames(parent)).sort()).toEqual([path.basename(second), 'out'].sort());
   });
 
+  it('finishes a GGUF split set whose commit a kill cut short, but never over a file that is not a GGUF', async () => {
+    const parent = await folders.make();
+    const leftover = path.join(parent, `.m.gguf.dus-export-${deadPid()}-abc123`);
+    const [first, second] = ['m-00001-of-00002.gguf', 'm-00002-of-00002.gguf'];
+    await mkdir(leftover);
+    await writeFile(path.join(leftover, first!), 'GGUF first');
+    await writeFile(path.join(leftover, second!), 'GGUF second');
+    // The marker as the commit writes it: every file complete and verified, renamed in this order.
+    await writeFile(path.join(leftover, '.dus-commit.json'), JSON.stringify({ files: [second, first] }));
+    await writeFile(path.join(parent, second!), 'my notes');
+
+    const refused = await recoverLeftovers(parent, 'm.gguf');
+    expect(refused).toEqual([expect.stringContaining(`cannot be finished`)]);
+    expect(await readFile(path.join(parent, second!), 'utf8')).toBe('my notes');
+    expect((await folderNames(parent)).sort()).toEqual([path.basename(leftover), second].sort());
+
+    await rename(path.join(parent, second!), path.join(await folders.make(), 'notes'));
+    const finished = await recoverLeftovers(parent, 'm.gguf');
+    expect(finished).toEqual([expect.stringContaining('the 2 files still waiting')]);
+    expect((await folderNames(parent)).sort()).toEqual([first, second]);
+    expect(await readFile(path.join(parent, first!), 'utf8')).toBe('GGUF first');
+  });
+
   it('cleans stale temporary folders when it next exports to the same place', async () => {
     const source = await smallSource();
     const parent = await folders.make();

@@ -7,7 +7,7 @@ import { verifyExport } from '../../../electron/engine/export/verify-export.js';
 import { readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
 import { ggufFileBytes } from '../../../electron/engine/formats/gguf-writer.js';
 import { buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
-import { sourceMap, TempFolders } from './export-fixtures.js';
+import { ggufWithMetadata, sourceMap, TempFolders } from './export-fixtures.js';
 
 const STORIES_GGUF = path.resolve(import.meta.dirname, '../../../../shared/models/gguf/stories260K-f32.gguf');
 
@@ -15,20 +15,19 @@ const folders = new TempFolders();
 afterAll(() => folders.removeAll());
 
 /** stories260K-f32.gguf rewritten by the project's writer with extra metadata keys (same tensors, same bytes). */
-async function storiesWith(extra: Array<[string, GgufValue]>): Promise<string> {
+function storiesWith(extra: Array<[string, GgufValue]>, dropKey?: (key: string) => boolean): Promise<string> {
+  return ggufWithMetadata(folders, STORIES_GGUF, extra, dropKey);
+}
+
+/** stories260K-f32.gguf under another architecture name: every `llama.*` key renamed, plus `extra` keys under the new prefix. */
+async function storiesAs(architecture: string, extra: Array<[string, GgufValue]>): Promise<string> {
   const header = await readGgufHeader(STORIES_GGUF);
-  const bytes = await readFile(STORIES_GGUF);
-  const metadata = new Map(header.metadata);
-  for (const [key, value] of extra) metadata.set(key, value);
-  const tensors = header.tensors.map((tensor) => ({
-    name: tensor.name,
-    type: tensor.type,
-    shape: tensor.shape,
-    data: bytes.subarray(header.dataStart + tensor.offset, header.dataStart + tensor.offset + tensor.bytes),
-  }));
-  const file = path.join(await folders.make(), 'stories-extra.gguf');
-  await writeFile(file, ggufFileBytes(metadata, tensors));
-  return file;
+  const renamed: Array<[string, GgufValue]> = [['general.architecture', { type: 'STRING', value: architecture }]];
+  for (const [key, value] of header.metadata) {
+    if (key.startsWith('llama.')) renamed.push([`${architecture}.${key.slice('llama.'.length)}`, value]);
+  }
+  for (const [key, value] of extra) renamed.push([`${architecture}.${key}`, value]);
+  return storiesWith(renamed, (key) => key.startsWith('llama.'));
 }
 
 async function dusOf(file: string, name = 'out.gguf') {
@@ -69,6 +68,41 @@ describe('GGUF export metadata', () => {
     const { out, run } = await dusOf(file);
     await expect(run()).rejects.toMatchObject({ code: 'InvalidPlan', message: expect.stringMatching(/llama\.attention\.sliding_window_pattern = 2/) });
     await expect(readFile(out)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('keeps a per-layer sliding-window array remapped, and a scalar flag as it is, where llama.cpp reads the key per layer', async () => {
+    const flags = [true, false, true, true, false];
+    const gemma4 = await storiesAs('gemma4', [['attention.sliding_window_pattern', { type: 'ARRAY', itemType: 'BOOL', values: flags }]]);
+    const { out, run } = await dusOf(gemma4);
+    expect((await run()).verify?.ok).toBe(true);
+    // DUS of 5 layers with drop 1: source layers 0,1,2,3,1,2,3,4.
+    expect((await readGgufHeader(out)).metadata.get('gemma4.attention.sliding_window_pattern')).toEqual({
+      type: 'ARRAY',
+      itemType: 'BOOL',
+      values: [0, 1, 2, 3, 1, 2, 3, 4].map((layer) => flags[layer]),
+    });
+
+    const flag = await storiesAs('gemma4', [['attention.sliding_window_pattern', { type: 'UINT32', value: 1 }]]);
+    const scalar = await dusOf(flag);
+    await scalar.run();
+    expect((await readGgufHeader(scalar.out)).metadata.get('gemma4.attention.sliding_window_pattern')).toEqual({ type: 'UINT32', value: 1 });
+  });
+
+  it("refuses an order that breaks an architecture's built-in sliding-window period, naming the key llama.cpp would read", async () => {
+    // Without a window (sliding_window absent or 0) llama.cpp runs no sliding window, and any order is exported.
+    expect((await (await dusOf(await storiesAs('gemma3', []))).run()).verify?.ok).toBe(true);
+    const gemma3 = await storiesAs('gemma3', [['attention.sliding_window', { type: 'UINT32', value: 512 }]]);
+    const { out, run } = await dusOf(gemma3);
+    await expect(run()).rejects.toMatchObject({
+      code: 'InvalidPlan',
+      message: expect.stringMatching(/gemma3 has no gemma3\.attention\.sliding_window_pattern, so llama\.cpp uses its built-in sliding-window period of 6/),
+    });
+    await expect(readFile(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    // An order that keeps every layer's place in the period is exported.
+    const source = await openCheckpoint(gemma3);
+    const identity = buildPlanFromRecipe({ kind: 'stack', model: source.id, times: 1 }, sourceMap(source));
+    const kept = path.join(await folders.make(), 'identity.gguf');
+    expect((await exportPlan({ plan: identity, target: { dir: kept }, sources: sourceMap(source) })).verify?.ok).toBe(true);
   });
 
   it('keeps a leading dense count the order does not move', async () => {

@@ -65,6 +65,7 @@ describe('App', () => {
     const desktop: DesktopActions = {
       openDialog: async () => chosen.shift() ?? [],
       chooseFolder: async () => '/models/exports',
+      chooseFile: async () => '/models/exports/model',
       reveal: async () => {},
     };
     const { host, session, getAllByTestId, getByTestId } = await startApp({ desktop });
