@@ -53,23 +53,27 @@ describe('similarityGeometry', () => {
     const scale = similarityColourScale(selfMatrix, true);
     const geometry = similarityGeometry(selfMatrix, 3, 3, 400, 200, scale, true);
     const fit = Math.floor((200 - SIMILARITY_MARGIN.top - SIMILARITY_MARGIN.bottom) / 3);
-    expect(geometry.cell).toBe(Math.min(fit, SIMILARITY_MAX_CELL));
+    expect(geometry.cellHeight).toBe(Math.min(fit, SIMILARITY_MAX_CELL));
+    expect(geometry.cellWidth).toBe(geometry.cellHeight);
     expect(geometry.cells).toHaveLength(9);
     const last = geometry.cells.at(-1)!;
-    expect(last).toMatchObject({ i: 2, j: 2, x: SIMILARITY_MARGIN.left + 2 * geometry.cell, y: SIMILARITY_MARGIN.top + 2 * geometry.cell });
-    expect(geometry.width).toBe(SIMILARITY_MARGIN.left + 3 * geometry.cell + SIMILARITY_MARGIN.right);
+    expect(last).toMatchObject({ i: 2, j: 2, x: SIMILARITY_MARGIN.left + 2 * geometry.cellWidth, y: SIMILARITY_MARGIN.top + 2 * geometry.cellHeight });
+    expect(geometry.width).toBe(SIMILARITY_MARGIN.left + 3 * geometry.cellWidth + SIMILARITY_MARGIN.right);
     expect(geometry.xTicks.map((tick) => tick.j)).toEqual([0, 1, 2]);
   });
 
   it('fits 80 layers into a small box, thinning the ticks, and scrolls only below the smallest cell', () => {
     const values = Array.from({ length: 80 }, () => Array.from({ length: 80 }, () => 0.1));
     const geometry = similarityGeometry(values, 80, 80, 400, 220, similarityColourScale(values, false), false);
-    expect(geometry.cell).toBe(2);
+    expect(geometry.cellHeight).toBe(2);
+    // The box is wider than tall: cells take the width too (up to SIMILARITY_MAX_ASPECT × their height).
+    expect(geometry.cellWidth).toBe(4);
     expect(geometry.height).toBeLessThanOrEqual(220);
+    expect(geometry.width).toBeLessThanOrEqual(400);
     expect(geometry.cells).toHaveLength(6400);
-    expect(geometry.xTicks.map((tick) => tick.j).slice(0, 3)).toEqual([0, 20, 40]);
+    expect(geometry.xTicks.map((tick) => tick.j).slice(0, 3)).toEqual([0, 10, 20]);
     const tight = similarityGeometry(values, 80, 80, 100, 100, similarityColourScale(values, false), false);
-    expect(tight.cell).toBe(SIMILARITY_MIN_CELL);
+    expect(tight.cellHeight).toBe(SIMILARITY_MIN_CELL);
     expect(tight.height).toBeGreaterThan(100);
   });
 
