@@ -176,7 +176,11 @@ export function normChartGeometry(data: NormChartData, width: number, height: nu
     const point = data.output[index];
     return point ? [{ key: `x-${index}`, x: x(index), outputIndex: index, sourceLayer: point.sourceLayer, colour: point.colour }] : [];
   });
-  const yTicks = y.ticks(3).map((tick) => ({ key: `y-${tick}`, y: y(tick), label: formatTick(tick) }));
+  // As many y labels as the plot's height keeps 14 px apart (10 px text): a short chart gets 0 and one more.
+  const yTickCount = Math.max(1, Math.floor((plot.bottom - plot.top) / 14));
+  const candidates = y.ticks(Math.min(3, yTickCount));
+  const yStep = Math.max(1, Math.ceil(candidates.length / (yTickCount + 1)));
+  const yTicks = candidates.filter((_, index) => index % yStep === 0).map((tick) => ({ key: `y-${tick}`, y: y(tick), label: formatTick(tick) }));
   const seams = data.seams.map((after) => ({ key: `seam-${after}`, x: x(after + 0.5), afterOutputLayer: after }));
   const overlaps = data.overlaps.map((run) => ({
     key: `overlap-${run.start}`,
