@@ -18,6 +18,8 @@ import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-proce
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
 const STEP_MS = 15_000;
+/** expect.poll's default (1 s) is short for a page on a busy shared machine. */
+const POLL = { timeout: STEP_MS };
 
 let tempDir: string;
 let models: { mistral: string; goliathX: string; goliathE: string; big: string };
@@ -156,7 +158,7 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
       }
       expect(await page.getByTestId('output-title').textContent()).toBe('Output · 48');
       // Labelled text is never cut: toolbar summary, tabs, chart captions.
-      expect(await clipped(page, '[data-testid="summary"], [role="tab"], [data-testid="norm-chart"] figcaption'), name).toEqual([]);
+      expect(await clipped(page, '[data-testid="summary"], [role="tab"], [data-testid="norm-chart"] figcaption, #plan-region p, #inspector-region p'), name).toEqual([]);
       // Every weight-norm chart, the second row included, lies inside the charts panel.
       const panel = (await page.locator('#views-region [role="tabpanel"]').boundingBox())!;
       const charts = await page.getByTestId('norm-chart').evaluateAll((nodes) => nodes.map((node) => node.getBoundingClientRect().bottom));
@@ -172,13 +174,13 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
     expect(await canvasWidth()).toBeGreaterThanOrEqual(380);
     await shot('inspector-opened-1024x700');
     await page.getByTestId('inspector-toggle').click();
-    await expect.poll(() => page.getByTestId('inspector-panel').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('inspector-panel').count(), POLL).toBe(0);
     // The charts panel's divider resizes it from the keyboard.
     const before = (await page.locator('#views-region').boundingBox())!.height;
     await page.getByTestId('bottom-divider').focus();
     await page.keyboard.press('ArrowUp');
     await page.keyboard.press('ArrowUp');
-    await expect.poll(async () => (await page.locator('#views-region').boundingBox())!.height).toBeGreaterThan(before + 30);
+    await expect.poll(async () => (await page.locator('#views-region').boundingBox())!.height, POLL).toBeGreaterThan(before + 30);
     await page.keyboard.press('ArrowDown');
     await page.keyboard.press('ArrowDown');
     await page.setViewportSize({ width: 1280, height: 800 });
@@ -193,7 +195,7 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
     await page.keyboard.press('Enter');
     expect(await activeElement("getAttribute('role')")).toBe('listbox');
     await page.keyboard.press('ArrowDown');
-    await expect.poll(() => page.locator('.inspector .title').textContent()).toMatch(/Output layer\s*0/);
+    await expect.poll(() => page.locator('.inspector .title').textContent(), POLL).toMatch(/Output layer\s*0/);
     // From a fresh page, Tab twice + Enter: the plan (checkpoints and slices).
     await page.reload();
     await page.locator('[data-testid="output-layer"][data-index="47"]').waitFor({ timeout: 30_000 });
@@ -219,7 +221,7 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
     const plotRight = box.x + box.width - 8;
     await page.mouse.move(plotLeft + ((30 + 0.5) / 48) * (plotRight - plotLeft), box.y + box.height / 2);
     const tooltip = page.getByTestId('norm-tooltip');
-    await expect.poll(() => tooltip.textContent()).toMatch(/output 30 ← mistral-32 layer 14: \d/);
+    await expect.poll(() => tooltip.textContent(), POLL).toMatch(/output 30 ← mistral-32 layer 14: \d/);
     expect(await tooltip.textContent()).toMatch(/mistral-32 layer 30 \(L2, profile\)/);
     await shot('norm-tooltip-1280x800');
   });
@@ -238,7 +240,7 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
     const cell = page.locator('[data-testid="norm-heatmap"] rect[role="presentation"]').nth(Math.floor(layers / 2));
     const box = (await cell.boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    await expect.poll(() => page.getByTestId('heatmap-hovered').getAttribute('data-index')).toBe(String(Math.floor(layers / 2)));
+    await expect.poll(() => page.getByTestId('heatmap-hovered').getAttribute('data-index'), POLL).toBe(String(Math.floor(layers / 2)));
     const value = Number(await page.getByTestId('heatmap-value').textContent());
     expect(value).toBeGreaterThanOrEqual(low);
     expect(value).toBeLessThanOrEqual(high);
@@ -262,7 +264,7 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
     const cell = page.locator(`[data-testid="similarity-cell"][data-i="${layers - 3}"][data-j="2"]`);
     const box = (await cell.boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-    await expect.poll(() => page.getByTestId('similarity-hovered').getAttribute('data-i')).toBe(String(layers - 3));
+    await expect.poll(() => page.getByTestId('similarity-hovered').getAttribute('data-i'), POLL).toBe(String(layers - 3));
     expect(await page.getByTestId('similarity-legend-marker').count()).toBe(1);
     await shot(`similarity-${name}`);
   }
@@ -334,15 +336,21 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
       8,
     );
     await page.mouse.move(2, 300);
-    await expect.poll(() => page.getByTestId('seam-jump').textContent()).toMatch(/needs statistics/);
-    expect(await page.getByTestId('seam-compute').count()).toBe(1);
+    await expect.poll(() => page.getByTestId('seam-stats-note').textContent(), POLL).toBe('no statistics');
+    expect((await page.getByTestId('seam-jump').textContent())?.trim()).toMatch(/^Δ —/);
+    // Beside the Δ and inside the picture, not cut at its edge.
+    const svgBox = (await page.getByTestId('stack-canvas').boundingBox())!;
+    for (const item of [...(await textBoxes(page, '[data-testid="seam-jump"], [data-testid="seam-stats-note"]')), ...(await textBoxes(page, '[data-testid="seam-compute"]'))]) {
+      expect(item.left, item.text).toBeGreaterThanOrEqual(svgBox.x);
+    }
     // The inspector's overview says why the seam jump is missing, with its own Compute.
     const overviewPrompt = page.locator('#inspector-region [data-testid="statistics-prompt"]');
-    await expect.poll(() => overviewPrompt.textContent()).toMatch(/Seam jump: statistics of big-5 not computed yet/);
+    await expect.poll(() => overviewPrompt.textContent(), POLL).toMatch(/Seam jump: statistics of big-5 not computed yet/);
     // A layer's figures: the same sentence where the numbers would be.
     await page.locator('[data-testid="output-layer"][data-index="2"]').click();
     await page.mouse.move(2, 300);
-    await expect.poll(() => overviewPrompt.textContent()).toMatch(/L2, RMS and max of layer 2: statistics of big-5 not computed yet/);
+    await shot('statistics-missing-layer-1280x800');
+    await expect.poll(() => overviewPrompt.textContent(), POLL).toMatch(/L2, RMS and max of layer 2: statistics of big-5 not computed yet/);
     await page.getByTestId('tab-norms').click();
     expect(await page.locator('#views-region [data-testid="statistics-prompt"]').textContent()).toMatch(/not computed yet/);
     await shot('statistics-missing-1280x800');
@@ -350,7 +358,7 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
     await page.getByTestId('seam-compute').focus();
     await page.keyboard.press('Enter');
     await expect.poll(() => page.getByTestId('seam-jump').textContent(), { timeout: 60_000 }).toMatch(/Δ\s*[\d.]+\s*%/);
-    await expect.poll(() => page.getByTestId('statistics-prompt').count()).toBe(0);
+    await expect.poll(() => page.getByTestId('statistics-prompt').count(), POLL).toBe(0);
     const l2 = await page.locator('#inspector-region tbody td.number').first().textContent();
     expect(l2?.trim()).toMatch(/^\d/);
     await shot('statistics-computed-1280x800');
