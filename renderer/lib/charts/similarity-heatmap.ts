@@ -1,4 +1,4 @@
-import { interpolateRdBu, interpolateViridis, scaleBand, scaleDiverging, scaleSequential, ticks as numberTicks } from 'd3';
+import { interpolateLab, interpolateRdBu, interpolateViridis, piecewise, scaleBand, scaleDiverging, scaleSequential, ticks as numberTicks } from 'd3';
 
 /**
  * Layer × layer cosine-similarity heatmap: rows are layers of source A, columns layers of source B.
@@ -62,8 +62,15 @@ export const SIMILARITY_MAX_ASPECT = 3;
 export const SIMILARITY_PENDING = 'var(--surface-hover)';
 export const SIMILARITY_MISSING = 'var(--surface-sunken)';
 
-/** The colour scale over the values present (the diagonal excluded when `self`). */
-export function similarityColourScale(rows: SimilarityRows, self: boolean): SimilarityColourScale {
+/**
+ * The diverging scale on a dark surface: RdBu's white middle turned a matrix of near-zero cosines
+ * into a glaring white block; here the middle sits near the surface and strength means brightness,
+ * blue for negative, red for positive, as in the light scale.
+ */
+const DARK_DIVERGING = piecewise(interpolateLab, ['#9ecae1', '#3b82c4', '#2a303c', '#d9473f', '#fcae91']);
+
+/** The colour scale over the values present (the diagonal excluded when `self`); `dark` for a dark theme. */
+export function similarityColourScale(rows: SimilarityRows, self: boolean, dark = false): SimilarityColourScale {
   let low = Number.POSITIVE_INFINITY;
   let high = Number.NEGATIVE_INFINITY;
   rows.forEach((row, i) =>
@@ -80,7 +87,7 @@ export function similarityColourScale(rows: SimilarityRows, self: boolean): Simi
   if (low < 0 && high > 0) {
     const reach = Math.max(-low, high);
     // interpolateRdBu runs red → blue; reversed so that alike (positive) is warm.
-    const scale = scaleDiverging((t: number) => interpolateRdBu(1 - t))
+    const scale = scaleDiverging(dark ? DARK_DIVERGING : (t: number) => interpolateRdBu(1 - t))
       .domain([-reach, 0, reach])
       .clamp(true);
     return finish('diverging', -reach, reach, (value) => scale(value));

@@ -30,7 +30,7 @@ describe('heatmapGeometry', () => {
   }
 
   it("gives each row its colour scale's range and keeps room for it right of the cells", () => {
-    const geometry = heatmapGeometry([row(48), { ...row(48, 'k'), output: row(48).output.map((point) => ({ ...point, value: point.value * 10 })) }], 1200, 18, 150);
+    const geometry = heatmapGeometry([row(48), { ...row(48, 'k'), output: row(48).output.map((point) => ({ ...point, value: (point.value ?? 0) * 10 })) }], 1200, 18, 150);
     expect(geometry.rows.map((entry) => [entry.low, entry.high])).toEqual([
       [1, 48],
       [10, 480],

@@ -48,6 +48,22 @@ describe('similarityColourScale', () => {
   });
 });
 
+describe('similarityColourScale on a dark theme', () => {
+  it('puts the middle of the diverging scale near the dark surface and the extremes bright', () => {
+    const luminance = (colour: string) => {
+      const channels = colour.match(/\d+/g)!.map(Number);
+      return 0.2126 * channels[0]! + 0.7152 * channels[1]! + 0.0722 * channels[2]!;
+    };
+    const dark = similarityColourScale(selfMatrix, true, true);
+    expect(dark.kind).toBe('diverging');
+    expect(luminance(dark.colour(0))).toBeLessThan(60);
+    expect(luminance(dark.colour(dark.high))).toBeGreaterThan(luminance(dark.colour(dark.high / 2)));
+    expect(luminance(dark.colour(dark.low))).toBeGreaterThan(luminance(dark.colour(dark.low / 2)));
+    // The light scale keeps RdBu's white middle.
+    expect(luminance(similarityColourScale(selfMatrix, true).colour(0))).toBeGreaterThan(200);
+  });
+});
+
 describe('similarityGeometry', () => {
   it('fits square cells into the box, with room for the axes', () => {
     const scale = similarityColourScale(selfMatrix, true);
