@@ -19,11 +19,15 @@ export interface OutputPoint {
   value: number | null;
   /** Source layer, shown under the output index in tick labels. */
   sourceLayer: number;
+  /** The checkpoint the layer is copied from, and its name for the tooltip. */
+  model: string;
+  modelName: string;
   colour: string;
 }
 
 export interface SourceSeries {
   id: string;
+  name: string;
   colour: string;
   values: (number | null)[];
 }
@@ -61,6 +65,7 @@ export function normChartData(
   colourOf: (model: string) => string,
   seams: readonly { afterOutputLayer: number }[],
   metric: NormMetric,
+  nameOf: (model: string) => string = baseName,
 ): NormChartData[] {
   const overlaps = overlapRuns(layers);
   const seamIndexes = seams.map((seam) => seam.afterOutputLayer);
@@ -70,14 +75,26 @@ export function normChartData(
       index: layer.index,
       value: outputValue(profiles.get(layer.model), kind, layer.sourceLayer, layer.scale, metric),
       sourceLayer: layer.sourceLayer,
+      model: layer.model,
+      modelName: nameOf(layer.model),
       colour: colourOf(layer.model),
     })),
     sources: [...profiles.values()]
       .filter((profile) => profile.kinds.includes(kind))
-      .map((profile) => ({ id: profile.checkpointId, colour: colourOf(profile.checkpointId), values: kindSeries(profile, kind, metric) })),
+      .map((profile) => ({
+        id: profile.checkpointId,
+        name: nameOf(profile.checkpointId),
+        colour: colourOf(profile.checkpointId),
+        values: kindSeries(profile, kind, metric),
+      })),
     seams: seamIndexes,
     overlaps,
   }));
+}
+
+/** A checkpoint's folder or file name, for callers that know no friendlier name. */
+function baseName(model: string): string {
+  return model.split(/[\\/]/).filter(Boolean).at(-1) ?? model;
 }
 
 function outputValue(
@@ -159,7 +176,11 @@ export function normChartGeometry(data: NormChartData, width: number, height: nu
     const point = data.output[index];
     return point ? [{ key: `x-${index}`, x: x(index), outputIndex: index, sourceLayer: point.sourceLayer, colour: point.colour }] : [];
   });
-  const yTicks = y.ticks(3).map((tick) => ({ key: `y-${tick}`, y: y(tick), label: formatTick(tick) }));
+  // As many y labels as the plot's height keeps 14 px apart (10 px text): a short chart gets 0 and one more.
+  const yTickCount = Math.max(1, Math.floor((plot.bottom - plot.top) / 14));
+  const candidates = y.ticks(Math.min(3, yTickCount));
+  const yStep = Math.max(1, Math.ceil(candidates.length / (yTickCount + 1)));
+  const yTicks = candidates.filter((_, index) => index % yStep === 0).map((tick) => ({ key: `y-${tick}`, y: y(tick), label: formatTick(tick) }));
   const seams = data.seams.map((after) => ({ key: `seam-${after}`, x: x(after + 0.5), afterOutputLayer: after }));
   const overlaps = data.overlaps.map((run) => ({
     key: `overlap-${run.start}`,

@@ -1,4 +1,4 @@
-import { interpolateRdBu, interpolateViridis, scaleBand, scaleDiverging, scaleSequential, ticks as numberTicks } from 'd3';
+import { interpolateLab, interpolateRdBu, interpolateViridis, piecewise, scaleBand, scaleDiverging, scaleSequential, ticks as numberTicks } from 'd3';
 
 /**
  * Layer × layer cosine-similarity heatmap: rows are layers of source A, columns layers of source B.
@@ -28,7 +28,8 @@ export interface SimilarityCell {
   j: number;
   x: number;
   y: number;
-  size: number;
+  width: number;
+  height: number;
   /** undefined: not computed yet; null: no value (the layer lacks the kind, or a zero tensor). */
   value: number | null | undefined;
   fill: string;
@@ -39,8 +40,9 @@ export interface SimilarityGeometry {
   height: number;
   left: number;
   top: number;
-  /** Side of one cell in CSS pixels. */
-  cell: number;
+  /** One cell in CSS pixels: as wide and as tall as the box allows, within ASPECT of square. */
+  cellWidth: number;
+  cellHeight: number;
   cells: SimilarityCell[];
   /** Column ticks (layers of B) along the bottom, row ticks (layers of A) along the left. */
   xTicks: { key: string; j: number; x: number }[];
@@ -52,11 +54,23 @@ export const SIMILARITY_MARGIN = { left: 40, right: 8, top: 6, bottom: 36 } as c
 /** Small enough that an 80-layer matrix fits the bottom panel at once (the keyboard reaches every cell); larger ones scroll. */
 export const SIMILARITY_MIN_CELL = 2;
 export const SIMILARITY_MAX_CELL = 44;
+/**
+ * Cells may be up to this many times wider than tall (or taller than wide): the bottom panel is
+ * wide and low, and square cells left most of it empty around a small matrix.
+ */
+export const SIMILARITY_MAX_ASPECT = 3;
 export const SIMILARITY_PENDING = 'var(--surface-hover)';
 export const SIMILARITY_MISSING = 'var(--surface-sunken)';
 
-/** The colour scale over the values present (the diagonal excluded when `self`). */
-export function similarityColourScale(rows: SimilarityRows, self: boolean): SimilarityColourScale {
+/**
+ * The diverging scale on a dark surface: RdBu's white middle turned a matrix of near-zero cosines
+ * into a glaring white block; here the middle sits near the surface and strength means brightness,
+ * blue for negative, red for positive, as in the light scale.
+ */
+const DARK_DIVERGING = piecewise(interpolateLab, ['#9ecae1', '#3b82c4', '#2a303c', '#d9473f', '#fcae91']);
+
+/** The colour scale over the values present (the diagonal excluded when `self`); `dark` for a dark theme. */
+export function similarityColourScale(rows: SimilarityRows, self: boolean, dark = false): SimilarityColourScale {
   let low = Number.POSITIVE_INFINITY;
   let high = Number.NEGATIVE_INFINITY;
   rows.forEach((row, i) =>
@@ -73,7 +87,7 @@ export function similarityColourScale(rows: SimilarityRows, self: boolean): Simi
   if (low < 0 && high > 0) {
     const reach = Math.max(-low, high);
     // interpolateRdBu runs red → blue; reversed so that alike (positive) is warm.
-    const scale = scaleDiverging((t: number) => interpolateRdBu(1 - t))
+    const scale = scaleDiverging(dark ? DARK_DIVERGING : (t: number) => interpolateRdBu(1 - t))
       .domain([-reach, 0, reach])
       .clamp(true);
     return finish('diverging', -reach, reach, (value) => scale(value));
@@ -112,14 +126,17 @@ export function similarityGeometry(
   self: boolean,
 ): SimilarityGeometry {
   const margin = SIMILARITY_MARGIN;
-  const fit = Math.min((width - margin.left - margin.right) / Math.max(cols, 1), (height - margin.top - margin.bottom) / Math.max(rows, 1));
-  const cell = Math.max(SIMILARITY_MIN_CELL, Math.min(SIMILARITY_MAX_CELL, Math.floor(fit)));
+  const fitWidth = (width - margin.left - margin.right) / Math.max(cols, 1);
+  const fitHeight = (height - margin.top - margin.bottom) / Math.max(rows, 1);
+  const clampCell = (size: number) => Math.max(SIMILARITY_MIN_CELL, Math.min(SIMILARITY_MAX_CELL, Math.floor(size)));
+  const cellHeight = clampCell(Math.min(fitHeight, fitWidth * SIMILARITY_MAX_ASPECT));
+  const cellWidth = clampCell(Math.min(fitWidth, cellHeight * SIMILARITY_MAX_ASPECT));
   const x = scaleBand<number>()
     .domain(Array.from({ length: cols }, (_, index) => index))
-    .range([margin.left, margin.left + cell * cols]);
+    .range([margin.left, margin.left + cellWidth * cols]);
   const y = scaleBand<number>()
     .domain(Array.from({ length: rows }, (_, index) => index))
-    .range([margin.top, margin.top + cell * rows]);
+    .range([margin.top, margin.top + cellHeight * rows]);
   const cells: SimilarityCell[] = [];
   for (let i = 0; i < rows; i += 1) {
     const row = values[i];
@@ -128,23 +145,25 @@ export function similarityGeometry(
       let fill = SIMILARITY_PENDING;
       if (value === null) fill = SIMILARITY_MISSING;
       else if (value !== undefined) fill = scale.colour(self && i === j ? scale.high : value);
-      cells.push({ key: `${i}-${j}`, i, j, x: x(j)!, y: y(i)!, size: cell, value, fill });
+      cells.push({ key: `${i}-${j}`, i, j, x: x(j)!, y: y(i)!, width: cellWidth, height: cellHeight, value, fill });
     }
   }
-  const xStep = layerTickStep(cell, 22);
-  const yStep = layerTickStep(cell, 13);
+  // Labels 10 px high, up to three digits (about 18 px wide): these spacings keep them apart.
+  const xStep = layerTickStep(cellWidth, 22);
+  const yStep = layerTickStep(cellHeight, 13);
   const xTicks = Array.from({ length: cols }, (_, j) => j)
     .filter((j) => j % xStep === 0)
-    .map((j) => ({ key: `x${j}`, j, x: x(j)! + cell / 2 }));
+    .map((j) => ({ key: `x${j}`, j, x: x(j)! + cellWidth / 2 }));
   const yTicks = Array.from({ length: rows }, (_, i) => i)
     .filter((i) => i % yStep === 0)
-    .map((i) => ({ key: `y${i}`, i, y: y(i)! + cell / 2 }));
+    .map((i) => ({ key: `y${i}`, i, y: y(i)! + cellHeight / 2 }));
   return {
-    width: margin.left + cell * cols + margin.right,
-    height: margin.top + cell * rows + margin.bottom,
+    width: margin.left + cellWidth * cols + margin.right,
+    height: margin.top + cellHeight * rows + margin.bottom,
     left: margin.left,
     top: margin.top,
-    cell,
+    cellWidth,
+    cellHeight,
     cells,
     xTicks,
     yTicks,

@@ -250,9 +250,25 @@ function stackedSlots(side: readonly StackSourceInput[], top: number, height: nu
   return slots;
 }
 
+/** Advance of one character of a column title (12 px, semibold), a little over the real average. */
+const TITLE_CHARACTER_WIDTH = 7.2;
+
 function truncate(label: string, width: number): string {
-  const fits = Math.max(4, Math.floor(width / 6.6));
+  const fits = Math.max(4, Math.floor(width / TITLE_CHARACTER_WIDTH));
   return label.length <= fits ? label : `${label.slice(0, fits - 1)}…`;
+}
+
+/**
+ * Width a column's title may take: its column plus part of the link zone beside it, so neighbouring
+ * titles never meet; the "■ " before and " · N" after the name are paid from it.
+ */
+function titleRoom(columnWidth: number, linkWidth: number, layerCount: number): number {
+  const spill = linkZoneShare(linkWidth);
+  return columnWidth + spill - (`■  · ${layerCount}`.length * TITLE_CHARACTER_WIDTH);
+}
+
+function linkZoneShare(linkWidth: number): number {
+  return Math.max(0, Math.min(40, linkWidth - 12));
 }
 
 function runsOf(count: number, inRun: (index: number) => boolean): [number, number][] {
@@ -290,7 +306,7 @@ export function stackGeometry(input: StackGeometryInput): StackGeometry {
     const scale = rowScale(source.numLayers, slot.top, slot.height, focus.sources[source.id] ?? [], input.frozen?.[source.id]);
     return {
       id: source.id,
-      label: truncate(source.name, columnWidth + 40),
+      label: truncate(source.name, titleRoom(columnWidth, linkWidth, source.numLayers)),
       colour: source.colour,
       x,
       width: columnWidth,

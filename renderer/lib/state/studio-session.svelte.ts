@@ -50,6 +50,8 @@ export class StudioSession {
   profiles = $derived(this.#profiles());
   /** Relative norm jump across the splice handles' seam (source layer A − 1 → B); null before statistics. */
   seamJump = $derived(this.#seamJump());
+  /** A splice source that has no statistics, so the seam jump cannot be measured yet (the canvas and the inspector offer Compute there). */
+  seamStatsMissing = $derived(this.#seamStatsMissing());
   /** The same measure between neighbouring layers of copy A's source, for scale. */
   typicalStep = $derived(this.#typicalStep());
   // A string, so dragging a handle (a new splice object per frame) does not recompute typicalStep.
@@ -232,6 +234,12 @@ export class StudioSession {
       { profile: this.profiles.get(splice.b.model) ?? null, layer: splice.b.layer },
       this.view.metric,
     );
+  }
+
+  #seamStatsMissing(): string | null {
+    const splice = this.plan.splice;
+    if (!splice) return null;
+    return [splice.a.model, splice.b.model].find((model) => this.checkpoints.byId(model) !== undefined && !this.profiles.has(model)) ?? null;
   }
 
   #profiles(): Map<string, SourceNormProfile> {

@@ -48,28 +48,48 @@ describe('similarityColourScale', () => {
   });
 });
 
+describe('similarityColourScale on a dark theme', () => {
+  it('puts the middle of the diverging scale near the dark surface and the extremes bright', () => {
+    const luminance = (colour: string) => {
+      const channels = colour.match(/\d+/g)!.map(Number);
+      return 0.2126 * channels[0]! + 0.7152 * channels[1]! + 0.0722 * channels[2]!;
+    };
+    const dark = similarityColourScale(selfMatrix, true, true);
+    expect(dark.kind).toBe('diverging');
+    expect(luminance(dark.colour(0))).toBeLessThan(60);
+    expect(luminance(dark.colour(dark.high))).toBeGreaterThan(luminance(dark.colour(dark.high / 2)));
+    expect(luminance(dark.colour(dark.low))).toBeGreaterThan(luminance(dark.colour(dark.low / 2)));
+    // The light scale keeps RdBu's white middle.
+    expect(luminance(similarityColourScale(selfMatrix, true).colour(0))).toBeGreaterThan(200);
+  });
+});
+
 describe('similarityGeometry', () => {
   it('fits square cells into the box, with room for the axes', () => {
     const scale = similarityColourScale(selfMatrix, true);
     const geometry = similarityGeometry(selfMatrix, 3, 3, 400, 200, scale, true);
     const fit = Math.floor((200 - SIMILARITY_MARGIN.top - SIMILARITY_MARGIN.bottom) / 3);
-    expect(geometry.cell).toBe(Math.min(fit, SIMILARITY_MAX_CELL));
+    expect(geometry.cellHeight).toBe(Math.min(fit, SIMILARITY_MAX_CELL));
+    expect(geometry.cellWidth).toBe(geometry.cellHeight);
     expect(geometry.cells).toHaveLength(9);
     const last = geometry.cells.at(-1)!;
-    expect(last).toMatchObject({ i: 2, j: 2, x: SIMILARITY_MARGIN.left + 2 * geometry.cell, y: SIMILARITY_MARGIN.top + 2 * geometry.cell });
-    expect(geometry.width).toBe(SIMILARITY_MARGIN.left + 3 * geometry.cell + SIMILARITY_MARGIN.right);
+    expect(last).toMatchObject({ i: 2, j: 2, x: SIMILARITY_MARGIN.left + 2 * geometry.cellWidth, y: SIMILARITY_MARGIN.top + 2 * geometry.cellHeight });
+    expect(geometry.width).toBe(SIMILARITY_MARGIN.left + 3 * geometry.cellWidth + SIMILARITY_MARGIN.right);
     expect(geometry.xTicks.map((tick) => tick.j)).toEqual([0, 1, 2]);
   });
 
   it('fits 80 layers into a small box, thinning the ticks, and scrolls only below the smallest cell', () => {
     const values = Array.from({ length: 80 }, () => Array.from({ length: 80 }, () => 0.1));
     const geometry = similarityGeometry(values, 80, 80, 400, 220, similarityColourScale(values, false), false);
-    expect(geometry.cell).toBe(2);
+    expect(geometry.cellHeight).toBe(2);
+    // The box is wider than tall: cells take the width too (up to SIMILARITY_MAX_ASPECT × their height).
+    expect(geometry.cellWidth).toBe(4);
     expect(geometry.height).toBeLessThanOrEqual(220);
+    expect(geometry.width).toBeLessThanOrEqual(400);
     expect(geometry.cells).toHaveLength(6400);
-    expect(geometry.xTicks.map((tick) => tick.j).slice(0, 3)).toEqual([0, 20, 40]);
+    expect(geometry.xTicks.map((tick) => tick.j).slice(0, 3)).toEqual([0, 10, 20]);
     const tight = similarityGeometry(values, 80, 80, 100, 100, similarityColourScale(values, false), false);
-    expect(tight.cell).toBe(SIMILARITY_MIN_CELL);
+    expect(tight.cellHeight).toBe(SIMILARITY_MIN_CELL);
     expect(tight.height).toBeGreaterThan(100);
   });
 
