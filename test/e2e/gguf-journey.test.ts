@@ -18,7 +18,7 @@ import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-proce
 import { dragHandle as dragHandleOf, layersIn, settledSummary as summaryOf, STEP_MS } from './stack-page.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
-const GGUF_SOURCE = path.resolve(REPO_ROOT, '../../shared/models/gguf/stories260K-f16.gguf');
+const GGUF_SOURCE = path.resolve(REPO_ROOT, '../shared/models/gguf/stories260K-f16.gguf');
 const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
 /** stories260K's 5 blocks; the default DUS drops round(5 / 4) = 1 from each copy: A = 4, B = 1. */
 const SOURCE_LAYERS = 5;

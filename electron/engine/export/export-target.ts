@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, open, readFile, readdir, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { readTextFileWithin } from '../formats/bounded-read.js';
+import { lstat, mkdir, open, readdir, realpath, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StudioError, isStudioError } from '../../api/errors.js';
 import type { CheckpointSummary, ExportTarget } from '../../api/types.js';
@@ -510,7 +511,7 @@ async function writeCommitMarker(tempDir: string, marker: CommitMarker): Promise
 async function readCommitMarker(leftoverPath: string): Promise<CommitMarker | null> {
   let text: string;
   try {
-    text = await readFile(path.join(leftoverPath, COMMIT_MARKER), 'utf8');
+    text = await readTextFileWithin(path.join(leftoverPath, COMMIT_MARKER), { what: 'commit marker', maxBytes: 1024 * 1024, invalidCode: 'InvalidConfig' });
   } catch {
     return null;
   }
