@@ -15,10 +15,10 @@ import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
 import { e2eSkipRequested, launchChromium } from './browser.js';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
+import { applyYaml, STEP_MS, type Box } from './stack-page.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
-const STEP_MS = 15_000;
 /** Every row has a label element; rows too thin for a number hide it. */
 const SHOWN_OUTPUT_LABEL = '[data-testid="output-label"]:not([display="none"])';
 const SHOWN_SOURCE_LABEL = '[data-testid="source-label"]:not([display="none"])';
@@ -31,13 +31,6 @@ let tempDir: string;
 let models: { mistral: string; llamaA: string; llamaB: string; odd: string; goliathX: string; goliathE: string };
 let server: ServeProcess;
 let browser: Browser;
-
-interface Box {
-  left: number;
-  top: number;
-  right: number;
-  bottom: number;
-}
 
 function overlapArea(a: Box, b: Box): number {
   return Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
@@ -61,15 +54,6 @@ async function boundaryY(page: Page, model: string, boundary: number, layerCount
   if (!box) throw new Error(`source row ${model}:${boundary} is not on screen`);
   // The rect is inset by half a pixel at the top and a pixel in height.
   return boundary < layerCount ? box.y - 0.5 : box.y + box.height + 0.5;
-}
-
-async function applyYaml(page: Page, yaml: string, layers: number): Promise<void> {
-  await page.getByTestId('tab-yaml').click();
-  const editor = page.getByTestId('yaml-editor');
-  await editor.click();
-  await editor.fill(yaml);
-  await page.getByTestId('yaml-apply').click();
-  await expect.poll(() => page.getByTestId('output-layer').count(), { timeout: STEP_MS }).toBe(layers);
 }
 
 function yamlOf(slices: [string, number, number][]): string {

@@ -14,10 +14,10 @@ import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
 import { e2eSkipRequested, launchChromium } from './browser.js';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
+import { applyYaml, STEP_MS, type Box } from './stack-page.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
-const STEP_MS = 15_000;
 /** expect.poll's default (1 s) is short for a page on a busy shared machine. */
 const POLL = { timeout: STEP_MS };
 
@@ -25,22 +25,6 @@ let tempDir: string;
 let models: { mistral: string; goliathX: string; goliathE: string; big: string };
 let server: ServeProcess;
 let browser: Browser;
-
-interface Box {
-  left: number;
-  top: number;
-  right: number;
-  bottom: number;
-}
-
-async function applyYaml(page: Page, yaml: string, layers: number): Promise<void> {
-  await page.getByTestId('tab-yaml').click();
-  const editor = page.getByTestId('yaml-editor');
-  await editor.click();
-  await editor.fill(yaml);
-  await page.getByTestId('yaml-apply').click();
-  await expect.poll(() => page.getByTestId('output-layer').count(), { timeout: STEP_MS }).toBe(layers);
-}
 
 function solarYaml(model: string): string {
   return planYaml({

@@ -39,3 +39,21 @@ export async function dragHandle(page: Page, handle: Locator, model: string, toB
   await page.mouse.move(x, targetY, { steps: 8 });
   await page.mouse.up();
 }
+
+/** A rectangle on the page, as the geometry checks compare them. */
+export interface Box {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+/** Types a plan into the YAML tab, applies it and waits until the output column has `layers` rows. */
+export async function applyYaml(page: Page, yaml: string, layers: number): Promise<void> {
+  await page.getByTestId('tab-yaml').click();
+  const editor = page.getByTestId('yaml-editor');
+  await editor.click();
+  await editor.fill(yaml);
+  await page.getByTestId('yaml-apply').click();
+  await expect.poll(() => page.getByTestId('output-layer').count(), { timeout: STEP_MS }).toBe(layers);
+}
