@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, ResolvedPlan } from '../../api/types.js';
-import { ggufScalar, readGgufHeader, type GgufScalar, type GgufValue } from '../formats/gguf.js';
+import { ggufArrayLength, ggufScalar, readGgufHeader, type GgufScalar, type GgufValue } from '../formats/gguf.js';
 import { outputMtpLayers } from './output-tensors.js';
 
 /** The key a GGUF export carries its plan in (mergekit YAML, absolute model paths), read back by verify. */
@@ -136,7 +136,7 @@ export async function ggufExportMetadata(input: GgufExportMetadataInput): Promis
       metadata.set(key, { type: value.type, value: newCount } as GgufValue);
       continue;
     }
-    if (value.type === 'ARRAY' && value.values.length === oldCount && key.startsWith(`${architecture}.`)) {
+    if (value.type === 'ARRAY' && key.startsWith(`${architecture}.`) && ggufArrayLength(value) === oldCount) {
       metadata.set(key, { ...value, values: remapLayerArray(key, layers, byModel, architecture, firstFile, newCount) });
       continue;
     }
