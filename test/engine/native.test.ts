@@ -543,6 +543,19 @@ describe('copyRanges', () => {
     }
   });
 
+  it('copies one range longer than a mapping window (16 MiB in copy-ranges.cc) through every path', async () => {
+    const target = path.join(dir, 'copy-target-windows.bin');
+    const range: CopyRange = { sourceOffset: 4097, targetOffset: 5, length: 19 * 1024 * 1024 + 3 };
+    const expected = new Uint8Array(range.targetOffset + range.length + 7).fill(0x3c);
+    expected.set(sourceContent.subarray(range.sourceOffset, range.sourceOffset + range.length), range.targetOffset);
+    for (const method of COPY_METHODS) {
+      await writeFile(target, new Uint8Array(expected.length).fill(0x3c));
+      const result = await copyRanges(source, target, [range], { method });
+      expect(result.bytes).toBe(range.length);
+      expect(Buffer.compare(await readFile(target), expected)).toBe(0);
+    }
+  });
+
   it('copies ranges whose offsets share their place in a page through every path', async () => {
     const target = path.join(dir, 'copy-target-aligned.bin');
     const ranges: CopyRange[] = [
