@@ -49,6 +49,10 @@ export const GGML_TYPES = {
   TQ2_0: { id: 35, blockElements: 256, blockBytes: 66 },
   MXFP4: { id: 39, blockElements: 32, blockBytes: 17 },
   NVFP4: { id: 40, blockElements: 64, blockBytes: 36 },
+  // ggml added these after node-llama-cpp 3.21.1's llama.cpp: block_q1_0 is an f16 scale and 128
+  // sign bits, block_q2_0 an f16 scale and 64 2-bit codes. Read and copied like any type; no statistics.
+  Q1_0: { id: 41, blockElements: 128, blockBytes: 18 },
+  Q2_0: { id: 42, blockElements: 64, blockBytes: 18 },
 } as const satisfies Record<string, { id: number; blockElements: number; blockBytes: number }>;
 
 export type GgmlTypeName = keyof typeof GGML_TYPES;

@@ -46,6 +46,9 @@ describe('GGML type table', () => {
     expect(ggmlTensorBytes(ggmlTypeByName('IQ4_NL')!, 64)).toBe(36);
     // ggml's sizeof(block_q8_1), which gguf.cpp uses; gguf-py's GGML_QUANT_SIZES still says 40.
     expect(ggmlTensorBytes('Q8_1', 64)).toBe(72);
+    // ggml's newest types (ggml.h ids 41, 42): an f16 scale plus 1 bit × 128, 2 bits × 64 per block.
+    expect([ggmlTypeById(41)?.name, ggmlTensorBytes('Q1_0', 256), ggmlTypeById(42)?.name, ggmlTensorBytes('Q2_0', 128)]).toEqual(['Q1_0', 36, 'Q2_0', 36]);
+    expect(() => ggmlTensorBytes('Q2_0', 96)).toThrowError(expect.objectContaining({ code: 'TensorInvalidInfo' }));
     expect(() => ggmlTensorBytes('Q4_K', 100)).toThrowError(expect.objectContaining({ code: 'TensorInvalidInfo' }));
     expect(() => ggmlTensorBytes('Q8_0', -32)).toThrowError(expect.objectContaining({ code: 'TensorInvalidInfo' }));
     expect(() => ggmlTensorBytes('Q9_X', 32)).toThrowError(expect.objectContaining({ code: 'UnsupportedDtype' }));
