@@ -16,5 +16,7 @@ export const MAX_INTERLEAVE_MODELS = 64;
 export const MAX_YAML_BYTES = 1_000_000;
 /** Most layers any count in a recipe may name; real models have a few hundred. */
 export const MAX_LAYER_COUNT = 1_000_000;
+/** Longest `chat_template` accepted, in characters; real templates with tool calling have tens of thousands. */
+export const MAX_CHAT_TEMPLATE_LENGTH = 262_144;
 /** Most points of one gradient (`scale: [1.0, 0.5]`). */
 export const MAX_GRADIENT_POINTS = 1024;

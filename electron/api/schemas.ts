@@ -9,7 +9,7 @@
 import * as z from 'zod';
 import { StudioError } from './errors.js';
 import { STUDIO_METHODS, type StudioMethod, type StudioPayload } from './studio-api.js';
-import { MAX_GRADIENT_POINTS, MAX_INTERLEAVE_MODELS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES, MAX_YAML_BYTES } from './limits.js';
+import { MAX_CHAT_TEMPLATE_LENGTH, MAX_GRADIENT_POINTS, MAX_INTERLEAVE_MODELS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES, MAX_YAML_BYTES } from './limits.js';
 import { TENSOR_KINDS, type ExportRequest, type ExportTarget, type LayerPlan, type PlanRecipe, type PlanSlice, type ScaleRule } from './types.js';
 
 export { MAX_GRADIENT_POINTS, MAX_INTERLEAVE_MODELS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES, MAX_YAML_BYTES } from './limits.js';
@@ -61,6 +61,7 @@ export const layerPlanSchema = z.strictObject({
     .optional(),
   baseModel: pathString.optional(),
   tokenizerSource: pathString.optional(),
+  chatTemplate: z.string().min(1).max(MAX_CHAT_TEMPLATE_LENGTH).optional(),
   mtp: z.enum(['move', 'drop']).optional(),
   allowCrimes: z.boolean().optional(),
 });

@@ -260,6 +260,12 @@ export interface LayerPlan {
   dtype?: string;
   baseModel?: string;
   tokenizerSource?: string;
+  /**
+   * mergekit's `chat_template`, as written: `auto` (the input models' most common template), a
+   * built-in name (chatml, llama3, …) or a Jinja template. A folder export writes it as
+   * chat_template.jinja, a GGUF export as tokenizer.chat_template.
+   */
+  chatTemplate?: string;
   /** What to do with DeepSeek-style MTP layers: move to the new last index (default) or drop. */
   mtp?: 'move' | 'drop';
   /** mergekit's `--allow-crimes`: stack layers of models whose architectures differ (a warning instead of an error). */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { isStudioError, StudioError } from '../../electron/api/errors.js';
 import * as z from 'zod';
+import { MAX_CHAT_TEMPLATE_LENGTH } from '../../electron/api/limits.js';
 import { isStudioMethod, MAX_SLICES, MAX_YAML_BYTES, PATH_FIELDS, parsePayload, pathOrRootList, pathString, payloadSchemas, utf8ByteLength } from '../../electron/api/schemas.js';
 import { STUDIO_METHODS, type StudioMethod } from '../../electron/api/studio-api.js';
 import { validPayloads } from '../serve/sample-payloads.js';
@@ -60,6 +61,9 @@ const invalidPayloads: { [M in StudioMethod]: [payload: unknown, field: string][
     [{ plan: { slices: [{ model, start: 0, end: 2, scale: [{ value: Number.POSITIVE_INFINITY }] }] } }, 'plan.slices[0].scale[0].value'],
     [{ plan: { ...plan, mtp: 'keep' } }, 'plan.mtp'],
     [{ plan: { ...plan, dtype: 'bfloat16; rm -rf /' } }, 'plan.dtype'],
+    [{ plan: { ...plan, chatTemplate: '' } }, 'plan.chatTemplate'],
+    [{ plan: { ...plan, chatTemplate: '{'.repeat(MAX_CHAT_TEMPLATE_LENGTH + 1) } }, 'plan.chatTemplate'],
+    [{ plan: { ...plan, chatTemplate: ['chatml'] } }, 'plan.chatTemplate'],
     [{ plan: { slices: Array.from({ length: MAX_SLICES + 1 }, () => ({ model, start: 0, end: 1 })) } }, 'plan.slices'],
     [{ plan: { slices: [{ model, start: 0, end: 2, __proto__x: 1 }] } }, 'plan.slices[0].__proto__x'],
   ],

@@ -1,9 +1,10 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isStudioError } from '../../electron/api/errors.js';
 import type { StudioHost } from '../../electron/api/studio-api.js';
-import type { ExportProgress, JobEnd, SimilarityProgress, StatsProgress } from '../../electron/api/types.js';
+import type { ExportProgress, JobEnd, LayerPlan, SimilarityProgress, StatsProgress } from '../../electron/api/types.js';
+import { NAMED_CHAT_TEMPLATES } from '../../electron/common/plan/chat-templates.js';
 import { createStudioEngine, listDirectory, locateDemoModel } from '../../electron/engine/studio-engine.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
 import { STORIES_260K, TempFolders } from './export/export-fixtures.js';
@@ -57,6 +58,18 @@ describe('studio engine', () => {
     const imported = await studio.planFromYaml({ text: `models:\n  - model: ${STORIES_260K}\nmerge_method: passthrough\n` });
     expect(imported.problems).toEqual([]);
     expect(imported.plan?.slices).toEqual([{ model: STORIES_260K, start: 0, end: 5 }]);
+  });
+
+  it('carries chat_template from YAML to the plan, back to YAML and into the export, as the serve API and the YAML pane call it', async () => {
+    const text = `slices:\n  - sources:\n      - model: ${STORIES_260K}\n        layer_range: [0, 5]\nmerge_method: passthrough\nchat_template: llama3\n`;
+    const imported = await studio.planFromYaml({ text });
+    expect(imported.problems).toEqual([]);
+    expect(imported.plan?.chatTemplate).toBe('llama3');
+    expect((await studio.planToYaml({ plan: imported.plan as LayerPlan })).text).toContain('chat_template: llama3\n');
+    const dir = path.join(work, 'stories-llama3');
+    const report = await studio.exportPlan({ exportId: 'chat-template-export', plan: imported.plan as LayerPlan, target: { dir } });
+    expect(report.verify?.ok).toBe(true);
+    expect(await readFile(path.join(dir, 'chat_template.jinja'), 'utf8')).toBe(NAMED_CHAT_TEMPLATES.llama3);
   });
 
   it('opens the sources a plan names when it resolves it', async () => {

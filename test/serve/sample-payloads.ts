@@ -9,6 +9,7 @@ export function validPayloads(root = '/models'): { [M in StudioMethod]: StudioPa
       { model, start: 1, end: 2, scale: [{ filter: 'o_proj', value: 0 }, { value: 1 }] },
     ],
     dtype: 'bfloat16',
+    chatTemplate: 'chatml',
     mtp: 'move' as const,
   };
   return {

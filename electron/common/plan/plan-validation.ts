@@ -9,6 +9,7 @@ import {
   sliceLayers,
   sourceName,
 } from './plan-sources.js';
+import { chatTemplateChoice, invalidChatTemplateMessage } from './chat-templates.js';
 import { scaleFactorFor, scalesAnything, slicePosition } from './scale-rules.js';
 
 /** Output dtypes mergekit's `dtype` accepts for a passthrough merge. */
@@ -36,6 +37,9 @@ export function validatePlan(plan: LayerPlan, sources: SourceLookup): PlanProble
       code: 'UnsupportedDtype',
       message: `output dtype '${plan.dtype}' is not one of ${PLAN_DTYPES.join(', ')}`,
     });
+  }
+  if (plan.chatTemplate !== undefined && chatTemplateChoice(plan.chatTemplate) === null) {
+    problems.push({ severity: 'error', code: 'InvalidPlan', message: invalidChatTemplateMessage(plan.chatTemplate) });
   }
   checkSourcesOpen(plan, sources, problems);
   checkBaseModel(plan, sources, problems);

@@ -11,6 +11,7 @@ import { writeAll } from '../formats/safetensors-writer.js';
 import { copyRanges } from '../native.js';
 import { resolvePlan } from '../../common/plan/layer-plan.js';
 import { emitMergekitYaml } from '../plan/mergekit-yaml.js';
+import { chatTemplateFiles } from './chat-template-files.js';
 import { exportConfigFor } from './config-remap.js';
 import {
   commitExportTarget,
@@ -127,6 +128,9 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   if (exportConfig === null && !selfContained) warnings.push(`the first source has no ${CONFIG_FILE_NAME}; the export has none either`);
   else if (exportConfig !== null) warnings.push(...exportConfig.warnings);
   const sideFiles = selfContained ? { folder: '', names: [] } : await sideFileSource(plan, resolved, sources);
+  // GGUF carries its chat template in the metadata (ggufExportMetadata).
+  const chatTemplate = selfContained ? null : await chatTemplateFiles(plan, sideFiles, sources);
+  if (chatTemplate !== null) warnings.push(...chatTemplate.warnings);
   const entryFile = format.exporter.entryFile(shards, companions);
 
   const prepared = await prepareExportTarget(request.target, sources, request.targetPolicy);
@@ -162,8 +166,10 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
         small.push({ name: CONFIG_FILE_NAME, write: () => writeDurably(path.join(prepared.tempDir, CONFIG_FILE_NAME), `${JSON.stringify(exportConfig.config, null, 2)}\n`) });
       }
       for (const name of sideFiles.names) {
+        if (chatTemplate?.replaced.has(name) === true) continue;
         small.push({ name, write: () => copySideFile(path.join(sideFiles.folder, name), path.join(prepared.tempDir, name)) });
       }
+      for (const { name, text } of chatTemplate?.written ?? []) small.push({ name, write: () => writeDurably(path.join(prepared.tempDir, name), text) });
       if (!selfContained) {
         const card = buildModelCard({ title: path.basename(prepared.dir), resolved, sources, planYaml, warnings });
         small.push(

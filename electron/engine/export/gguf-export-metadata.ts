@@ -2,7 +2,11 @@ import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, ResolvedPlan } from '../../api/types.js';
 import { ggufArrayLength, ggufScalar, readGgufHeader, type GgufScalar, type GgufValue } from '../formats/gguf.js';
+import { chosenChatTemplate } from './chat-template-files.js';
 import { outputMtpLayers } from './output-tensors.js';
+
+/** Where llama.cpp reads a GGUF's chat template (gguf-py `Keys.Tokenizer.CHAT_TEMPLATE`). */
+export const GGUF_CHAT_TEMPLATE_KEY = 'tokenizer.chat_template';
 
 /** The key a GGUF export carries its plan in (mergekit YAML, absolute model paths), read back by verify. */
 export const GGUF_PLAN_KEY = 'dus_studio.plan';
@@ -110,7 +114,8 @@ export interface GgufExportMetadataInput {
  * `ARCH.block_count` set to the new count, every per-layer array (length = the source's block
  * count) remapped so output layer j takes its source layer's entry from its own source, rule keys
  * a new order would break refused by name, split keys dropped (the layout writes its own),
- * `general.name` and `general.base_model.*` naming the sources, and the plan.
+ * `general.name` and `general.base_model.*` naming the sources, the plan's chat_template as
+ * `tokenizer.chat_template` (for `auto`, the open sources' own templates vote), and the plan.
  */
 export async function ggufExportMetadata(input: GgufExportMetadataInput): Promise<Map<string, GgufValue>> {
   const { resolved, sources } = input;
@@ -149,6 +154,11 @@ export async function ggufExportMetadata(input: GgufExportMetadataInput): Promis
     }
     metadata.set(key, value);
   }
+  const chatTemplate = await chosenChatTemplate(resolved.plan, async (model) => {
+    const own = byModel.has(model) ? ggufScalar(byModel.get(model) as Map<string, GgufValue>, GGUF_CHAT_TEMPLATE_KEY) : undefined;
+    return typeof own === 'string' ? own : null;
+  });
+  if (chatTemplate !== null) metadata.set(GGUF_CHAT_TEMPLATE_KEY, { type: 'STRING', value: chatTemplate });
   metadata.set('general.name', { type: 'STRING', value: input.name });
   const sourceIds = [...new Set([firstId, ...layers.map((layer) => layer.model)])];
   metadata.set('general.base_model.count', { type: 'UINT32', value: sourceIds.length });

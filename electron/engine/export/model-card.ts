@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import type { CheckpointSummary, ResolvedPlan, ScaleRule } from '../../api/types.js';
+import { describeChatTemplate } from '../../common/plan/chat-templates.js';
 import { formatLayerRuns, sourceName } from '../../common/plan/plan-sources.js';
 import { scalesAnything } from '../../common/plan/scale-rules.js';
 
@@ -82,6 +83,7 @@ export function buildModelCard(input: ModelCardInput): string {
   lines.push('');
   lines.push(`Embeddings from ${resolved.embeddingsFrom === null ? 'none' : sourceName(resolved.embeddingsFrom, sources)}; final norm and head from ${resolved.headFrom === null ? 'none' : sourceName(resolved.headFrom, sources)}.`);
   if (resolved.plan.dtype !== undefined) lines.push(`Tensors were written as ${resolved.plan.dtype}.`);
+  if (resolved.plan.chatTemplate !== undefined) lines.push(`Chat template: ${describeChatTemplate(resolved.plan.chatTemplate)}.`);
   if (resolved.seams.length > 0) {
     lines.push('', 'Seams (where consecutive output layers are not consecutive source layers):', '');
     for (const seam of resolved.seams) {

@@ -15,8 +15,9 @@ import {
   visit,
 } from 'yaml';
 import type { ProblemCode } from '../../api/errors.js';
-import { MAX_GRADIENT_POINTS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/limits.js';
+import { MAX_CHAT_TEMPLATE_LENGTH, MAX_GRADIENT_POINTS, MAX_LAYER_COUNT, MAX_PATH_LENGTH, MAX_SCALE_RULES, MAX_SLICES } from '../../api/limits.js';
 import type { LayerPlan, PlanProblem, PlanSlice, ScaleRule, YamlImport } from '../../api/types.js';
+import { chatTemplateChoice, invalidChatTemplateMessage } from '../../common/plan/chat-templates.js';
 import { PLAN_DTYPES } from '../../common/plan/plan-validation.js';
 
 /**
@@ -46,7 +47,6 @@ const MAX_FILTER_LENGTH = 256;
 const UNSUPPORTED_TOP_LEVEL: Readonly<Record<string, string>> = {
   modules: "per-module merges ('modules') are not supported",
   tokenizer: "the 'tokenizer' block (vocabulary merging) is not supported; use 'tokenizer_source'",
-  chat_template: "'chat_template' is not supported; the chat template is copied from the tokenizer source",
 };
 
 const UNSUPPORTED_IN_SLICE: Readonly<Record<string, string>> = {
@@ -210,6 +210,9 @@ class PassthroughReader {
           tokenizerNode = value;
           tokenizerValue = this.text(value, 'tokenizer_source');
           break;
+        case 'chat_template':
+          this.chatTemplate(plan, value);
+          break;
         default: {
           const unsupported = UNSUPPORTED_TOP_LEVEL[key];
           if (unsupported !== undefined) this.report('error', 'UnsupportedMergeOption', keyNode, unsupported);
@@ -306,6 +309,25 @@ class PassthroughReader {
     const slice: PlanSlice = { model, start: 0, end: layers };
     if (scale !== undefined) slice.scale = scale;
     return [slice];
+  }
+
+  /**
+   * `auto`, a built-in name or a Jinja template (merge.py `_set_chat_template`, whose rule
+   * chatTemplateChoice follows). Empty or null is no template, as mergekit treats a falsy value.
+   */
+  chatTemplate(plan: LayerPlan, node: YamlValue): void {
+    const scalar = this.deref(node);
+    if (isScalar(scalar) && (scalar.value === null || scalar.value === '')) return;
+    if (!isScalar(scalar) || typeof scalar.value !== 'string') {
+      this.report('error', 'InvalidYaml', node, "chat_template must be a string: 'auto', a template name or a Jinja template");
+      return;
+    }
+    const value = scalar.value;
+    if (value.length > MAX_CHAT_TEMPLATE_LENGTH) {
+      this.report('error', 'InvalidYaml', node, `chat_template is ${value.length} characters long, more than the ${MAX_CHAT_TEMPLATE_LENGTH} a template may have`);
+    } else if (chatTemplateChoice(value) === null) {
+      this.report('error', 'InvalidYaml', node, invalidChatTemplateMessage(value));
+    } else plan.chatTemplate = value;
   }
 
   /** 'base' names base_model's tokenizer; 'union' merges vocabularies, which a passthrough copy cannot do. */
@@ -724,6 +746,7 @@ export function emitMergekitYaml(plan: LayerPlan, options: { relativeTo?: string
   if (plan.dtype !== undefined) data.dtype = plan.dtype;
   if (plan.baseModel !== undefined) data.base_model = where(plan.baseModel);
   if (plan.tokenizerSource !== undefined) data.tokenizer_source = where(plan.tokenizerSource);
+  if (plan.chatTemplate !== undefined) data.chat_template = plan.chatTemplate;
 
   const doc = new Document(data);
   visit(doc, {

@@ -17,6 +17,24 @@ async function exportOnce(plan: LayerPlan, sources: CheckpointSummary[]): Promis
   return dir;
 }
 
+/** Exports `plan`, re-reads the export's mergekit_config.yml, exports that, and compares every file byte for byte. */
+async function expectSameExportAfterRoundTrip(plan: LayerPlan, sources: CheckpointSummary[]): Promise<string[]> {
+  const original = await exportOnce(plan, sources);
+  const yaml = await readFile(path.join(original, 'mergekit_config.yml'), 'utf8');
+  const reread = parseMergekitYaml(yaml, { baseDir: original });
+  expect(reread.problems).toEqual([]);
+  expect(reread.plan).toEqual(plan);
+  const again = await exportOnce(reread.plan as LayerPlan, sources);
+
+  const names = await folderNames(original);
+  expect(await folderNames(again)).toEqual(names);
+  for (const name of names) {
+    const [left, right] = await Promise.all([readFile(path.join(original, name)), readFile(path.join(again, name))]);
+    expect(Buffer.compare(left, right), name).toBe(0);
+  }
+  return names;
+}
+
 describe('mergekit_config.yml round trip', () => {
   it('re-running an export\'s mergekit_config.yml gives the same export, byte for byte', async () => {
     const first = await openFixture(folders, { layers: 4, seed: 1, dtype: 'F32', sideFiles: true });
@@ -29,19 +47,17 @@ describe('mergekit_config.yml round trip', () => {
       ],
       dtype: 'bfloat16',
     };
-    const original = await exportOnce(plan, [first, second]);
-    const yaml = await readFile(path.join(original, 'mergekit_config.yml'), 'utf8');
-    const reread = parseMergekitYaml(yaml, { baseDir: original });
-    expect(reread.problems).toEqual([]);
-    expect(reread.plan).toEqual(plan);
-    const again = await exportOnce(reread.plan as LayerPlan, [first, second]);
-
-    const names = await folderNames(original);
-    expect(await folderNames(again)).toEqual(names);
+    const names = await expectSameExportAfterRoundTrip(plan, [first, second]);
     expect(names).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'mergekit_config.yml', 'README.md']));
-    for (const name of names) {
-      const [left, right] = await Promise.all([readFile(path.join(original, name)), readFile(path.join(again, name))]);
-      expect(Buffer.compare(left, right), name).toBe(0);
-    }
+  });
+
+  it.each([
+    ['a built-in name', 'exaone'],
+    ['auto', 'auto'],
+    ['a Jinja template with indentation, blank lines and a trailing newline', "{%- for m in messages -%}\n\n  {{ m['role'] }}: {{ m['content'] }}\t\n{%- endfor -%}\n"],
+  ])('keeps chat_template (%s) through the round trip (merge.py _set_chat_template)', async (_title, chatTemplate) => {
+    const first = await openFixture(folders, { layers: 4, seed: 3, dtype: 'F32', sideFiles: true });
+    const names = await expectSameExportAfterRoundTrip({ slices: [slice(first, 0, 4), slice(first, 2, 4)], chatTemplate }, [first]);
+    expect(names).toEqual(expect.arrayContaining(['chat_template.jinja', 'tokenizer_config.json']));
   });
 });

@@ -159,11 +159,47 @@ describe('parseMergekitYaml', () => {
 
   const slice = (lines: string[]): string[] => ['slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4]', ...lines];
 
+  // mergekit config.py `chat_template: Optional[str]`, read by merge.py `_set_chat_template`.
+  it('keeps chat_template as written: auto, a built-in name, or a Jinja template of 20 characters or more with a {', () => {
+    const read = (...lines: string[]): LayerPlan | null => parseMergekitYaml(yaml(...slice([]), 'merge_method: passthrough', ...lines), { baseDir: configDir }).plan;
+    expect(read('chat_template: auto')?.chatTemplate).toBe('auto');
+    expect(read('chat_template: llama3')?.chatTemplate).toBe('llama3');
+    expect(read(`chat_template: "{{ messages[0]['content'] }}"`)?.chatTemplate).toBe("{{ messages[0]['content'] }}");
+    expect(read('chat_template: |', '  {% for m in messages %}', '  {{ m.content }}', '  {% endfor %}')?.chatTemplate).toBe('{% for m in messages %}\n{{ m.content }}\n{% endfor %}\n');
+    // A falsy value is no template in mergekit (`if not chat_template: return`).
+    expect(read('chat_template: ""')).not.toHaveProperty('chatTemplate');
+    expect(read('chat_template:')).not.toHaveProperty('chatTemplate');
+    // Names are file names in mergekit: case counts, and 19 characters with a { are still too short.
+    expect(read('chat_template: ChatML')).toBeNull();
+    expect(read('chat_template: "{{ messages[0] }}xx"')).toBeNull();
+    expect(read('chat_template: "{{ messages[0] }}xxx"')?.chatTemplate).toBe('{{ messages[0] }}xxx');
+  });
+
+  it('names the YAML file, the line and the known templates when a chat_template is refused', () => {
+    const { plan, problems } = parseMergekitYaml(yaml(...slice([]), 'merge_method: passthrough', 'chat_template: llama-3'), { baseDir: configDir, fileName: 'merge.yml' });
+    expect(plan).toBeNull();
+    expect(problems).toEqual([
+      {
+        severity: 'error',
+        code: 'InvalidYaml',
+        line: 6,
+        message: "merge.yml:6: chat_template 'llama-3' is not 'auto', a built-in template (alpaca, chatml, exaone, llama3, mistral) or a Jinja template (at least 20 characters with a '{')",
+      },
+    ]);
+  });
+
   const refusals: { title: string; text: string; code: string; line: number; words: string[] }[] = [
     { title: 'another merge method', text: yaml(...slice([]), 'merge_method: slerp'), code: 'UnsupportedMergeOption', line: 5, words: ["'slerp'"] },
     { title: 'modules', text: yaml(...slice([]), 'modules: {}', 'merge_method: passthrough'), code: 'UnsupportedMergeOption', line: 5, words: ["'modules'"] },
     { title: 'a tokenizer block', text: yaml(...slice([]), 'merge_method: passthrough', 'tokenizer:', '  source: union'), code: 'UnsupportedMergeOption', line: 6, words: ["'tokenizer'"] },
-    { title: 'a chat template', text: yaml(...slice([]), 'merge_method: passthrough', 'chat_template: chatml'), code: 'UnsupportedMergeOption', line: 6, words: ["'chat_template'"] },
+    {
+      title: 'a chat_template that is neither auto, a built-in name nor a Jinja template (merge.py _set_chat_template: "Invalid chat template")',
+      text: yaml(...slice([]), 'merge_method: passthrough', 'chat_template: chatml2'),
+      code: 'InvalidYaml',
+      line: 6,
+      words: ["'chatml2'", 'alpaca, chatml, exaone, llama3, mistral', 'at least 20 characters'],
+    },
+    { title: 'a chat_template that is a list', text: yaml(...slice([]), 'merge_method: passthrough', 'chat_template: [chatml]'), code: 'InvalidYaml', line: 6, words: ['chat_template must be a string'] },
     { title: 'out_dtype different from dtype', text: yaml(...slice([]), 'merge_method: passthrough', 'dtype: float16', 'out_dtype: bfloat16'), code: 'UnsupportedMergeOption', line: 7, words: ["out_dtype 'bfloat16'", "dtype 'float16'"] },
     { title: 'an unknown torch dtype', text: yaml(...slice([]), 'merge_method: passthrough', 'dtype: torch.int8'), code: 'UnsupportedDtype', line: 6, words: ["'torch.int8'"] },
     { title: 'an empty gradient', text: yaml(...slice(['        parameters:', '          scale:', '            - filter: o_proj', '              value: []']), 'merge_method: passthrough'), code: 'InvalidYaml', line: 8, words: ['gradient'] },
@@ -355,6 +391,15 @@ describe('mergekit YAML round trip', () => {
         tokenizerSource: path.join(configDir, 'tokenizer'),
       }),
     },
+    { title: 'a named chat template', plan: () => ({ slices: [{ model: mistralPath, start: 0, end: 8 }], chatTemplate: 'chatml' }) },
+    {
+      title: 'a Jinja chat template with indentation, blank lines, tabs, trailing spaces and newlines',
+      plan: () => ({
+        slices: [{ model: mistralPath, start: 0, end: 8 }],
+        chatTemplate: "  {%- for m in messages -%}\n\n\t{{ m['content'] }}  \n{%- endfor -%}\n\n",
+      }),
+    },
+    { title: 'a one-line Jinja chat template with quotes and a colon', plan: () => ({ slices: [{ model: mistralPath, start: 0, end: 8 }], chatTemplate: `{{ "a: b" + 'c' }} # not a comment` }) },
   ];
 
   it.each(plans)('reads back $title as an equal plan', ({ plan }) => {
