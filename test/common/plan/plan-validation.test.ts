@@ -325,6 +325,9 @@ describe('validatePlan', () => {
     expect(crimes[0]?.message).toMatch(/MistralForCausalLM .*LlamaForCausalLM.*--allow-crimes/);
     expect(validatePlan({ ...plan(mistral), allowCrimes: true }, lookupOf(base, mistral)).map((problem) => problem.severity)).toEqual(['warning']);
 
+    const gguf = { ...makeSummary({ name: 'Gguf-8', numLayers: 8 }), format: 'gguf' as const };
+    expect(validatePlan(plan(gguf), lookupOf(base, gguf)).map((problem) => problem.code)).toEqual(['UnsupportedMergeOption']);
+
     const noConfig = { ...makeSummary({ name: 'NoConfig-8', numLayers: 8 }), config: null };
     expect(validatePlan(plan(noConfig), lookupOf(base, noConfig)).map((problem) => problem.code)).toEqual(['InvalidConfig']);
   });

@@ -6,7 +6,7 @@
  * engine (the CLI), the engine's planFromYaml/resolvePlan/exportPlan (the app's YAML pane over
  * IPC or serve), and exportPlan itself.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StudioHost } from '../../../electron/api/studio-api.js';
@@ -17,7 +17,7 @@ import { exportPlan } from '../../../electron/engine/export/export-plan.js';
 import { createStudioEngine, locateDemoModel } from '../../../electron/engine/studio-engine.js';
 import { buildFixtureCheckpoint, type FixtureOptions } from '../../fixtures/checkpoint-builder.js';
 import { memoryIo } from '../../cli/memory-io.js';
-import { TempFolders, expectLayersCopied, folderNames, layerOrigins, slice, sourceMap } from './export-fixtures.js';
+import { STORIES_260K, TempFolders, expectLayersCopied, folderNames, layerOrigins, slice, sourceMap } from './export-fixtures.js';
 
 const folders = new TempFolders();
 let studio: StudioHost;
@@ -200,6 +200,19 @@ describe('tokenizer_source (tokenizer/build.py build_tokenizer, tokenizer/embed.
     [vocab.t5, vocab.t6] = [6, 5];
     await writeFile(file, JSON.stringify(tokenizer));
     await expect(exportWith(swapped, 'tok-swapped-out')).rejects.toThrow(/token "t5" id 6 .*tok-slices gives it id 5/);
+  });
+
+  it('counts a SentencePiece tokenizer.model with the added tokens of tokenizer_config.json, as get_vocab() does', async () => {
+    const stories = await openCheckpoint(STORIES_260K);
+    const copy = path.join(work, 'stories-tokenizer');
+    await mkdir(copy);
+    await cp(path.join(STORIES_260K, 'tokenizer.model'), path.join(copy, 'tokenizer.model'));
+    const plan = { slices: [slice(stories, 0, 5)], tokenizerSource: copy };
+    // 512 pieces for 512 embedding rows: nothing for mergekit to rebuild.
+    await exportPlan({ plan, target: { dir: path.join(work, 'stories-512') }, sources: sourceMap(stories) });
+    expect(await exists(path.join(work, 'stories-512', 'tokenizer.model'))).toBe(true);
+    await writeFile(path.join(copy, 'tokenizer_config.json'), JSON.stringify({ added_tokens_decoder: { '512': { content: '<|im_end|>', special: true } } }));
+    await expect(exportPlan({ plan, target: { dir: path.join(work, 'stories-513') }, sources: sourceMap(stories) })).rejects.toThrow(/513 tokens .*512 rows/);
   });
 
   it('refuses a tokenizer_source folder without a tokenizer', async () => {
