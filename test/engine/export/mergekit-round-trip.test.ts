@@ -29,19 +29,31 @@ describe('mergekit_config.yml round trip', () => {
       ],
       dtype: 'bfloat16',
     };
-    const original = await exportOnce(plan, [first, second]);
-    const yaml = await readFile(path.join(original, 'mergekit_config.yml'), 'utf8');
-    const reread = parseMergekitYaml(yaml, { baseDir: original });
-    expect(reread.problems).toEqual([]);
-    expect(reread.plan).toEqual(plan);
-    const again = await exportOnce(reread.plan as LayerPlan, [first, second]);
+    await expectSameExportAgain(plan, [first, second]);
+  });
 
-    const names = await folderNames(original);
-    expect(await folderNames(again)).toEqual(names);
-    expect(names).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'mergekit_config.yml', 'README.md']));
-    for (const name of names) {
-      const [left, right] = await Promise.all([readFile(path.join(original, name)), readFile(path.join(again, name))]);
-      expect(Buffer.compare(left, right), name).toBe(0);
-    }
+  it('keeps base_model and tokenizer_source: the re-run takes config.json and side files from the same donors (merge.py _model_out_config)', async () => {
+    const first = await openFixture(folders, { layers: 4, seed: 3, sideFiles: true });
+    const base = await openFixture(folders, { layers: 6, seed: 4, sideFiles: true, extraConfig: { rope_theta: 500000 } });
+    const plan: LayerPlan = { slices: [slice(first, 0, 4), slice(first, 1, 4)], baseModel: base.id, tokenizerSource: first.id };
+    await expectSameExportAgain(plan, [first, base]);
   });
 });
+
+/** Exports the plan, re-reads the export's mergekit_config.yml, exports that, and compares every file. */
+async function expectSameExportAgain(plan: LayerPlan, sources: CheckpointSummary[]): Promise<void> {
+  const original = await exportOnce(plan, sources);
+  const yaml = await readFile(path.join(original, 'mergekit_config.yml'), 'utf8');
+  const reread = parseMergekitYaml(yaml, { baseDir: original });
+  expect(reread.problems).toEqual([]);
+  expect(reread.plan).toEqual(plan);
+  const again = await exportOnce(reread.plan as LayerPlan, sources);
+
+  const names = await folderNames(original);
+  expect(await folderNames(again)).toEqual(names);
+  expect(names).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'mergekit_config.yml', 'README.md']));
+  for (const name of names) {
+    const [left, right] = await Promise.all([readFile(path.join(original, name)), readFile(path.join(again, name))]);
+    expect(Buffer.compare(left, right), name).toBe(0);
+  }
+}
