@@ -78,11 +78,12 @@ function refuseUnresolvablePlan(resolved: ResolvedPlan): void {
 /**
  * Exports a plan to a Hugging Face folder: safetensors shards (copied by the kernel where it can,
  * never holding a tensor in memory), the index, config.json remapped for the new stack, the side
- * files of base_model (or the first source) and tokenizer_source (side-file-donors.ts), a model card and the plan as mergekit YAML. Everything
- * is written into a temporary folder beside the target, verified there, and renamed into place at
- * the end, so the target never holds a half-written export; on failure or cancellation (also while
- * verifying) nothing is left behind. Sources are only read; a source that changes while the export
- * runs fails it with SourceChanged instead of mixing two versions.
+ * files of base_model (else the first source) and tokenizer_source (side-file-donors.ts), a model
+ * card and the plan as mergekit YAML. Everything is written into a temporary folder beside the
+ * target, verified there, and renamed into place at the end, so the target never holds a
+ * half-written export; on failure or cancellation (also while verifying) nothing is left behind.
+ * Sources are only read; a source that changes while the export runs fails it with SourceChanged
+ * instead of mixing two versions.
  */
 export async function exportPlan(request: ExportPlanRequest): Promise<Omit<ExportReport, 'exportId'>> {
   const started = performance.now();
