@@ -39,6 +39,7 @@ export function validatePlan(plan: LayerPlan, sources: SourceLookup): PlanProble
   }
   checkSourcesOpen(plan, sources, problems);
   checkBaseModel(plan, sources, problems);
+  checkGgufTokenizerSource(plan, sources, problems);
   plan.slices.forEach((slice, index) => {
     checkRange(slice, index, sources, problems);
     checkScaleRules(slice, index, sources, problems);
@@ -152,6 +153,20 @@ function checkBaseModel(plan: LayerPlan, sources: SourceLookup, problems: PlanPr
   if (base.vocabSize !== first.vocabSize) {
     push('VocabMismatch', `config.json gives a vocabulary of ${base.vocabSize ?? '(none)'} but ${slices} has ${first.vocabSize ?? '(none)'}: its config would not describe the embeddings`);
   }
+}
+
+/** A GGUF export carries the first source's metadata, its tokenizer included: another tokenizer_source would be ignored. */
+function checkGgufTokenizerSource(plan: LayerPlan, sources: SourceLookup, problems: PlanProblem[]): void {
+  const firstId = plan.slices[0]?.model;
+  const first = firstId === undefined ? undefined : sources.get(firstId);
+  const requested = plan.tokenizerSource === 'base' ? plan.baseModel : plan.tokenizerSource;
+  if (first?.format !== 'gguf' || requested === undefined || requested === firstId) return;
+  problems.push({
+    severity: 'error',
+    code: 'UnsupportedMergeOption',
+    message: `tokenizer_source ${requested}: a GGUF export carries the tokenizer of the first slice's source ${first.name} in its metadata; drop tokenizer_source or make it that model`,
+    model: requested,
+  });
 }
 
 /** The refusal for a source whose text decoder layers no known layer family names. */

@@ -327,6 +327,10 @@ describe('validatePlan', () => {
 
     const gguf = { ...makeSummary({ name: 'Gguf-8', numLayers: 8 }), format: 'gguf' as const };
     expect(validatePlan(plan(gguf), lookupOf(base, gguf)).map((problem) => problem.code)).toEqual(['UnsupportedMergeOption']);
+    // Nor may a GGUF plan name another tokenizer: its metadata (tokenizer included) is the first source's.
+    const ggufPlan: LayerPlan = { slices: [{ model: gguf.id, start: 0, end: 8 }], tokenizerSource: base.id };
+    expect(validatePlan(ggufPlan, lookupOf(base, gguf)).map((problem) => problem.code)).toEqual(['UnsupportedMergeOption']);
+    expect(validatePlan({ ...ggufPlan, tokenizerSource: gguf.id }, lookupOf(gguf))).toEqual([]);
 
     const noConfig = { ...makeSummary({ name: 'NoConfig-8', numLayers: 8 }), config: null };
     expect(validatePlan(plan(noConfig), lookupOf(base, noConfig)).map((problem) => problem.code)).toEqual(['InvalidConfig']);
