@@ -25,6 +25,7 @@ import { INDEX_FILE_NAME } from './formats/safetensors-index.js';
 import { exportPlan } from './export/export-plan.js';
 import { verifyExport } from './export/verify-export.js';
 import { planModels, resolvePlan } from '../common/plan/layer-plan.js';
+import { planCheckpoints } from '../common/plan/plan-sources.js';
 import { buildPlanFromRecipe } from '../common/plan/plan-recipes.js';
 import { emitMergekitYaml, parseMergekitYamlOpening } from './plan/mergekit-yaml.js';
 import { readPlanFile } from './plan/plan-file.js';
@@ -89,7 +90,7 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
   async function sourcesOf(plan: LayerPlan): Promise<{ sources: Map<string, CheckpointSummary>; problems: PlanProblem[] }> {
     const sources = new Map<string, CheckpointSummary>();
     const problems: PlanProblem[] = [];
-    for (const model of planModels(plan)) {
+    for (const model of planCheckpoints(plan)) {
       const known = checkpoints.get(model);
       if (known) {
         sources.set(model, known);
@@ -101,7 +102,8 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
         sources.set(model, summary);
       } catch (error) {
         if (!isStudioError(error)) throw error;
-        problems.push({ severity: 'error', code: error.code, message: `${model}: ${error.message}`, model });
+        const role = model === plan.baseModel && !planModels(plan).includes(model) ? 'base_model ' : '';
+        problems.push({ severity: 'error', code: error.code, message: `${role}${model}: ${error.message}`, model });
       }
     }
     return { sources, problems };

@@ -11,6 +11,36 @@ export function planModels(plan: LayerPlan): string[] {
   return [...new Set(plan.slices.map((slice) => slice.model))];
 }
 
+/**
+ * Every checkpoint a plan needs open: the slices' sources, then `base_model` when it is another
+ * model (it gives the export its config.json and side files, and must fit the stacked tensors).
+ */
+export function planCheckpoints(plan: LayerPlan): string[] {
+  const models = planModels(plan);
+  if (plan.baseModel !== undefined && !models.includes(plan.baseModel)) models.push(plan.baseModel);
+  return models;
+}
+
+/**
+ * The model whose config.json and non-tokenizer side files an export carries: `base_model`, else
+ * the first slice's source. mergekit's donor is `base_model or referenced_models()[0]` (merge.py
+ * `_model_out_config`, `_get_donor_model`); without a base_model its first referenced model comes
+ * from a set, which is only the first slice's source for certain when one model is used.
+ */
+export function configDonor(plan: LayerPlan): string | undefined {
+  return plan.baseModel ?? plan.slices[0]?.model;
+}
+
+/**
+ * The model whose tokenizer an export carries: `tokenizer_source` when given (mergekit builds the
+ * tokenizer from it, tokenizer/build.py), else the config donor (merge.py `_copy_tokenizer`).
+ */
+export function tokenizerDonor(plan: LayerPlan): string | undefined {
+  // 'base' (as an API caller may send it; the YAML reader resolves it) is base_model's tokenizer.
+  if (plan.tokenizerSource === undefined || plan.tokenizerSource === 'base') return configDonor(plan);
+  return plan.tokenizerSource;
+}
+
 /** The name a user knows a source by: its display name when open, else the last part of its path. */
 export function sourceName(model: string, sources: SourceLookup): string {
   const summary = sources.get(model);

@@ -43,6 +43,7 @@ export function validatePlan(plan: LayerPlan, sources: SourceLookup): PlanProble
   }
   checkSourcesOpen(plan, sources, problems);
   checkBaseModel(plan, sources, problems);
+  checkGgufTokenizerSource(plan, sources, problems);
   plan.slices.forEach((slice, index) => {
     checkRange(slice, index, sources, problems);
     checkScaleRules(slice, index, sources, problems);
@@ -119,17 +120,56 @@ function checkRange(slice: PlanSlice, index: number, sources: SourceLookup, prob
 
 /**
  * mergekit takes config.json, the tokenizer and the other side files from `base_model` (merge.py
- * `_get_donor_model`); this exporter takes them from the first slice's source. Until the two are
- * the same code path, a base_model that is not that source would silently give another model.
+ * `_model_out_config`, `_get_donor_model`) and sets only the layer count: a base_model whose
+ * architecture, hidden size or vocabulary differs from the stacked tensors' would give a config
+ * that describes another model. The first slice's source stands for the slices (checkCompatibility
+ * holds the others to it). mergekit refuses mixed architectures unless run with --allow-crimes
+ * (architecture/__init__.py `get_architecture_info`, which counts base_model among the models).
  */
 function checkBaseModel(plan: LayerPlan, sources: SourceLookup, problems: PlanProblem[]): void {
-  const first = plan.slices[0]?.model;
-  if (plan.baseModel === undefined || first === undefined || plan.baseModel === first) return;
+  const baseId = plan.baseModel;
+  const firstId = plan.slices[0]?.model;
+  if (baseId === undefined || firstId === undefined || baseId === firstId) return;
+  const base = sources.get(baseId);
+  const push = (code: ProblemCode, message: string, severity: PlanProblem['severity'] = 'error'): void => {
+    problems.push({ severity, code, message: `base_model ${baseId}: ${message}`, model: baseId });
+  };
+  if (base === undefined) {
+    push('SourceNotOpen', 'is not open; it gives the export its config.json and side files');
+    return;
+  }
+  const first = sources.get(firstId);
+  if (first === undefined) return;
+  const slices = `${first.name} (the first slice's source)`;
+  if (base.format === 'gguf' || first.format === 'gguf') {
+    push('UnsupportedMergeOption', `a GGUF export takes its metadata from the first slice's source ${first.name}; drop base_model or make it that model`);
+    return;
+  }
+  if (base.config === null) push('InvalidConfig', `has no config.json, which mergekit takes from base_model`);
+  if (base.architecture !== first.architecture) {
+    const message = `config.json names architecture ${base.architecture ?? '(none)'} but ${slices} is ${first.architecture ?? '(none)'}`;
+    if (plan.allowCrimes === true) push('ArchitectureMismatch', `${message}; its config.json is used anyway (--allow-crimes)`, 'warning');
+    else push('ArchitectureMismatch', `${message}; mergekit refuses to mix architectures unless run with --allow-crimes, and so does DUS Studio`);
+  }
+  if (base.hiddenSize !== first.hiddenSize) {
+    push('HiddenSizeMismatch', `config.json gives hidden size ${base.hiddenSize ?? '(none)'} but ${slices} has ${first.hiddenSize ?? '(none)'}: its config would not describe the stacked tensors`);
+  }
+  if (base.vocabSize !== first.vocabSize) {
+    push('VocabMismatch', `config.json gives a vocabulary of ${base.vocabSize ?? '(none)'} but ${slices} has ${first.vocabSize ?? '(none)'}: its config would not describe the embeddings`);
+  }
+}
+
+/** A GGUF export carries the first source's metadata, its tokenizer included: another tokenizer_source would be ignored. */
+function checkGgufTokenizerSource(plan: LayerPlan, sources: SourceLookup, problems: PlanProblem[]): void {
+  const firstId = plan.slices[0]?.model;
+  const first = firstId === undefined ? undefined : sources.get(firstId);
+  const requested = plan.tokenizerSource === 'base' ? plan.baseModel : plan.tokenizerSource;
+  if (first?.format !== 'gguf' || requested === undefined || requested === firstId) return;
   problems.push({
     severity: 'error',
     code: 'UnsupportedMergeOption',
-    message: `base_model ${sourceName(plan.baseModel, sources)} is not the first slice's source ${sourceName(first, sources)}: mergekit would take config.json and the tokenizer from base_model, which DUS Studio does not do yet; drop base_model or make it the first slice's model`,
-    model: plan.baseModel,
+    message: `tokenizer_source ${requested}: a GGUF export carries the tokenizer of the first slice's source ${first.name} in its metadata; drop tokenizer_source or make it that model`,
+    model: requested,
   });
 }
 

@@ -2,8 +2,11 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileSystemError } from '../formats/file-errors.js';
 
-/** Non-weight files a model needs beside its weights: tokenizer, chat template, generation and processor configs. */
-export const SIDE_FILE_NAMES: ReadonlySet<string> = new Set([
+/**
+ * A tokenizer's own files, its chat template included. They travel together: from tokenizer_source
+ * when a plan names one, else with the other side files (export/side-file-donors.ts).
+ */
+const TOKENIZER_FILE_NAMES: ReadonlySet<string> = new Set([
   'tokenizer.json',
   'tokenizer.model',
   'tokenizer_config.json',
@@ -15,16 +18,32 @@ export const SIDE_FILE_NAMES: ReadonlySet<string> = new Set([
   'spiece.model',
   'chat_template.jinja',
   'chat_template.json',
+]);
+
+/** Non-weight files a model needs beside its weights: tokenizer, chat template, generation and processor configs. */
+export const SIDE_FILE_NAMES: ReadonlySet<string> = new Set([
+  ...TOKENIZER_FILE_NAMES,
   'generation_config.json',
   'preprocessor_config.json',
   'processor_config.json',
   // mergekit's _copy_tokenizer copies it too (merge.py).
   'video_preprocessor_config.json',
+  // A tagalong file of mergekit's whisper architecture (_data/architectures/whisper.json), copied from the donor.
+  'normalizer.json',
 ]);
+
+/** True for a tokenizer file (`*.tiktoken` included). */
+export function isTokenizerFileName(name: string): boolean {
+  return TOKENIZER_FILE_NAMES.has(name) || isTiktokenName(name);
+}
+
+function isTiktokenName(name: string): boolean {
+  return name.endsWith('.tiktoken') && name.length > '.tiktoken'.length;
+}
 
 /** True for a file name that is copied on export beside the weights (`*.tiktoken` included). */
 export function isSideFileName(name: string): boolean {
-  return SIDE_FILE_NAMES.has(name) || (name.endsWith('.tiktoken') && name.length > '.tiktoken'.length);
+  return SIDE_FILE_NAMES.has(name) || isTiktokenName(name);
 }
 
 /**

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, ModelEvaluation, ResolvedPlan } from '../../api/types.js';
+import { tokenizerDonor } from '../../common/plan/plan-sources.js';
 import { readFileWithin, readTextFileWithin } from '../formats/bounded-read.js';
 import { exportConfigFor } from '../export/config-remap.js';
 import { exportPlan } from '../export/export-plan.js';
@@ -29,9 +30,9 @@ export interface PlanEvaluationOptions extends Omit<ModelEvaluationOptions, 'onP
   onProgress?: (progress: { phase: 'writing' | 'scoring'; done: number; total: number }) => void;
 }
 
-/** The tokenizer folder of a plan: its tokenizer_source, else the first source's folder (mergekit's rule). */
+/** The tokenizer folder of a plan: its tokenizer_source, else base_model's, else the first source's (mergekit's rule). */
 function tokenizerFolder(resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): string {
-  const donor = resolved.plan.tokenizerSource ?? resolved.embeddingsFrom ?? resolved.layers[0]?.model;
+  const donor = tokenizerDonor(resolved.plan);
   const summary = donor === undefined || donor === null ? undefined : sources.get(donor);
   if (summary !== undefined) return summary.folder;
   if (donor !== undefined && donor !== null) return donor;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, LayerPlan } from '../../api/types.js';
+import type { SideFileCopy } from './side-file-donors.js';
 import { chatTemplateChoice, invalidChatTemplateMessage, mostCommonChatTemplate } from '../../common/plan/chat-templates.js';
 import { readTextFileWithin } from '../formats/bounded-read.js';
 
@@ -102,22 +103,22 @@ function holdsTokenizer(names: readonly string[]): boolean {
  */
 export async function chatTemplateFiles(
   plan: LayerPlan,
-  donor: { folder: string; names: readonly string[] },
+  sideFiles: readonly SideFileCopy[],
   sources: ReadonlyMap<string, CheckpointSummary>,
 ): Promise<ChatTemplateFiles> {
   if (plan.chatTemplate === undefined) return UNCHANGED;
   const template = await chosenChatTemplate(plan, (model) => folderChatTemplate(sources.get(model)?.folder ?? model).catch(ignoreMissingFolder));
   if (template === null) return UNCHANGED;
-  if (!holdsTokenizer(donor.names)) {
+  if (!holdsTokenizer(sideFiles.map((file) => file.name))) {
     return {
       ...UNCHANGED,
-      warnings: [`chat_template is set but ${donor.folder || 'the tokenizer source'} holds no tokenizer, so no chat template was written (mergekit saves one only with a tokenizer)`],
+      warnings: ['chat_template is set but the tokenizer source holds no tokenizer, so no chat template was written (mergekit saves one only with a tokenizer)'],
     };
   }
   const written = [{ name: CHAT_TEMPLATE_FILE_NAME, text: template }];
   const replaced = new Set([CHAT_TEMPLATE_FILE_NAME, PROCESSOR_CHAT_TEMPLATE_FILE_NAME]);
-  if (donor.names.includes(TOKENIZER_CONFIG_FILE_NAME)) {
-    const configFile = path.join(donor.folder, TOKENIZER_CONFIG_FILE_NAME);
+  const configFile = sideFiles.find((file) => file.name === TOKENIZER_CONFIG_FILE_NAME)?.from;
+  if (configFile !== undefined) {
     const text = (await readOptionalText(configFile, 'tokenizer config')) ?? '';
     const kept = withoutTopLevelKey(text, CHAT_TEMPLATE_KEY, configFile);
     if (kept !== text) {

@@ -1,10 +1,10 @@
 import type { CheckpointSummary, ResolvedPlan } from '../../api/types.js';
 import { findLayerCountKey, getConfigPath } from '../checkpoint/model-config.js';
-import { formatLayerRuns } from '../../common/plan/plan-sources.js';
+import { configDonor, formatLayerRuns } from '../../common/plan/plan-sources.js';
 import { outputMtpLayers } from './output-tensors.js';
 
 /**
- * config.json for an export: the first source's config with the layer count set and every field
+ * config.json for an export: the config donor's (base_model, else the first source's) with the layer count set and every field
  * that describes layers one by one (DESIGN.md §5) rewritten for the new stack. mergekit only sets
  * the count; transformers then builds sliding/full attention, dense/MoE blocks or RoPE/NoPE layers
  * at the wrong places, or refuses a `layer_types` list of the wrong length.
@@ -59,7 +59,7 @@ interface LayerOrigin {
 }
 
 /**
- * The export's config: a deep copy of the first source's, its layer count set, per-layer lists
+ * The export's config: a deep copy of the donor's (base_model or the first source), its layer count set, per-layer lists
  * remapped (output layer j takes its source layer's entry from its own source's config), index
  * lists rebuilt, and layer rules kept, adjusted, replaced by explicit lists or flagged. Warnings say
  * what could not be expressed as the source stated it.
@@ -488,15 +488,17 @@ class ConfigRemapper {
 }
 
 /**
- * config.json of an export of `resolved`: the first slice's source config, remapped; null when that
- * source has no config.json. The exporter writes it and the verifier expects it.
+ * config.json of an export of `resolved`: the config donor's (base_model, else the first slice's
+ * source), remapped; null when the donor has no config.json. The exporter writes it and the
+ * verifier expects it.
  */
 export function exportConfigFor(resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): RemapConfigResult | null {
-  const first = resolved.embeddingsFrom === null ? undefined : sources.get(resolved.embeddingsFrom);
-  if (first === undefined || first.config === null) return null;
+  const donorId = configDonor(resolved.plan);
+  const donor = donorId === undefined ? undefined : sources.get(donorId);
+  if (donor === undefined || donor.config === null) return null;
   const input: RemapConfigInput = {
-    config: first.config,
-    layerCountKey: first.layerCountKey,
+    config: donor.config,
+    layerCountKey: donor.layerCountKey,
     layers: resolved.layers.map((layer) => ({ config: sources.get(layer.model)?.config ?? null, sourceLayer: layer.sourceLayer })),
     mtpLayers: outputMtpLayers(resolved, sources),
   };

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, ExportProgress, ExportReport, ExportTarget, LayerPlan, ResolvedPlan, VerifyReport } from '../../api/types.js';
 import { CONFIG_FILE_NAME } from '../checkpoint/model-config.js';
-import { listSideFiles } from '../checkpoint/side-files.js';
 import type { LaidOutFile } from '../formats/checkpoint-format.js';
 import { exportFormatFor } from '../formats/format-registry.js';
 import { writeAll } from '../formats/safetensors-writer.js';
@@ -29,6 +28,7 @@ import { planOutputTensors, type OutputTensor } from './output-tensors.js';
 import { DEFAULT_SHARD_SIZE } from './shard-plan.js';
 import { isPlainCopy, transformedChunks } from './tensor-transform.js';
 import { MODEL_CARD_FILE_NAME, PLAN_FILE_NAME } from './export-files.js';
+import { exportSideFiles } from './side-file-donors.js';
 import { verifyExport } from './verify-export.js';
 
 export { MODEL_CARD_FILE_NAME } from './export-files.js';
@@ -78,12 +78,13 @@ function refuseUnresolvablePlan(resolved: ResolvedPlan): void {
 
 /**
  * Exports a plan to a Hugging Face folder: safetensors shards (copied by the kernel where it can,
- * never holding a tensor in memory), the index, config.json remapped for the new stack, the first
- * source's tokenizer and generation files, a model card and the plan as mergekit YAML. Everything
- * is written into a temporary folder beside the target, verified there, and renamed into place at
- * the end, so the target never holds a half-written export; on failure or cancellation (also while
- * verifying) nothing is left behind. Sources are only read; a source that changes while the export
- * runs fails it with SourceChanged instead of mixing two versions.
+ * never holding a tensor in memory), the index, config.json remapped for the new stack, the side
+ * files of base_model (else the first source) and tokenizer_source (side-file-donors.ts), a model
+ * card and the plan as mergekit YAML. Everything is written into a temporary folder beside the
+ * target, verified there, and renamed into place at the end, so the target never holds a
+ * half-written export; on failure or cancellation (also while verifying) nothing is left behind.
+ * Sources are only read; a source that changes while the export runs fails it with SourceChanged
+ * instead of mixing two versions.
  */
 export async function exportPlan(request: ExportPlanRequest): Promise<Omit<ExportReport, 'exportId'>> {
   const started = performance.now();
@@ -125,9 +126,9 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
   const totalBytes = tensors.reduce((sum, tensor) => sum + tensor.bytes, 0);
   const warnings = resolved.problems.filter((problem) => problem.severity === 'warning').map((problem) => problem.message);
   const exportConfig = selfContained ? null : exportConfigFor(resolved, sources);
-  if (exportConfig === null && !selfContained) warnings.push(`the first source has no ${CONFIG_FILE_NAME}; the export has none either`);
+  if (exportConfig === null && !selfContained) warnings.push(`the config donor (base_model, else the first source) has no ${CONFIG_FILE_NAME}; the export has none either`);
   else if (exportConfig !== null) warnings.push(...exportConfig.warnings);
-  const sideFiles = selfContained ? { folder: '', names: [] } : await sideFileSource(plan, resolved, sources);
+  const sideFiles = selfContained ? [] : await exportSideFiles(plan, resolved, sources);
   // GGUF carries its chat template in the metadata (ggufExportMetadata).
   const chatTemplate = selfContained ? null : await chatTemplateFiles(plan, sideFiles, sources);
   if (chatTemplate !== null) warnings.push(...chatTemplate.warnings);
@@ -165,9 +166,9 @@ export async function exportPlan(request: ExportPlanRequest): Promise<Omit<Expor
       if (exportConfig !== null) {
         small.push({ name: CONFIG_FILE_NAME, write: () => writeDurably(path.join(prepared.tempDir, CONFIG_FILE_NAME), `${JSON.stringify(exportConfig.config, null, 2)}\n`) });
       }
-      for (const name of sideFiles.names) {
+      for (const { name, from } of sideFiles) {
         if (chatTemplate?.replaced.has(name) === true) continue;
-        small.push({ name, write: () => copySideFile(path.join(sideFiles.folder, name), path.join(prepared.tempDir, name)) });
+        small.push({ name, write: () => copySideFile(from, path.join(prepared.tempDir, name)) });
       }
       for (const { name, text } of chatTemplate?.written ?? []) small.push({ name, write: () => writeDurably(path.join(prepared.tempDir, name), text) });
       if (!selfContained) {
@@ -239,43 +240,6 @@ function verifyFailed(verify: VerifyReport): StudioError {
     `the export to ${verify.dir} failed verification (${count} problem${count === 1 ? '' : 's'}; first: ${first}); nothing was written there`,
     { path: verify.dir, detail: verify },
   );
-}
-
-/**
- * Side files come from the tokenizer source when the plan names one (an open source, or a folder
- * on disk; `base` means the base model), which must hold a tokenizer; otherwise from the first source.
- */
-async function sideFileSource(plan: LayerPlan, resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): Promise<{ folder: string; names: string[] }> {
-  const first = sources.get(resolved.embeddingsFrom ?? '');
-  const fromFirst = { folder: first?.folder ?? '', names: sideFileNames(first?.sideFiles ?? []) };
-  const requested = plan.tokenizerSource === 'base' ? plan.baseModel : plan.tokenizerSource;
-  if (requested === undefined) return fromFirst;
-  const open = sources.get(requested);
-  if (open !== undefined) return withTokenizer(open.folder, sideFileNames(open.sideFiles), requested);
-  let folder: string;
-  let names: string[];
-  try {
-    const info = await stat(requested);
-    folder = info.isDirectory() ? requested : path.dirname(requested);
-    names = sideFileNames(await listSideFiles(folder));
-  } catch {
-    // mergekit fails here too (it loads the tokenizer from the path): an error, not another tokenizer.
-    throw new StudioError('NotFound', `tokenizer_source ${requested} is not a model folder that can be read`, { path: requested });
-  }
-  return withTokenizer(folder, names, requested);
-}
-
-/** A tokenizer source must hold a tokenizer; mergekit would otherwise fail to load one from it. */
-function withTokenizer(folder: string, names: string[], requested: string): { folder: string; names: string[] } {
-  if (!names.some((name) => name === 'tokenizer.json' || name === 'tokenizer.model' || name.endsWith('.tiktoken'))) {
-    throw new StudioError('InvalidPlan', `tokenizer_source ${requested} holds no tokenizer (tokenizer.json, tokenizer.model or *.tiktoken)`, { path: requested });
-  }
-  return { folder, names };
-}
-
-/** The export writes its own config.json and README.md; a source's copies of them are not side files. */
-function sideFileNames(names: readonly string[]): string[] {
-  return names.filter((name) => name !== CONFIG_FILE_NAME && name !== MODEL_CARD_FILE_NAME && name !== PLAN_FILE_NAME);
 }
 
 /** Every source file the tensors read, checked against what openCheckpoint saw: same size and (when it recorded one) mtime. */

@@ -7,7 +7,8 @@ import { CONFIG_FILE_NAME, readModelConfig } from '../checkpoint/model-config.js
 import type { OpenedWeights, WeightsTensor } from '../formats/checkpoint-format.js';
 import { CHECKPOINT_FORMAT_LIST, checkpointExtensions } from '../formats/format-registry.js';
 import { compareRanges } from '../native.js';
-import { planModels, resolvePlan } from '../../common/plan/layer-plan.js';
+import { resolvePlan } from '../../common/plan/layer-plan.js';
+import { planCheckpoints } from '../../common/plan/plan-sources.js';
 import { readPlanFile } from '../plan/plan-file.js';
 import { parseMergekitYamlOpening } from '../plan/mergekit-yaml.js';
 import { metadataView } from '../formats/gguf-format.js';
@@ -119,7 +120,10 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
   // Weights the format's reader refuses have no tensors to compare: the refusal is the finding.
   if (weights === null) return run.report();
 
-  let resolved = resolvePlan(options.mtp === undefined ? plan : { ...plan, mtp: options.mtp }, sources);
+  // --allow-crimes is a flag of the run, not a line of mergekit_config.yml: an export made with it
+  // is checked against its plan like any other, mixed architectures and all.
+  const checked: LayerPlan = { ...plan, allowCrimes: true };
+  let resolved = resolvePlan(options.mtp === undefined ? checked : { ...checked, mtp: options.mtp }, sources);
   if (!resolved.ok) {
     for (const problem of resolved.problems.filter((item) => item.severity === 'error')) {
       run.problem('InvalidPlan', `${PLAN_FILE_NAME}: ${problem.message}`, { file: PLAN_FILE_NAME });
@@ -131,7 +135,7 @@ export async function verifyExport(dir: string, options: VerifyExportOptions = {
     expected = planOutputTensors(resolved, sources);
     const mtpNames = expected.filter((tensor) => tensor.layer !== null && tensor.layer >= resolved.numLayers).map((tensor) => tensor.name);
     if (options.mtp === undefined && mtpNames.length > 0 && !mtpNames.some((name) => weights.tensors.has(name))) {
-      resolved = resolvePlan({ ...plan, mtp: 'drop' }, sources);
+      resolved = resolvePlan({ ...checked, mtp: 'drop' }, sources);
       expected = planOutputTensors(resolved, sources);
     }
   } catch (error) {
@@ -220,7 +224,7 @@ async function readPlan(run: VerifyRun): Promise<LayerPlan | null> {
 
 async function openSources(run: VerifyRun, plan: LayerPlan): Promise<Map<string, CheckpointSummary> | null> {
   const sources = new Map<string, CheckpointSummary>();
-  for (const model of planModels(plan)) {
+  for (const model of planCheckpoints(plan)) {
     const known = run.options.sources?.get(model);
     if (known !== undefined) {
       sources.set(model, known);
@@ -233,7 +237,7 @@ async function openSources(run: VerifyRun, plan: LayerPlan): Promise<Map<string,
       run.problem('SourceUnavailable', `the source ${model} cannot be opened: ${error.message}`, { file: model });
     }
   }
-  return sources.size === planModels(plan).length ? sources : null;
+  return sources.size === planCheckpoints(plan).length ? sources : null;
 }
 
 /**

@@ -172,6 +172,7 @@ class PassthroughReader {
     let globalScale: ScaleRule[] | undefined;
     let dtypeNode: YamlValue;
     let outDtypeNode: YamlValue;
+    let modelsNode: YamlValue;
     for (const { key, keyNode, value } of entries) {
       switch (key) {
         case 'slices':
@@ -182,6 +183,7 @@ class PassthroughReader {
         case 'models':
           if (sawSlices) this.report('error', 'InvalidYaml', keyNode, "give either 'slices' or 'models', not both");
           sawSlices = true;
+          modelsNode = value;
           plan.slices = this.wholeModel(value);
           break;
         case 'merge_method': {
@@ -222,6 +224,7 @@ class PassthroughReader {
     }
     if (!sawMethod) this.report('error', 'InvalidYaml', root, "merge_method is missing (mergekit requires it): add 'merge_method: passthrough'");
     if (!sawSlices) this.report('error', 'InvalidYaml', root, "slices is missing: a passthrough merge lists its layer ranges under 'slices'");
+    if (modelsNode !== undefined) this.baseModelBesideModels(plan, modelsNode);
     if (tokenizerValue !== undefined) this.tokenizerSource(plan, tokenizerNode, tokenizerValue);
     this.outputDtype(plan, dtypeNode, outDtypeNode);
     if (globalScale !== undefined) this.applyGlobalScale(plan, globalScale, root);
@@ -328,6 +331,21 @@ class PassthroughReader {
     } else if (chatTemplateChoice(value) === null) {
       this.report('error', 'InvalidYaml', node, invalidChatTemplateMessage(value));
     } else plan.chatTemplate = value;
+  }
+
+  /**
+   * In the `models:` form mergekit adds a base_model that is not listed as one more source of the
+   * same slice (plan.py `normalize_config`), and passthrough then refuses two tensors per weight.
+   */
+  baseModelBesideModels(plan: LayerPlan, node: YamlValue): void {
+    const listed = plan.slices[0]?.model;
+    if (plan.baseModel === undefined || listed === undefined || plan.baseModel === listed) return;
+    this.report(
+      'error',
+      'InvalidYaml',
+      node,
+      `base_model ${plan.baseModel} is not the listed model: mergekit adds it to the models form as a second source, and passthrough copies exactly one ("passthrough merge expects exactly one tensor")`,
+    );
   }
 
   /** 'base' names base_model's tokenizer; 'union' merges vocabularies, which a passthrough copy cannot do. */

@@ -294,11 +294,46 @@ describe('validatePlan', () => {
     expect(problems[0]?.message).toContain('no decoder layers recognised in mamba (MambaForCausalLM)');
   });
 
-  it('refuses a base_model other than the first slice source, whose config mergekit would take (merge.py _get_donor_model)', () => {
-    const other = makeSummary({ name: 'Other-8', numLayers: 8 });
+  // mergekit takes config.json from base_model (merge.py _model_out_config) and counts it among the
+  // models whose architectures must agree (architecture/__init__.py get_architecture_info).
+  it('accepts a base_model other than the first slice source when it fits the slices (merge.py _model_out_config)', () => {
+    const other = makeSummary({ name: 'Other-8', numLayers: 12 });
     const plan: LayerPlan = { slices: [{ model: base.id, start: 0, end: 8 }], baseModel: other.id };
-    expect(validatePlan(plan, lookupOf(base, other)).map((problem) => problem.code)).toEqual(['UnsupportedMergeOption']);
+    expect(validatePlan(plan, lookupOf(base, other))).toEqual([]);
     expect(validatePlan({ ...plan, baseModel: base.id }, lookupOf(base, other))).toEqual([]);
+  });
+
+  it('refuses a base_model that is not open, or whose architecture, hidden size or vocabulary differ, naming it and both values (merge.py _model_out_config, get_architecture_info)', () => {
+    const plan = (model: CheckpointSummary): LayerPlan => ({ slices: [{ model: base.id, start: 0, end: 8 }], baseModel: model.id });
+    const absent = validatePlan({ slices: [{ model: base.id, start: 0, end: 8 }], baseModel: '/models/Absent' }, lookupOf(base));
+    expect(absent.map((problem) => [problem.code, problem.severity])).toEqual([['SourceNotOpen', 'error']]);
+    expect(absent[0]?.message).toContain('base_model /models/Absent');
+
+    const wide = makeSummary({ name: 'Wide-8', numLayers: 8, hiddenSize: 32 });
+    const widened = validatePlan(plan(wide), lookupOf(base, wide));
+    expect(widened.map((problem) => problem.code)).toEqual(['HiddenSizeMismatch']);
+    expect(widened[0]?.message).toMatch(new RegExp(`base_model ${wide.id}: .*hidden size 32 .*Base-8.* 16`));
+
+    const bigVocab = makeSummary({ name: 'Vocab-8', numLayers: 8, vocabSize: 64 });
+    const vocab = validatePlan(plan(bigVocab), lookupOf(base, bigVocab));
+    expect(vocab.map((problem) => problem.code)).toEqual(['VocabMismatch']);
+    expect(vocab[0]?.message).toMatch(/64 .*32/);
+
+    const mistral = { ...makeSummary({ name: 'Mistral-8', numLayers: 8 }), architecture: 'MistralForCausalLM' };
+    const crimes = validatePlan(plan(mistral), lookupOf(base, mistral));
+    expect(crimes.map((problem) => [problem.code, problem.severity])).toEqual([['ArchitectureMismatch', 'error']]);
+    expect(crimes[0]?.message).toMatch(/MistralForCausalLM .*LlamaForCausalLM.*--allow-crimes/);
+    expect(validatePlan({ ...plan(mistral), allowCrimes: true }, lookupOf(base, mistral)).map((problem) => problem.severity)).toEqual(['warning']);
+
+    const gguf = { ...makeSummary({ name: 'Gguf-8', numLayers: 8 }), format: 'gguf' as const };
+    expect(validatePlan(plan(gguf), lookupOf(base, gguf)).map((problem) => problem.code)).toEqual(['UnsupportedMergeOption']);
+    // Nor may a GGUF plan name another tokenizer: its metadata (tokenizer included) is the first source's.
+    const ggufPlan: LayerPlan = { slices: [{ model: gguf.id, start: 0, end: 8 }], tokenizerSource: base.id };
+    expect(validatePlan(ggufPlan, lookupOf(base, gguf)).map((problem) => problem.code)).toEqual(['UnsupportedMergeOption']);
+    expect(validatePlan({ ...ggufPlan, tokenizerSource: gguf.id }, lookupOf(gguf))).toEqual([]);
+
+    const noConfig = { ...makeSummary({ name: 'NoConfig-8', numLayers: 8 }), config: null };
+    expect(validatePlan(plan(noConfig), lookupOf(base, noConfig)).map((problem) => problem.code)).toEqual(['InvalidConfig']);
   });
 
   it('does not call neighbouring slices of different sources a gap', () => {

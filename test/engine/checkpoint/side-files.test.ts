@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSideFileName, listSideFiles } from '../../../electron/engine/checkpoint/side-files.js';
+import { isExportFileName } from '../../../electron/engine/export/export-files.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -72,6 +73,14 @@ describe('listSideFiles', () => {
       'video_preprocessor_config.json',
     ];
     expect(mergekitCopies.filter((name) => !isSideFileName(name))).toEqual([]);
+  });
+
+  it('copies every tagalong file of mergekit\'s architecture JSONs (merge.py _copy_tagalong_files, _data/architectures/*.json)', () => {
+    // gemma3vl, llama4, mistral3: preprocessor/processor configs; qwen2(_5)/qwen3 VL: vocab.json; whisper: normalizer.json.
+    const tagalong = ['preprocessor_config.json', 'processor_config.json', 'vocab.json', 'normalizer.json'];
+    expect(tagalong.filter((name) => !isSideFileName(name))).toEqual([]);
+    // export-files.ts counts them as part of a previous export, so --replace recognises one that carries them.
+    expect(tagalong.filter((name) => !isExportFileName(name))).toEqual([]);
   });
 
   it('reports a missing folder as NotFound', async () => {

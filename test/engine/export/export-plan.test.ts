@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -137,11 +137,13 @@ describe('exportPlan', () => {
   });
 
   it('copies tokenizer files from the tokenizer source when the plan names one', async () => {
-    const first = await openFixture(folders, { layers: 4, seed: 21 });
+    const first = await openFixture(folders, { layers: 4, seed: 21, sideFiles: true });
     const second = await openFixture(folders, { layers: 4, seed: 22, sideFiles: true });
+    // Same vocabulary (so mergekit would not reorder a row), but a tokenizer_config.json of its own.
+    await writeFile(path.join(second.folder, 'tokenizer_config.json'), JSON.stringify({ tokenizer_class: 'LlamaTokenizerFast', model_max_length: 4096 }));
     const plan = { slices: [slice(first, 0, 4), slice(second, 2, 4)] };
     const plain = await exportTo(plan, [first, second]);
-    expect(await folderNames(plain.dir)).not.toContain('tokenizer.json');
+    expect(await readFile(path.join(plain.dir, 'tokenizer_config.json'), 'utf8')).toBe(await readFile(path.join(first.folder, 'tokenizer_config.json'), 'utf8'));
     const withTokenizer = await exportTo({ ...plan, tokenizerSource: second.id }, [first, second]);
     expect(await readFile(path.join(withTokenizer.dir, 'tokenizer_config.json'), 'utf8')).toBe(await readFile(path.join(second.folder, 'tokenizer_config.json'), 'utf8'));
     expect(withTokenizer.report.files).toContain('tokenizer.json');

@@ -60,4 +60,12 @@ describe('mergekit_config.yml round trip', () => {
     const names = await expectSameExportAfterRoundTrip({ slices: [slice(first, 0, 4), slice(first, 2, 4)], chatTemplate }, [first]);
     expect(names).toEqual(expect.arrayContaining(['chat_template.jinja', 'tokenizer_config.json']));
   });
+
+  it('keeps base_model and tokenizer_source: the re-run takes config.json and side files from the same donors (merge.py _model_out_config)', async () => {
+    const first = await openFixture(folders, { layers: 4, seed: 3, sideFiles: true });
+    const base = await openFixture(folders, { layers: 6, seed: 4, sideFiles: true, extraConfig: { rope_theta: 500000 } });
+    const plan: LayerPlan = { slices: [slice(first, 0, 4), slice(first, 1, 4)], baseModel: base.id, tokenizerSource: first.id };
+    await expectSameExportAfterRoundTrip(plan, [first, base]);
+  });
 });
+
