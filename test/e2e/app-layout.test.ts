@@ -14,7 +14,7 @@ import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
 import { e2eSkipRequested, launchChromium } from './browser.js';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
-import { applyYaml, STEP_MS, type Box } from './stack-page.js';
+import { applyYaml, collisions, STEP_MS, textBoxes } from './stack-page.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
@@ -41,33 +41,6 @@ async function clipped(page: Page, selector: string): Promise<string[]> {
     nodes
       .filter((node) => node.getClientRects().length > 0 && node.scrollWidth > node.clientWidth + 1)
       .map((node) => `${node.getAttribute('data-testid') ?? node.tagName}: ${node.textContent?.trim().slice(0, 60)}`),
-  );
-}
-
-/** Pairs of boxes that overlap by more than half a pixel each way. */
-function collisions(items: (Box & { text: string })[]): string[] {
-  const found: string[] = [];
-  for (let i = 0; i < items.length; i++) {
-    for (let j = i + 1; j < items.length; j++) {
-      const a = items[i]!;
-      const b = items[j]!;
-      const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
-      const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
-      if (x > 0.5 && y > 0.5) found.push(`${a.text} × ${b.text}`);
-    }
-  }
-  return found;
-}
-
-async function textBoxes(page: Page, selector: string): Promise<(Box & { text: string })[]> {
-  return page.locator(selector).evaluateAll((nodes) =>
-    nodes
-      .filter((node) => node.getAttribute('display') !== 'none')
-      .map((node) => {
-        const rect = node.getBoundingClientRect();
-        return { text: node.textContent ?? '', left: rect.left, top: rect.top, right: rect.right, bottom: rect.bottom };
-      })
-      .filter((box) => box.right > box.left),
   );
 }
 
