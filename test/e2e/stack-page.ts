@@ -106,21 +106,25 @@ export interface StudioUnderTest<Name extends string> {
   close(): Promise<void>;
 }
 
+/** A fixture model: its folder name (default: its key) and whether serve opens it at start (default: yes). */
+export type StudioFixture = Omit<FixtureOptions, 'dir'> & { folder?: string; open?: boolean };
+
 /**
- * Writes each fixture model under a fresh temporary root (`prefix` names it), starts serve with every
- * model opened in the order given, and launches Chromium.
+ * Writes each fixture model under a fresh temporary root (`prefix` names it), starts serve with the
+ * models to open in the order given, and launches Chromium.
  */
-export async function startStudio<Name extends string>(
-  repoRoot: string,
-  prefix: string,
-  fixtures: Record<Name, Omit<FixtureOptions, 'dir'>>,
-): Promise<StudioUnderTest<Name>> {
+export async function startStudio<Name extends string>(repoRoot: string, prefix: string, fixtures: Record<Name, StudioFixture>): Promise<StudioUnderTest<Name>> {
   await ensureBuilt(repoRoot);
   const tempDir = await realpath(await mkdtemp(path.join(os.tmpdir(), prefix)));
   const names = Object.keys(fixtures) as Name[];
-  const models = Object.fromEntries(names.map((name) => [name, path.join(tempDir, 'models', name)])) as Record<Name, string>;
-  await Promise.all(names.map((name) => buildFixtureCheckpoint({ ...fixtures[name], dir: models[name] })));
-  const open = names.flatMap((name) => ['--open', models[name]]);
+  const models = Object.fromEntries(names.map((name) => [name, path.join(tempDir, 'models', fixtures[name].folder ?? name)])) as Record<Name, string>;
+  await Promise.all(
+    names.map((name) => {
+      const { folder: _folder, open: _open, ...options } = fixtures[name];
+      return buildFixtureCheckpoint({ ...options, dir: models[name] });
+    }),
+  );
+  const open = names.filter((name) => fixtures[name].open !== false).flatMap((name) => ['--open', models[name]]);
   const server = await startServeProcess({ repoRoot, args: ['--port', '0', ...open, '--root', tempDir] });
   const browser = await launchChromium();
   return {
