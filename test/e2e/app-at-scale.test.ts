@@ -6,16 +6,13 @@
  * After the canvas, the things that must never mislead: a recipe's repeats are a note, the norm
  * charts draw only the plan's sources, a selection follows its layer, an old export outcome goes.
  */
-import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
-import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
-import { e2eSkipRequested, launchChromium } from './browser.js';
-import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
-import { applyYaml, STEP_MS, type Box } from './stack-page.js';
+import { e2eSkipRequested } from './browser.js';
+import { applyYaml, startStudio, STEP_MS, type Box, type StudioUnderTest } from './stack-page.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
@@ -27,9 +24,10 @@ const VIEWPORTS = [
   { width: 1920, height: 1080 },
 ] as const;
 
+type Model = 'mistral' | 'llamaA' | 'llamaB' | 'odd' | 'goliathX' | 'goliathE';
+let studio: StudioUnderTest<Model>;
 let tempDir: string;
-let models: { mistral: string; llamaA: string; llamaB: string; odd: string; goliathX: string; goliathE: string };
-let server: ServeProcess;
+let models: Record<Model, string>;
 let browser: Browser;
 
 function overlapArea(a: Box, b: Box): number {
@@ -64,36 +62,23 @@ if (e2eSkipRequested()) console.warn('DUS_SKIP_E2E=1: the Chromium end-to-end te
 
 describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
   beforeAll(async () => {
-    await ensureBuilt(REPO_ROOT);
-    tempDir = await realpath(await mkdtemp(path.join(os.tmpdir(), 'dus-scale-')));
-    const dir = (name: string) => path.join(tempDir, 'models', name);
-    models = {
-      mistral: dir('mistral-32'),
-      llamaA: dir('llama-a'),
-      llamaB: dir('llama-b'),
-      odd: dir('odd-hidden'),
-      goliathX: dir('xwin-80'),
-      goliathE: dir('euryale-80'),
-    };
-    await Promise.all([
-      buildFixtureCheckpoint({ dir: models.mistral, layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 }),
-      buildFixtureCheckpoint({ dir: models.llamaA, layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 4, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      buildFixtureCheckpoint({ dir: models.llamaB, layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 5, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
+    const llama = { architecture: 'LlamaForCausalLM', modelType: 'llama' } as const;
+    const goliath = { layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, ...llama } as const;
+    studio = await startStudio(REPO_ROOT, 'dus-scale-', {
+      mistral: { folder: 'mistral-32', layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 },
+      llamaA: { folder: 'llama-a', layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 4, ...llama },
+      llamaB: { folder: 'llama-b', layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 5, ...llama },
       // Same family, another hidden size: its layers cannot sit between the other two's.
-      buildFixtureCheckpoint({ dir: models.odd, layers: 12, hidden: 24, intermediate: 48, vocab: 64, seed: 6, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      buildFixtureCheckpoint({ dir: models.goliathX, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 7, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      buildFixtureCheckpoint({ dir: models.goliathE, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 8, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-    ]);
+      odd: { folder: 'odd-hidden', layers: 12, hidden: 24, intermediate: 48, vocab: 64, seed: 6, ...llama },
+      goliathX: { folder: 'xwin-80', seed: 7, ...goliath },
+      goliathE: { folder: 'euryale-80', seed: 8, ...goliath },
+    });
+    ({ tempDir, models, browser } = studio);
     await mkdir(SCREENSHOT_DIR, { recursive: true });
-    const open = Object.values(models).flatMap((model) => ['--open', model]);
-    server = await startServeProcess({ repoRoot: REPO_ROOT, args: ['--port', '0', ...open, '--root', tempDir] });
-    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    await studio?.close();
   });
 
   for (const viewport of VIEWPORTS) {
@@ -106,7 +91,7 @@ describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
       beforeAll(async () => {
         context = await browser.newContext({ viewport, colorScheme: 'light' });
         page = await context.newPage();
-        await page.goto(server.url);
+        await page.goto(studio.server.url);
         await page.locator('[data-testid="output-layer"][data-index="47"]').waitFor({ timeout: 30_000 });
       }, 60_000);
 

@@ -5,26 +5,22 @@
  * model, "Compute" where statistics are missing, and light and dark screenshots of a 48-layer SOLAR
  * plan and a 137-layer Goliath plan. Models are written by the project's own writer (tiny hidden size).
  */
-import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
-import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
-import { e2eSkipRequested, launchChromium } from './browser.js';
-import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
-import { applyYaml, STEP_MS, type Box } from './stack-page.js';
+import { e2eSkipRequested } from './browser.js';
+import { applyYaml, collisions, startStudio, STEP_MS, textBoxes, type StudioUnderTest } from './stack-page.js';
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
 /** expect.poll's default (1 s) is short for a page on a busy shared machine. */
 const POLL = { timeout: STEP_MS };
 
-let tempDir: string;
-let models: { mistral: string; goliathX: string; goliathE: string; big: string };
-let server: ServeProcess;
-let browser: Browser;
+type Model = 'mistral' | 'goliathX' | 'goliathE' | 'big';
+let studio: StudioUnderTest<Model>;
+let models: Record<Model, string>;
 
 function solarYaml(model: string): string {
   return planYaml({
@@ -44,33 +40,6 @@ async function clipped(page: Page, selector: string): Promise<string[]> {
   );
 }
 
-/** Pairs of boxes that overlap by more than half a pixel each way. */
-function collisions(items: (Box & { text: string })[]): string[] {
-  const found: string[] = [];
-  for (let i = 0; i < items.length; i++) {
-    for (let j = i + 1; j < items.length; j++) {
-      const a = items[i]!;
-      const b = items[j]!;
-      const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
-      const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
-      if (x > 0.5 && y > 0.5) found.push(`${a.text} × ${b.text}`);
-    }
-  }
-  return found;
-}
-
-async function textBoxes(page: Page, selector: string): Promise<(Box & { text: string })[]> {
-  return page.locator(selector).evaluateAll((nodes) =>
-    nodes
-      .filter((node) => node.getAttribute('display') !== 'none')
-      .map((node) => {
-        const rect = node.getBoundingClientRect();
-        return { text: node.textContent ?? '', left: rect.left, top: rect.top, right: rect.right, bottom: rect.bottom };
-      })
-      .filter((box) => box.right > box.left),
-  );
-}
-
 if (e2eSkipRequested()) console.warn('DUS_SKIP_E2E=1: the Chromium end-to-end tests are skipped.');
 
 describe.skipIf(e2eSkipRequested())('the window at real scale: layout and details', () => {
@@ -79,34 +48,25 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
   const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOT_DIR, `layout-${name}.png`) });
 
   beforeAll(async () => {
-    await ensureBuilt(REPO_ROOT);
-    tempDir = await realpath(await mkdtemp(path.join(os.tmpdir(), 'dus-layout-')));
-    const dir = (name: string) => path.join(tempDir, 'models', name);
-    models = { mistral: dir('mistral-32'), goliathX: dir('xwin-80'), goliathE: dir('euryale-80'), big: dir('big-5') };
-    await Promise.all([
-      buildFixtureCheckpoint({ dir: models.mistral, layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 }),
-      buildFixtureCheckpoint({ dir: models.goliathX, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 7, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      buildFixtureCheckpoint({ dir: models.goliathE, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 8, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      // 5 × 16.8 MB of F32: over the 64 MiB under which statistics start on their own.
-      buildFixtureCheckpoint({ dir: models.big, layers: 5, hidden: 512, intermediate: 2048, vocab: 64, heads: 8, kvHeads: 8, dtype: 'F32', seed: 9 }),
-    ]);
-    await mkdir(SCREENSHOT_DIR, { recursive: true });
-    server = await startServeProcess({
-      repoRoot: REPO_ROOT,
-      args: ['--port', '0', '--open', models.mistral, '--open', models.goliathX, '--open', models.goliathE, '--root', tempDir],
+    const goliath = { layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, architecture: 'LlamaForCausalLM', modelType: 'llama' } as const;
+    studio = await startStudio(REPO_ROOT, 'dus-layout-', {
+      mistral: { folder: 'mistral-32', layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 },
+      goliathX: { folder: 'xwin-80', seed: 7, ...goliath },
+      goliathE: { folder: 'euryale-80', seed: 8, ...goliath },
+      // 5 × 16.8 MB of F32: over the 64 MiB under which statistics start on their own; opened later through the dialog.
+      big: { folder: 'big-5', open: false, layers: 5, hidden: 512, intermediate: 2048, vocab: 64, heads: 8, kvHeads: 8, dtype: 'F32', seed: 9 },
     });
-    browser = await launchChromium();
-    context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+    models = studio.models;
+    await mkdir(SCREENSHOT_DIR, { recursive: true });
+    context = await studio.browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
     page = await context.newPage();
-    await page.goto(server.url);
+    await page.goto(studio.server.url);
     await page.locator('[data-testid="output-layer"][data-index="47"]').waitFor({ timeout: 30_000 });
   }, 120_000);
 
   afterAll(async () => {
     await context?.close();
-    await browser?.close();
-    await server?.stop();
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    await studio?.close();
   });
 
   const SIZES = [

@@ -2,8 +2,14 @@
  * What the end-to-end journeys read from and do to the stack page: the plan summary once the engine
  * has answered, and a splice handle dragged with real pointer moves.
  */
-import type { Locator, Page } from 'playwright-core';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { expect } from 'vitest';
+import { buildFixtureCheckpoint, type FixtureOptions } from '../fixtures/checkpoint-builder.js';
+import { launchChromium } from './browser.js';
+import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
 
 /** How long a UI step may take before a test gives up; real steps take well under a second. */
 export const STEP_MS = 15_000;
@@ -48,6 +54,38 @@ export interface Box {
   bottom: number;
 }
 
+/** A box with the text it holds, as the collision and clipping checks report it. */
+export type TextBox = Box & { text: string };
+
+/** Pairs of boxes that overlap by more than half a pixel each way. */
+export function collisions(items: TextBox[]): string[] {
+  const found: string[] = [];
+  for (let i = 0; i < items.length; i++) {
+    for (let j = i + 1; j < items.length; j++) {
+      const a = items[i]!;
+      const b = items[j]!;
+      const x = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const y = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (x > 0.5 && y > 0.5) found.push(`${a.text} × ${b.text}`);
+    }
+  }
+  return found;
+}
+
+/** Client boxes of the shown elements matching `selector`, each with its text (an SVG <title> tooltip left out). */
+export async function textBoxes(page: Page, selector: string): Promise<TextBox[]> {
+  return page.locator(selector).evaluateAll((nodes) =>
+    nodes
+      .filter((node) => node.getAttribute('display') !== 'none')
+      .map((node) => {
+        const rect = node.getBoundingClientRect();
+        const text = [...node.childNodes].filter((child) => child.nodeName !== 'title').map((child) => child.textContent ?? '').join('');
+        return { text, left: rect.left, top: rect.top, right: rect.right, bottom: rect.bottom };
+      })
+      .filter((box) => box.right > box.left),
+  );
+}
+
 /** Types a plan into the YAML tab, applies it and waits until the output column has `layers` rows. */
 export async function applyYaml(page: Page, yaml: string, layers: number): Promise<void> {
   await page.getByTestId('tab-yaml').click();
@@ -56,4 +94,48 @@ export async function applyYaml(page: Page, yaml: string, layers: number): Promi
   await editor.fill(yaml);
   await page.getByTestId('yaml-apply').click();
   await expect.poll(() => page.getByTestId('output-layer').count(), { timeout: STEP_MS }).toBe(layers);
+}
+
+/** A serve process with fixture models open and a Chromium to look at it with; `close` ends all three. */
+export interface StudioUnderTest<Name extends string> {
+  tempDir: string;
+  /** Each model's folder (what the app names it by). */
+  models: Record<Name, string>;
+  server: ServeProcess;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+/** A fixture model: its folder name (default: its key) and whether serve opens it at start (default: yes). */
+export type StudioFixture = Omit<FixtureOptions, 'dir'> & { folder?: string; open?: boolean };
+
+/**
+ * Writes each fixture model under a fresh temporary root (`prefix` names it), starts serve with the
+ * models to open in the order given, and launches Chromium.
+ */
+export async function startStudio<Name extends string>(repoRoot: string, prefix: string, fixtures: Record<Name, StudioFixture>): Promise<StudioUnderTest<Name>> {
+  await ensureBuilt(repoRoot);
+  const tempDir = await realpath(await mkdtemp(path.join(os.tmpdir(), prefix)));
+  const names = Object.keys(fixtures) as Name[];
+  const models = Object.fromEntries(names.map((name) => [name, path.join(tempDir, 'models', fixtures[name].folder ?? name)])) as Record<Name, string>;
+  await Promise.all(
+    names.map((name) => {
+      const { folder: _folder, open: _open, ...options } = fixtures[name];
+      return buildFixtureCheckpoint({ ...options, dir: models[name] });
+    }),
+  );
+  const open = names.filter((name) => fixtures[name].open !== false).flatMap((name) => ['--open', models[name]]);
+  const server = await startServeProcess({ repoRoot, args: ['--port', '0', ...open, '--root', tempDir] });
+  const browser = await launchChromium();
+  return {
+    tempDir,
+    models,
+    server,
+    browser,
+    async close() {
+      await browser.close();
+      await server.stop();
+      await rm(tempDir, { recursive: true, force: true });
+    },
+  };
 }

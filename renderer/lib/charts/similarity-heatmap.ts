@@ -47,12 +47,74 @@ export interface SimilarityGeometry {
   /** Column ticks (layers of B) along the bottom, row ticks (layers of A) along the left. */
   xTicks: { key: string; j: number; x: number }[];
   yTicks: { key: string; i: number; y: number }[];
+  /** Baselines of the bottom axis's tick labels and of its title. */
+  xTickY: number;
+  xTitleY: number;
+  /** Right end of the left axis's tick labels. */
+  yTickX: number;
+  /** The axis titles, their model names shortened with "…" where the whole title would not fit. */
+  xTitle: string;
+  yTitle: string;
 }
 
-/** Left: rotated axis title, tick labels, seam pointer; bottom: seam pointer, tick labels, axis title. */
-export const SIMILARITY_MARGIN = { left: 40, right: 8, top: 6, bottom: 36 } as const;
-/** Small enough that an 80-layer matrix fits the bottom panel at once (the keyboard reaches every cell); larger ones scroll. */
-export const SIMILARITY_MIN_CELL = 2;
+/** Labels and titles are drawn at this size (0.625rem). */
+export const SIMILARITY_FONT_PX = 10;
+/**
+ * Widest advance of a digit, letter or punctuation mark in the UI's sans-serif, in em; "→", "m"
+ * and "W" are counted double. An upper bound, so a measured label is never wider than its room.
+ */
+const GLYPH_EM = 0.62;
+const WIDE_GLYPHS = /[→mwMW…]/u;
+/** Height of a 10 px label's box: the rotated title is this thick. */
+const LABEL_HEIGHT = 12;
+/** From the cells to the tick labels: the seam pointer (7 px) and a gap. */
+const TICK_GAP = 9;
+
+/** Width of `text` at the labels' size, never less than Chromium draws it. */
+export function labelWidth(text: string): number {
+  let em = 0;
+  for (const glyph of text) em += WIDE_GLYPHS.test(glyph) ? 2 * GLYPH_EM : GLYPH_EM;
+  return em * SIMILARITY_FONT_PX;
+}
+
+/**
+ * "A layer (name) →" within `room` pixels: the name loses characters from its end (marked "…")
+ * until the title fits, and goes entirely only when not one character of it fits.
+ */
+export function fitAxisTitle(axis: 'A' | 'B', name: string, room: number): string {
+  const whole = `${axis} layer (${name}) →`;
+  if (labelWidth(whole) <= room) return whole;
+  const glyphs = [...name];
+  for (let keep = glyphs.length - 1; keep >= 1; keep -= 1) {
+    const title = `${axis} layer (${glyphs.slice(0, keep).join('')}…) →`;
+    if (labelWidth(title) <= room) return title;
+  }
+  return `${axis} layer →`;
+}
+
+/**
+ * Margins around the cells, from what is drawn in them. Left: the rotated A title, a gap, the widest
+ * row label, the seam pointer. Bottom: the seam pointer, the column labels, the B title. Right: half
+ * the widest column label, which is centred on the last column. Top: half a label's height, for the
+ * first row's label.
+ */
+export function similarityMargins(rows: number, cols: number): { left: number; right: number; top: number; bottom: number } {
+  const rowLabel = labelWidth(String(Math.max(rows - 1, 0)));
+  const colLabel = labelWidth(String(Math.max(cols - 1, 0)));
+  return {
+    left: Math.ceil(4 + LABEL_HEIGHT + 3 + rowLabel + TICK_GAP),
+    right: Math.max(8, Math.ceil(colLabel / 2 + 2)),
+    top: Math.ceil(LABEL_HEIGHT / 2),
+    bottom: TICK_GAP + 2 * LABEL_HEIGHT + 3,
+  };
+}
+
+/**
+ * Cells narrower or shorter than this make the matrix scroll rather than shrink further. Between it
+ * and 2 px cells keep their fractional size, so an 80- or 137-layer matrix still fits a low panel
+ * whole, its axes with it; from 2 px up they are whole pixels.
+ */
+export const SIMILARITY_MIN_CELL = 1;
 export const SIMILARITY_MAX_CELL = 44;
 /**
  * Cells may be up to this many times wider than tall (or taller than wide): the bottom panel is
@@ -115,6 +177,12 @@ export function layerTickStep(cell: number, spacing: number): number {
   }
 }
 
+/** The axis titles name the sources: `labelA` along the left, `labelB` along the bottom. */
+export interface SimilarityAxes {
+  labelA: string;
+  labelB: string;
+}
+
 /** Cell size and positions for `rows` × `cols` in a box of `width` × `height` CSS pixels. */
 export function similarityGeometry(
   values: SimilarityRows,
@@ -124,11 +192,12 @@ export function similarityGeometry(
   height: number,
   scale: SimilarityColourScale,
   self: boolean,
+  axes: SimilarityAxes = { labelA: 'A', labelB: 'B' },
 ): SimilarityGeometry {
-  const margin = SIMILARITY_MARGIN;
+  const margin = similarityMargins(rows, cols);
   const fitWidth = (width - margin.left - margin.right) / Math.max(cols, 1);
   const fitHeight = (height - margin.top - margin.bottom) / Math.max(rows, 1);
-  const clampCell = (size: number) => Math.max(SIMILARITY_MIN_CELL, Math.min(SIMILARITY_MAX_CELL, Math.floor(size)));
+  const clampCell = (size: number) => Math.max(SIMILARITY_MIN_CELL, Math.min(SIMILARITY_MAX_CELL, size >= 2 ? Math.floor(size) : size));
   const cellHeight = clampCell(Math.min(fitHeight, fitWidth * SIMILARITY_MAX_ASPECT));
   const cellWidth = clampCell(Math.min(fitWidth, cellHeight * SIMILARITY_MAX_ASPECT));
   const x = scaleBand<number>()
@@ -148,18 +217,22 @@ export function similarityGeometry(
       cells.push({ key: `${i}-${j}`, i, j, x: x(j)!, y: y(i)!, width: cellWidth, height: cellHeight, value, fill });
     }
   }
-  // Labels 10 px high, up to three digits (about 18 px wide): these spacings keep them apart.
-  const xStep = layerTickStep(cellWidth, 22);
-  const yStep = layerTickStep(cellHeight, 13);
+  // Column labels need their width plus a gap between them, row labels their height plus a gap.
+  const xStep = layerTickStep(cellWidth, labelWidth(String(Math.max(cols - 1, 0))) + 4);
+  const yStep = layerTickStep(cellHeight, LABEL_HEIGHT + 1);
   const xTicks = Array.from({ length: cols }, (_, j) => j)
     .filter((j) => j % xStep === 0)
     .map((j) => ({ key: `x${j}`, j, x: x(j)! + cellWidth / 2 }));
   const yTicks = Array.from({ length: rows }, (_, i) => i)
     .filter((i) => i % yStep === 0)
     .map((i) => ({ key: `y${i}`, i, y: y(i)! + cellHeight / 2 }));
+  const cellsBottom = margin.top + cellHeight * rows;
+  // The titles may use the whole box beside the cells (not only the cells' extent) before they are shortened.
+  const drawnWidth = Math.max(margin.left + cellWidth * cols + margin.right, Math.min(width, margin.left + labelWidth(`B layer (${axes.labelB}) →`) + 2));
+  const drawnHeight = Math.max(cellsBottom + margin.bottom, Math.min(height, margin.top + labelWidth(`A layer (${axes.labelA}) →`) + 2));
   return {
-    width: margin.left + cellWidth * cols + margin.right,
-    height: margin.top + cellHeight * rows + margin.bottom,
+    width: drawnWidth,
+    height: drawnHeight,
     left: margin.left,
     top: margin.top,
     cellWidth,
@@ -167,6 +240,11 @@ export function similarityGeometry(
     cells,
     xTicks,
     yTicks,
+    xTickY: cellsBottom + TICK_GAP + LABEL_HEIGHT - 3,
+    xTitleY: cellsBottom + TICK_GAP + 2 * LABEL_HEIGHT,
+    yTickX: margin.left - TICK_GAP,
+    xTitle: fitAxisTitle('B', axes.labelB, drawnWidth - margin.left - 2),
+    yTitle: fitAxisTitle('A', axes.labelA, drawnHeight - margin.top - 2),
   };
 }
 

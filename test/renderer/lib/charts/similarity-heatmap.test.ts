@@ -3,13 +3,15 @@ import {
   formatCosine,
   layerTickStep,
   moveSimilarityCursor,
-  SIMILARITY_MARGIN,
+  fitAxisTitle,
+  labelWidth,
   SIMILARITY_MAX_CELL,
   SIMILARITY_MIN_CELL,
   SIMILARITY_MISSING,
   SIMILARITY_PENDING,
   similarityColourScale,
   similarityGeometry,
+  similarityMargins,
 } from '../../../../renderer/lib/charts/similarity-heatmap.js';
 
 const selfMatrix = [
@@ -68,13 +70,14 @@ describe('similarityGeometry', () => {
   it('fits square cells into the box, with room for the axes', () => {
     const scale = similarityColourScale(selfMatrix, true);
     const geometry = similarityGeometry(selfMatrix, 3, 3, 400, 200, scale, true);
-    const fit = Math.floor((200 - SIMILARITY_MARGIN.top - SIMILARITY_MARGIN.bottom) / 3);
+    const margin = similarityMargins(3, 3);
+    const fit = Math.floor((200 - margin.top - margin.bottom) / 3);
     expect(geometry.cellHeight).toBe(Math.min(fit, SIMILARITY_MAX_CELL));
     expect(geometry.cellWidth).toBe(geometry.cellHeight);
     expect(geometry.cells).toHaveLength(9);
     const last = geometry.cells.at(-1)!;
-    expect(last).toMatchObject({ i: 2, j: 2, x: SIMILARITY_MARGIN.left + 2 * geometry.cellWidth, y: SIMILARITY_MARGIN.top + 2 * geometry.cellHeight });
-    expect(geometry.width).toBe(SIMILARITY_MARGIN.left + 3 * geometry.cellWidth + SIMILARITY_MARGIN.right);
+    expect(last).toMatchObject({ i: 2, j: 2, x: margin.left + 2 * geometry.cellWidth, y: margin.top + 2 * geometry.cellHeight });
+    expect(geometry.width).toBe(margin.left + 3 * geometry.cellWidth + margin.right);
     expect(geometry.xTicks.map((tick) => tick.j)).toEqual([0, 1, 2]);
   });
 
@@ -87,10 +90,40 @@ describe('similarityGeometry', () => {
     expect(geometry.height).toBeLessThanOrEqual(220);
     expect(geometry.width).toBeLessThanOrEqual(400);
     expect(geometry.cells).toHaveLength(6400);
-    expect(geometry.xTicks.map((tick) => tick.j).slice(0, 3)).toEqual([0, 10, 20]);
+    expect(geometry.xTicks.map((tick) => tick.j).slice(0, 3)).toEqual([0, 5, 10]);
     const tight = similarityGeometry(values, 80, 80, 100, 100, similarityColourScale(values, false), false);
     expect(tight.cellHeight).toBe(SIMILARITY_MIN_CELL);
     expect(tight.height).toBeGreaterThan(100);
+  });
+
+  // The 1280×800 window's panel gave 196 px: 2 px rows made the matrix 202 px high and cut the B title.
+  it('keeps 80 and 137 rows and both axes inside a low box, with rows under 2 px', () => {
+    for (const layers of [80, 137]) {
+      const values = Array.from({ length: layers }, () => Array.from({ length: layers }, () => 0.1));
+      const geometry = similarityGeometry(values, layers, layers, 500, 196, similarityColourScale(values, false), false);
+      expect(geometry.height, `${layers} layers`).toBeLessThanOrEqual(196);
+      expect(geometry.cellHeight).toBeGreaterThanOrEqual(1);
+      expect(geometry.cellHeight).toBeLessThan(2);
+      expect(geometry.xTitleY + 3).toBeLessThanOrEqual(geometry.height);
+      // Row labels ("136") end left of the pointer and start right of the rotated title.
+      expect(geometry.yTickX - labelWidth(String(layers - 1))).toBeGreaterThanOrEqual(16);
+      // The last column's label, centred on it, ends inside the picture.
+      const last = geometry.xTicks.at(-1)!;
+      expect(last.x + labelWidth(String(last.j)) / 2).toBeLessThanOrEqual(geometry.width);
+    }
+  });
+
+  it('shortens a model name in an axis title that would not fit, and never the rest', () => {
+    const values = [[0.1, 0.2]];
+    const geometry = similarityGeometry(values, 1, 2, 900, 120, similarityColourScale(values, false), false, {
+      labelA: 'Meta-Llama-3.1-405B-Instruct-abliterated',
+      labelB: 'b',
+    });
+    expect(geometry.xTitle).toBe('B layer (b) →');
+    expect(geometry.yTitle).toMatch(/^A layer \(Me[^)]*…\) →$/);
+    expect(labelWidth(geometry.yTitle)).toBeLessThanOrEqual(geometry.height - geometry.top);
+    expect(fitAxisTitle('B', 'xwin-80', 1000)).toBe('B layer (xwin-80) →');
+    expect(fitAxisTitle('B', 'xwin-80', 40)).toBe('B layer →');
   });
 
   it('fills pending rows and missing values apart from real ones', () => {

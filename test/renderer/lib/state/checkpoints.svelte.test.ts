@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CheckpointsState, SOURCE_COLOURS } from '../../../../renderer/lib/state/checkpoints.svelte.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { lab } from 'd3';
+import { copyColour } from '../../../../renderer/lib/charts/stack-geometry.js';
+import { CheckpointsState, SOURCE_COLOURS, UNKNOWN_SOURCE_COLOUR } from '../../../../renderer/lib/state/checkpoints.svelte.js';
 import { createFakeStudio, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
 
 describe('CheckpointsState', () => {
@@ -58,5 +62,29 @@ describe('CheckpointsState', () => {
     expect(host.listenerCount()).toBe(1);
     checkpoints.dispose();
     expect(host.listenerCount()).toBe(0);
+  });
+});
+
+describe('source colours', () => {
+  /** The error and seam reds of both themes, as app.css declares them. */
+  function alarmColours(): string[] {
+    const css = readFileSync(path.resolve(import.meta.dirname, '../../../../renderer/src/app.css'), 'utf8');
+    return [...css.matchAll(/--(?:error|seam):\s*(#[0-9a-f]{6})/giu)].map((match) => match[1]!);
+  }
+
+  it('never reuse the error or seam red, in either tone a copy is drawn with (issue 10)', () => {
+    const alarms = alarmColours();
+    // Light and dark, error and seam.
+    expect(alarms.length).toBeGreaterThanOrEqual(4);
+    for (const colour of [...SOURCE_COLOURS, UNKNOWN_SOURCE_COLOUR]) {
+      for (const tone of [copyColour(colour, 1), copyColour(colour, 2)]) {
+        for (const alarm of alarms) {
+          const a = lab(tone);
+          const b = lab(alarm);
+          // CIELAB ΔE 1976: the nearest tone (the darker orange) is ~35 from red; a red-like model colour would be under 20.
+          expect(Math.hypot(a.l - b.l, a.a - b.a, a.b - b.b), `${tone} vs ${alarm}`).toBeGreaterThanOrEqual(30);
+        }
+      }
+    }
   });
 });
