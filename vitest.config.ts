@@ -24,6 +24,8 @@ export default defineConfig({
           name: 'renderer',
           environment: 'jsdom',
           include: ['test/renderer/**/*.test.ts'],
+          // Other CSS stays empty in tests; app.css is read as text where a test checks its colours.
+          css: { include: [/renderer\/src\/app\.css/] },
           testTimeout: 20_000,
         },
       },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { lab } from 'd3';
+// The stylesheet's text (vitest.config.ts lets the renderer tests read app.css), so the test checks the reds the app declares.
+import appCss from '../../../../renderer/src/app.css?raw';
 import { copyColour } from '../../../../renderer/lib/charts/stack-geometry.js';
 import { CheckpointsState, SOURCE_COLOURS, UNKNOWN_SOURCE_COLOUR } from '../../../../renderer/lib/state/checkpoints.svelte.js';
 import { createFakeStudio, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
@@ -68,7 +68,7 @@ describe('CheckpointsState', () => {
 describe('source colours', () => {
   /** The error and seam reds of both themes, as app.css declares them. */
   function alarmColours(): string[] {
-    const css = readFileSync(path.resolve(import.meta.dirname, '../../../../renderer/src/app.css'), 'utf8');
+    const css = appCss;
     return [...css.matchAll(/--(?:error|seam):\s*(#[0-9a-f]{6})/giu)].map((match) => match[1]!);
   }
 
