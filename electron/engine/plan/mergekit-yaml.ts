@@ -686,16 +686,27 @@ function resolveAliases(doc: Document.Parsed): Map<unknown, unknown> {
 }
 
 /**
- * Where an error is best shown. yaml notices an unclosed quote only at the end of the input; the
- * line a user must fix is where the quoted scalar, which runs up to that point, opened.
+ * Where an error is best shown. yaml notices an unclosed quote, `[` or `{` only where the text
+ * that follows cannot belong to it (often the next line); the line a user must fix is where the
+ * quoted scalar or flow collection, which runs up to that point, opened.
  */
 function errorOffset(doc: Document.Parsed, error: YAMLError): number {
   let offset = error.pos[0];
-  if (error.code !== 'MISSING_CHAR' || !error.message.includes('quote')) return offset;
+  const unclosedQuote = error.code === 'MISSING_CHAR' && error.message.includes('quote');
+  const unclosedFlow = /end with an? ([\]}])/.exec(error.message)?.[1];
+  if (!unclosedQuote && unclosedFlow === undefined) return offset;
+  const endsHere = (range: readonly number[] | null | undefined): range is readonly number[] => range !== null && range !== undefined && range[1] === error.pos[0];
   visit(doc, {
     Scalar(_, scalar) {
       const quoted = scalar.type === 'QUOTE_DOUBLE' || scalar.type === 'QUOTE_SINGLE';
-      if (quoted && scalar.range !== null && scalar.range !== undefined && scalar.range[1] === error.pos[0]) offset = scalar.range[0];
+      if (unclosedQuote && quoted && endsHere(scalar.range)) offset = scalar.range[0];
+    },
+    // Visited outside in: the innermost unclosed collection of the kind is the one the message names.
+    Seq(_, seq) {
+      if (unclosedFlow === ']' && seq.flow === true && endsHere(seq.range)) offset = seq.range[0];
+    },
+    Map(_, map) {
+      if (unclosedFlow === '}' && map.flow === true && endsHere(map.range)) offset = map.range[0];
     },
   });
   return offset;

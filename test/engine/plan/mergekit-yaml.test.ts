@@ -212,7 +212,15 @@ describe('parseMergekitYaml', () => {
   });
 
   const syntaxErrors: { title: string; text: string; line: number }[] = [
-    { title: 'an unclosed flow list', text: yaml('slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4', 'merge_method: passthrough'), line: 5 },
+    // yaml notices an unclosed [ or { on the next line; the line to fix is the one that opened it.
+    { title: 'an unclosed flow list', text: yaml('slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4', 'merge_method: passthrough'), line: 4 },
+    {
+      title: 'an unclosed [ followed by another slice',
+      text: yaml('slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4', '  - sources:', '      - model: ./M', '        layer_range: [2, 6]', 'merge_method: passthrough'),
+      line: 4,
+    },
+    { title: 'an unclosed flow map', text: yaml('slices:', '  - sources:', '      - {model: ./M, layer_range: [0, 4]', '  - sources: []', 'merge_method: passthrough'), line: 3 },
+    { title: 'an unclosed [ inside an unclosed {', text: yaml('merge_method: passthrough', 'slices:', '  - {sources: [{model: ./M}', 'dtype: float16'), line: 3 },
     { title: 'a duplicate key', text: yaml('merge_method: passthrough', 'slices: []', 'merge_method: passthrough'), line: 3 },
     { title: 'a bad indentation', text: yaml('slices:', '  - sources:', '      - model: ./M', '     layer_range: [0, 4]'), line: 4 },
     { title: 'an unterminated quote', text: yaml('merge_method: passthrough', 'dtype: "float16', 'slices: []'), line: 2 },
