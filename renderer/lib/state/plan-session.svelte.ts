@@ -4,7 +4,7 @@ import { StudioError } from '../../../electron/api/errors.js';
 import { describeError } from '../studio-client.js';
 import { expandPlan, findSeams, planSize, type PlanSize, type SourceLookup } from '../../../electron/common/plan/layer-plan.js';
 import { llamaProEvery, withLlamaPro, withoutLlamaPro } from '../../../electron/common/plan/llama-pro.js';
-import { buildPlanFromRecipe, spliceBoundaries } from '../../../electron/common/plan/plan-recipes.js';
+import { buildPlanFromRecipe, recognizeRecipe, sameSlices, spliceBoundaries } from '../../../electron/common/plan/plan-recipes.js';
 
 export type RecipeKind = PlanRecipe['kind'] | 'custom';
 export type SpliceHandle = 'A' | 'B';
@@ -119,8 +119,8 @@ export class PlanSession {
     this.#commit({ ...this.#keptOptions(), ...plan }, recipe.kind);
   }
 
-  /** Replaces the plan (opened YAML, a plan from elsewhere). */
-  replace(plan: LayerPlan, recipe: RecipeKind = 'custom'): void {
+  /** Replaces the plan (opened YAML, a plan from elsewhere); without a recipe, the one that builds it, if any. */
+  replace(plan: LayerPlan, recipe: RecipeKind = this.#recognize(plan)): void {
     this.#commit(plan, recipe);
   }
 
@@ -251,7 +251,7 @@ export class PlanSession {
       const errors = result.problems.some((problem) => problem.severity === 'error');
       if (result.plan && !errors) {
         this.boundary = 0;
-        this.#commit(result.plan, 'custom');
+        this.#commit(result.plan, this.#recognize(result.plan));
         this.yamlProblems = result.problems;
         return true;
       }
@@ -333,6 +333,11 @@ export class PlanSession {
       this.lastError = describeError(error);
       return null;
     }
+  }
+
+  /** The recipe whose rules build exactly this plan (YAML identical to SOLAR DUS is SOLAR DUS), else custom. */
+  #recognize(plan: LayerPlan): RecipeKind {
+    return recognizeRecipe(plan, this.#sources)?.kind ?? 'custom';
   }
 
   #outputLayers(): OutputLayer[] {
@@ -484,20 +489,6 @@ function regularLlamaProEvery(plan: LayerPlan): number | null {
   if (every === null || every < 1) return null;
   const rebuilt = withLlamaPro(withoutLlamaPro(plan), every);
   return sameSlices(rebuilt.slices, plan.slices) ? every : null;
-}
-
-function sameSlices(left: readonly PlanSlice[], right: readonly PlanSlice[]): boolean {
-  if (left.length !== right.length) return false;
-  return left.every((slice, index) => {
-    const other = right[index]!;
-    if (slice.model !== other.model || slice.start !== other.start || slice.end !== other.end) return false;
-    const rules = slice.scale ?? [];
-    const otherRules = other.scale ?? [];
-    return (
-      rules.length === otherRules.length &&
-      rules.every((rule, position) => (rule.filter ?? '') === (otherRules[position]!.filter ?? '') && rule.value === otherRules[position]!.value)
-    );
-  });
 }
 
 function lineOf(detail: unknown): number | undefined {
