@@ -2,6 +2,7 @@ import type { StudioHost } from '../../../electron/api/studio-api.js';
 import type { CheckpointSummary, LayerPlan, OutputLayer, PlanProblem, PlanRecipe, PlanSlice, ResolvedPlan, ScaleRule, YamlImport } from '../../../electron/api/types.js';
 import { StudioError } from '../../../electron/api/errors.js';
 import { describeError } from '../studio-client.js';
+import { YamlPositions } from '../yaml-positions.js';
 import { expandPlan, findSeams, planSize, type PlanSize, type SourceLookup } from '../../../electron/common/plan/layer-plan.js';
 import { llamaProEvery, withLlamaPro, withoutLlamaPro } from '../../../electron/common/plan/llama-pro.js';
 import { buildPlanFromRecipe, recognizeRecipe, sameSlices, spliceBoundaries } from '../../../electron/common/plan/plan-recipes.js';
@@ -13,6 +14,7 @@ interface Snapshot {
   plan: LayerPlan;
   recipe: RecipeKind;
   boundary: number;
+  fromYaml: boolean;
 }
 
 export interface PlanSessionOptions {
@@ -59,6 +61,8 @@ export class PlanSession {
   yamlText = $state('');
   /** Problems from the last YAML that was applied (with `line`). */
   yamlProblems = $state.raw<PlanProblem[]>([]);
+  /** True when the plan is YAML the user applied: its problems then lead back to their YAML lines. */
+  fromYaml = $state(false);
   lastError = $state<string | null>(null);
   /** True while a drag is open: views that are slow to redraw (charts) wait for its end. */
   dragging = $state(false);
@@ -87,6 +91,8 @@ export class PlanSession {
   drop = $derived(this.#currentDrop());
   isCurrent = $derived(this.resolvedFor === this.plan);
   problems = $derived(this.#allProblems());
+  /** The line of `yamlText` each of the engine's problems is about (slice 2's range → its layer_range line). */
+  problemLines = $derived(this.#problemLines());
   hasErrors = $derived(this.problems.some((problem) => problem.severity === 'error'));
   canUndo = $derived(this.#past.length > 0);
   canRedo = $derived(this.#future.length > 0);
@@ -251,7 +257,7 @@ export class PlanSession {
       const errors = result.problems.some((problem) => problem.severity === 'error');
       if (result.plan && !errors) {
         this.boundary = 0;
-        this.#commit(result.plan, this.#recognize(result.plan));
+        this.#commit(result.plan, this.#recognize(result.plan), true);
         this.yamlProblems = result.problems;
         return true;
       }
@@ -399,6 +405,19 @@ export class PlanSession {
     return problems;
   }
 
+  /** The engine wrote `yamlText` for the plan it resolved, so its problems' slices are found in that text. */
+  #problemLines(): ReadonlyMap<PlanProblem, number> {
+    const lines = new Map<PlanProblem, number>();
+    const problems = this.resolved?.problems ?? [];
+    if (problems.length === 0 || this.yamlText === '') return lines;
+    const positions = new YamlPositions(this.yamlText);
+    for (const problem of problems) {
+      const line = positions.lineOfProblem(problem);
+      if (line !== undefined) lines.set(problem, line);
+    }
+    return lines;
+  }
+
   #size(): PlanSize {
     if (this.isCurrent && this.resolved) {
       return { numLayers: this.resolved.numLayers, parameters: this.resolved.parameters, totalBytes: this.resolved.totalBytes };
@@ -407,7 +426,7 @@ export class PlanSession {
   }
 
   #snapshot(): Snapshot {
-    return { plan: this.plan, recipe: this.recipe, boundary: this.boundary };
+    return { plan: this.plan, recipe: this.recipe, boundary: this.boundary, fromYaml: this.fromYaml };
   }
 
   #pushPast(): void {
@@ -415,11 +434,12 @@ export class PlanSession {
     this.#future = [];
   }
 
-  #commit(plan: LayerPlan, recipe: RecipeKind): void {
+  #commit(plan: LayerPlan, recipe: RecipeKind, fromYaml = false): void {
     if (this.#gesture) this.#gesture.changed = true;
     else this.#pushPast();
     this.plan = plan;
     this.recipe = recipe;
+    this.fromYaml = fromYaml;
     this.yamlProblems = [];
     this.#scheduleResolve();
   }
@@ -428,6 +448,7 @@ export class PlanSession {
     this.plan = snapshot.plan;
     this.recipe = snapshot.recipe;
     this.boundary = snapshot.boundary;
+    this.fromYaml = snapshot.fromYaml;
     this.yamlProblems = [];
     this.#scheduleResolve();
   }
