@@ -300,7 +300,8 @@ export async function listDirectory(dir: string): Promise<DirectoryListing> {
     entries.push({ name, path: entryPath, kind: entryKind(entryPath, name, info.isDirectory()) });
   }
   const parent = path.dirname(folder);
-  return { dir: folder, parent: parent === folder ? null : parent, entries };
+  const kind = entryKind(folder, path.basename(folder), true) === 'checkpoint' ? 'checkpoint' : 'directory';
+  return { dir: folder, kind, parent: parent === folder ? null : parent, entries };
 }
 
 function entryKind(entryPath: string, name: string, isDirectory: boolean): DirectoryEntry['kind'] {
