@@ -189,7 +189,7 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     },
 
     async planToYaml({ plan }) {
-      return { text: emitMergekitYaml(plan) };
+      return { text: emitMergekitYaml(plan, { sources: checkpoints }) };
     },
 
     async exportPlan({ exportId, plan, target }): Promise<ExportReport> {

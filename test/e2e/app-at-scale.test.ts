@@ -6,31 +6,21 @@
  * After the canvas, the things that must never mislead: a recipe's repeats are a note, the norm
  * charts draw only the plan's sources, a selection follows its layer, an old export outcome goes.
  */
-import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
-import { e2eSkipRequested, launchChromium } from './browser.js';
-import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
-import { applyYaml, STEP_MS, type Box } from './stack-page.js';
+import { e2eSkipRequested } from './browser.js';
+import { applyYaml, openStudioPage, SCREENSHOT_DIR, serveStudio, STEP_MS, stopStudio, VIEWPORTS, type Box, type ServedStudio } from './stack-page.js';
 
-const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
-const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
 /** Every row has a label element; rows too thin for a number hide it. */
 const SHOWN_OUTPUT_LABEL = '[data-testid="output-label"]:not([display="none"])';
 const SHOWN_SOURCE_LABEL = '[data-testid="source-label"]:not([display="none"])';
-const VIEWPORTS = [
-  { width: 1280, height: 800 },
-  { width: 1920, height: 1080 },
-] as const;
-
 let tempDir: string;
 let models: { mistral: string; llamaA: string; llamaB: string; odd: string; goliathX: string; goliathE: string };
-let server: ServeProcess;
-let browser: Browser;
+const starting: Partial<ServedStudio> = {};
+let studio: ServedStudio;
 
 function overlapArea(a: Box, b: Box): number {
   return Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
@@ -64,37 +54,31 @@ if (e2eSkipRequested()) console.warn('DUS_SKIP_E2E=1: the Chromium end-to-end te
 
 describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
   beforeAll(async () => {
-    await ensureBuilt(REPO_ROOT);
-    tempDir = await realpath(await mkdtemp(path.join(os.tmpdir(), 'dus-scale-')));
-    const dir = (name: string) => path.join(tempDir, 'models', name);
-    models = {
-      mistral: dir('mistral-32'),
-      llamaA: dir('llama-a'),
-      llamaB: dir('llama-b'),
-      odd: dir('odd-hidden'),
-      goliathX: dir('xwin-80'),
-      goliathE: dir('euryale-80'),
-    };
-    await Promise.all([
-      buildFixtureCheckpoint({ dir: models.mistral, layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 }),
-      buildFixtureCheckpoint({ dir: models.llamaA, layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 4, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      buildFixtureCheckpoint({ dir: models.llamaB, layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 5, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      // Same family, another hidden size: its layers cannot sit between the other two's.
-      buildFixtureCheckpoint({ dir: models.odd, layers: 12, hidden: 24, intermediate: 48, vocab: 64, seed: 6, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      buildFixtureCheckpoint({ dir: models.goliathX, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 7, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      buildFixtureCheckpoint({ dir: models.goliathE, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 8, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-    ]);
-    await mkdir(SCREENSHOT_DIR, { recursive: true });
-    const open = Object.values(models).flatMap((model) => ['--open', model]);
-    server = await startServeProcess({ repoRoot: REPO_ROOT, args: ['--port', '0', ...open, '--root', tempDir] });
-    browser = await launchChromium();
+    studio = await serveStudio(starting, 'dus-scale-', async (root) => {
+      tempDir = root;
+      const dir = (name: string) => path.join(tempDir, 'models', name);
+      models = {
+        mistral: dir('mistral-32'),
+        llamaA: dir('llama-a'),
+        llamaB: dir('llama-b'),
+        odd: dir('odd-hidden'),
+        goliathX: dir('xwin-80'),
+        goliathE: dir('euryale-80'),
+      };
+      await Promise.all([
+        buildFixtureCheckpoint({ dir: models.mistral, layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 }),
+        buildFixtureCheckpoint({ dir: models.llamaA, layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 4, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
+        buildFixtureCheckpoint({ dir: models.llamaB, layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 5, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
+        // Same family, another hidden size: its layers cannot sit between the other two's.
+        buildFixtureCheckpoint({ dir: models.odd, layers: 12, hidden: 24, intermediate: 48, vocab: 64, seed: 6, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
+        buildFixtureCheckpoint({ dir: models.goliathX, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 7, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
+        buildFixtureCheckpoint({ dir: models.goliathE, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 8, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
+      ]);
+      return Object.values(models);
+    });
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.stop();
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
-  });
+  afterAll(() => stopStudio(starting));
 
   for (const viewport of VIEWPORTS) {
     const size = `${viewport.width}x${viewport.height}`;
@@ -104,10 +88,7 @@ describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
       const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOT_DIR, `scale-${name}-${size}.png`) });
 
       beforeAll(async () => {
-        context = await browser.newContext({ viewport, colorScheme: 'light' });
-        page = await context.newPage();
-        await page.goto(server.url);
-        await page.locator('[data-testid="output-layer"][data-index="47"]').waitFor({ timeout: 30_000 });
+        ({ context, page } = await openStudioPage(studio, viewport, 47));
       }, 60_000);
 
       afterAll(async () => {

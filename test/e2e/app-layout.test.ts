@@ -5,26 +5,19 @@
  * model, "Compute" where statistics are missing, and light and dark screenshots of a 48-layer SOLAR
  * plan and a 137-layer Goliath plan. Models are written by the project's own writer (tiny hidden size).
  */
-import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
-import { e2eSkipRequested, launchChromium } from './browser.js';
-import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
-import { applyYaml, STEP_MS, type Box } from './stack-page.js';
+import { e2eSkipRequested } from './browser.js';
+import { applyYaml, openStudioPage, SCREENSHOT_DIR, serveStudio, STEP_MS, stopStudio, type Box, type ServedStudio } from './stack-page.js';
 
-const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
-const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
 /** expect.poll's default (1 s) is short for a page on a busy shared machine. */
 const POLL = { timeout: STEP_MS };
 
-let tempDir: string;
 let models: { mistral: string; goliathX: string; goliathE: string; big: string };
-let server: ServeProcess;
-let browser: Browser;
+const starting: Partial<ServedStudio> = {};
 
 function solarYaml(model: string): string {
   return planYaml({
@@ -79,34 +72,24 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
   const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOT_DIR, `layout-${name}.png`) });
 
   beforeAll(async () => {
-    await ensureBuilt(REPO_ROOT);
-    tempDir = await realpath(await mkdtemp(path.join(os.tmpdir(), 'dus-layout-')));
-    const dir = (name: string) => path.join(tempDir, 'models', name);
-    models = { mistral: dir('mistral-32'), goliathX: dir('xwin-80'), goliathE: dir('euryale-80'), big: dir('big-5') };
-    await Promise.all([
-      buildFixtureCheckpoint({ dir: models.mistral, layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 }),
-      buildFixtureCheckpoint({ dir: models.goliathX, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 7, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      buildFixtureCheckpoint({ dir: models.goliathE, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 8, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
-      // 5 × 16.8 MB of F32: over the 64 MiB under which statistics start on their own.
-      buildFixtureCheckpoint({ dir: models.big, layers: 5, hidden: 512, intermediate: 2048, vocab: 64, heads: 8, kvHeads: 8, dtype: 'F32', seed: 9 }),
-    ]);
-    await mkdir(SCREENSHOT_DIR, { recursive: true });
-    server = await startServeProcess({
-      repoRoot: REPO_ROOT,
-      args: ['--port', '0', '--open', models.mistral, '--open', models.goliathX, '--open', models.goliathE, '--root', tempDir],
+    const studio = await serveStudio(starting, 'dus-layout-', async (tempDir) => {
+      const dir = (name: string) => path.join(tempDir, 'models', name);
+      models = { mistral: dir('mistral-32'), goliathX: dir('xwin-80'), goliathE: dir('euryale-80'), big: dir('big-5') };
+      await Promise.all([
+        buildFixtureCheckpoint({ dir: models.mistral, layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 }),
+        buildFixtureCheckpoint({ dir: models.goliathX, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 7, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
+        buildFixtureCheckpoint({ dir: models.goliathE, layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, seed: 8, architecture: 'LlamaForCausalLM', modelType: 'llama' }),
+        // 5 × 16.8 MB of F32: over the 64 MiB under which statistics start on their own.
+        buildFixtureCheckpoint({ dir: models.big, layers: 5, hidden: 512, intermediate: 2048, vocab: 64, heads: 8, kvHeads: 8, dtype: 'F32', seed: 9 }),
+      ]);
+      return [models.mistral, models.goliathX, models.goliathE];
     });
-    browser = await launchChromium();
-    context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
-    page = await context.newPage();
-    await page.goto(server.url);
-    await page.locator('[data-testid="output-layer"][data-index="47"]').waitFor({ timeout: 30_000 });
+    ({ context, page } = await openStudioPage(studio, { width: 1280, height: 800 }, 47));
   }, 120_000);
 
   afterAll(async () => {
     await context?.close();
-    await browser?.close();
-    await server?.stop();
-    if (tempDir) await rm(tempDir, { recursive: true, force: true });
+    await stopStudio(starting);
   });
 
   const SIZES = [

@@ -318,6 +318,17 @@ describe('emitMergekitYaml', () => {
     expect(text).toContain('# slice 2: Mistral-7B layers 8..31 → output 24..47');
   });
 
+  it('counts the layers a range past its open model gives, as the stack and the toolbar do', () => {
+    const mistral = makeSummary({ id: mistralPath, name: 'Mistral-7B', numLayers: 32 });
+    const plan: LayerPlan = { slices: [{ model: mistralPath, start: 0, end: 24 }, { model: mistralPath, start: 10, end: 40 }] };
+    const text = emitMergekitYaml(plan, { sources: lookupOf(mistral) });
+    expect(text).toContain('46 output layers');
+    expect(text).toContain('# slice 2: Mistral-7B layers 10..31 → output 24..45 (layer_range asks for 30)');
+    expect(text).toContain('layer_range: [10, 40]');
+    // Without the sources the ranges are all there is to count.
+    expect(emitMergekitYaml(plan)).toContain('54 output layers');
+  });
+
   it('writes absolute paths without a folder to be relative to, and names sources as told', () => {
     const text = emitMergekitYaml({ slices: [{ model: mistralPath, start: 0, end: 4 }] }, { sourceNames: new Map([[mistralPath, 'My Mistral']]) });
     expect(text).toContain(`model: ${mistralPath}`);
