@@ -92,6 +92,7 @@ describe.skipIf(e2eSkipRequested())('editing a plan at real scale', () => {
     await expect.poll(() => page.getByTestId('slice-length').allTextContents(), POLL).toEqual(['24 L', '22 of 30 L']);
     await expect.poll(summary, POLL).toMatch(/^\s*46 layers/);
     await expect.poll(editorText, POLL).toContain('layer_range: [10, 40]');
+    expect(await editorText()).toContain('46 output layers');
     const line = await lineWith('layer_range: [10, 40]');
     await expect.poll(markedLines, POLL).toEqual([line]);
     const listed = page.locator(`[data-testid="yaml-problem"][data-line="${line}"]`);
