@@ -571,7 +571,10 @@ export function parseMergekitYaml(text: string, options: MergekitYamlOptions = {
   const doc = composeFirstDocument(tokens, text.length);
   const reader = new PassthroughReader(doc, lines, options.baseDir ?? process.cwd(), options.fileName, options.layerCountOf);
   for (const error of doc.errors) {
-    reader.report('error', 'InvalidYaml', null, `YAML syntax: ${firstLine(error.message)}`, undefined, lines.linePos(errorOffset(doc, error)).line);
+    const { offset, unclosed } = errorOffset(doc, error);
+    const opened = unclosed === undefined ? '' : `the ${unclosed} opened here is never closed (`;
+    const message = `YAML syntax: ${opened}${firstLine(error.message)}${opened === '' ? '' : ')'}`;
+    reader.report('error', 'InvalidYaml', null, message, undefined, lines.linePos(offset).line);
   }
   for (const warning of doc.warnings) {
     reader.report('warning', 'InvalidYaml', null, `YAML: ${firstLine(warning.message)}`, undefined, lines.linePos(warning.pos[0]).line);
@@ -691,26 +694,36 @@ function resolveAliases(doc: Document.Parsed): Map<unknown, unknown> {
  * that follows cannot belong to it (often the next line); the line a user must fix is where the
  * quoted scalar or flow collection, which runs up to that point, opened.
  */
-function errorOffset(doc: Document.Parsed, error: YAMLError): number {
+function errorOffset(doc: Document.Parsed, error: YAMLError): { offset: number; unclosed?: string } {
   let offset = error.pos[0];
+  let unclosed: string | undefined;
   const unclosedQuote = error.code === 'MISSING_CHAR' && error.message.includes('quote');
   const unclosedFlow = /end with an? ([\]}])/.exec(error.message)?.[1];
-  if (!unclosedQuote && unclosedFlow === undefined) return offset;
+  if (!unclosedQuote && unclosedFlow === undefined) return { offset };
   const endsHere = (range: readonly number[] | null | undefined): range is readonly number[] => range !== null && range !== undefined && range[1] === error.pos[0];
   visit(doc, {
     Scalar(_, scalar) {
       const quoted = scalar.type === 'QUOTE_DOUBLE' || scalar.type === 'QUOTE_SINGLE';
-      if (unclosedQuote && quoted && endsHere(scalar.range)) offset = scalar.range[0];
+      if (unclosedQuote && quoted && endsHere(scalar.range)) {
+        offset = scalar.range[0];
+        unclosed = 'quote';
+      }
     },
     // Visited outside in: the innermost unclosed collection of the kind is the one the message names.
     Seq(_, seq) {
-      if (unclosedFlow === ']' && seq.flow === true && endsHere(seq.range)) offset = seq.range[0];
+      if (unclosedFlow === ']' && seq.flow === true && endsHere(seq.range)) {
+        offset = seq.range[0];
+        unclosed = '[';
+      }
     },
     Map(_, map) {
-      if (unclosedFlow === '}' && map.flow === true && endsHere(map.range)) offset = map.range[0];
+      if (unclosedFlow === '}' && map.flow === true && endsHere(map.range)) {
+        offset = map.range[0];
+        unclosed = '{';
+      }
     },
   });
-  return offset;
+  return unclosed === undefined ? { offset } : { offset, unclosed };
 }
 
 function firstLine(message: string): string {

@@ -233,6 +233,13 @@ describe('parseMergekitYaml', () => {
     expect(problems[0]).toMatchObject({ code: 'InvalidYaml', severity: 'error', line });
   });
 
+  it('says that an unclosed [ or { is never closed, at the line that opened it', () => {
+    const text = yaml('slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4', '  - sources: []', 'merge_method: passthrough');
+    const [first] = parseMergekitYaml(text, { baseDir: configDir }).problems;
+    expect(first).toMatchObject({ line: 4 });
+    expect(first?.message).toMatch(/^YAML syntax: the \[ opened here is never closed \(Flow sequence .*\)$/);
+  });
+
   it('reads the models form with passthrough as one slice over all layers (plan.py normalize_config)', () => {
     const text = yaml('models:', '  - model: ../Mistral-7B', '    parameters:', '      scale: 0.5', 'merge_method: passthrough', 'dtype: bfloat16');
     const parsed = parseMergekitYaml(text, { baseDir: configDir, layerCountOf: (model) => (model === mistralPath ? 32 : undefined) });
