@@ -188,6 +188,7 @@ describe.skipIf(e2eSkipRequested())('editing a plan at real scale', () => {
     const modelPicker = page.getByTestId('recipe-model');
     await modelPicker.selectOption(models.llama);
     expect(await outputCount()).toBe(52);
+    expect(await modelPicker.inputValue()).toBe(models.llama);
     await recipe.selectOption('dus');
     // SOLAR DUS on 12 layers drops 3 from each copy: 2 × 9.
     await expect.poll(outputCount, POLL).toBe(18);
@@ -229,6 +230,8 @@ describe.skipIf(e2eSkipRequested())('editing a plan at real scale', () => {
     await openedB.getByRole('button', { name: 'Build SOLAR DUS on extra-b' }).click();
     // 8 layers, 2 dropped from each copy: 12, and the canvas shows it.
     await expect.poll(outputCount, POLL).toBe(12);
+    // The recipe's model picker follows the model the recipe now builds on.
+    expect(await page.getByTestId('recipe-model').inputValue()).toBe(models.extraB);
     expect(await page.getByTestId('source-layer').evaluateAll((nodes) => [...new Set(nodes.map((node) => node.getAttribute('data-model')))])).toEqual([models.extraB]);
     await shot('checkpoint-opened-built-1280x800');
   });
