@@ -414,6 +414,8 @@ export interface DirectoryEntry {
 
 export interface DirectoryListing {
   dir: string;
+  /** What the listed folder itself is: a model folder ('checkpoint'), which Open takes as a model, or a plain 'directory'. */
+  kind: 'directory' | 'checkpoint';
   parent: string | null;
   entries: DirectoryEntry[];
 }

@@ -191,7 +191,7 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     },
 
     async planToYaml({ plan }) {
-      return { text: emitMergekitYaml(plan) };
+      return { text: emitMergekitYaml(plan, { sources: checkpoints }) };
     },
 
     async exportPlan({ exportId, plan, target }): Promise<ExportReport> {
@@ -302,7 +302,8 @@ export async function listDirectory(dir: string): Promise<DirectoryListing> {
     entries.push({ name, path: entryPath, kind: entryKind(entryPath, name, info.isDirectory()) });
   }
   const parent = path.dirname(folder);
-  return { dir: folder, parent: parent === folder ? null : parent, entries };
+  const kind = entryKind(folder, path.basename(folder), true) === 'checkpoint' ? 'checkpoint' : 'directory';
+  return { dir: folder, kind, parent: parent === folder ? null : parent, entries };
 }
 
 function entryKind(entryPath: string, name: string, isDirectory: boolean): DirectoryEntry['kind'] {

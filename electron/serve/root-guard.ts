@@ -285,7 +285,7 @@ export function restrictToRoots(api: StudioHost, roots: string[]): StudioHost {
     if (request.dir === '') {
       const entries = [];
       for (const root of allowed) entries.push(await rootEntry(root));
-      return { dir: '', parent: null, entries };
+      return { dir: '', kind: 'directory', parent: null, entries };
     }
     const dir = await inside(request.dir, 'folder');
     const listing = await api.browse({ dir });

@@ -6,29 +6,20 @@
  * After the canvas, the things that must never mislead: a recipe's repeats are a note, the norm
  * charts draw only the plan's sources, a selection follows its layer, an old export outcome goes.
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
 import { e2eSkipRequested } from './browser.js';
-import { applyYaml, startStudio, STEP_MS, type Box, type StudioUnderTest } from './stack-page.js';
+import { applyYaml, openStudioPage, SCREENSHOT_DIR, startStudio, STEP_MS, VIEWPORTS, type Box, type StudioUnderTest } from './stack-page.js';
 
-const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
-const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
 /** Every row has a label element; rows too thin for a number hide it. */
 const SHOWN_OUTPUT_LABEL = '[data-testid="output-label"]:not([display="none"])';
 const SHOWN_SOURCE_LABEL = '[data-testid="source-label"]:not([display="none"])';
-const VIEWPORTS = [
-  { width: 1280, height: 800 },
-  { width: 1920, height: 1080 },
-] as const;
-
 type Model = 'mistral' | 'llamaA' | 'llamaB' | 'odd' | 'goliathX' | 'goliathE';
 let studio: StudioUnderTest<Model>;
 let tempDir: string;
 let models: Record<Model, string>;
-let browser: Browser;
 
 function overlapArea(a: Box, b: Box): number {
   return Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left)) * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
@@ -64,7 +55,7 @@ describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
   beforeAll(async () => {
     const llama = { architecture: 'LlamaForCausalLM', modelType: 'llama' } as const;
     const goliath = { layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, ...llama } as const;
-    studio = await startStudio(REPO_ROOT, 'dus-scale-', {
+    studio = await startStudio('dus-scale-', {
       mistral: { folder: 'mistral-32', layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 },
       llamaA: { folder: 'llama-a', layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 4, ...llama },
       llamaB: { folder: 'llama-b', layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 5, ...llama },
@@ -73,8 +64,7 @@ describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
       goliathX: { folder: 'xwin-80', seed: 7, ...goliath },
       goliathE: { folder: 'euryale-80', seed: 8, ...goliath },
     });
-    ({ tempDir, models, browser } = studio);
-    await mkdir(SCREENSHOT_DIR, { recursive: true });
+    ({ tempDir, models } = studio);
   }, 120_000);
 
   afterAll(async () => {
@@ -89,10 +79,7 @@ describe.skipIf(e2eSkipRequested())('the stack canvas at real scale', () => {
       const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOT_DIR, `scale-${name}-${size}.png`) });
 
       beforeAll(async () => {
-        context = await browser.newContext({ viewport, colorScheme: 'light' });
-        page = await context.newPage();
-        await page.goto(studio.server.url);
-        await page.locator('[data-testid="output-layer"][data-index="47"]').waitFor({ timeout: 30_000 });
+        ({ context, page } = await openStudioPage(studio, viewport, 47));
       }, 60_000);
 
       afterAll(async () => {

@@ -5,17 +5,14 @@
  * light and dark, the stack canvas in the dark theme, and similarity matrices of 48, 80 and 137
  * layers whose axes are never cut.
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { lab } from 'd3';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
 import { e2eSkipRequested } from './browser.js';
-import { applyYaml, collisions, startStudio, STEP_MS, textBoxes, type Box, type StudioUnderTest, type TextBox } from './stack-page.js';
+import { applyYaml, collisions, SCREENSHOT_DIR, startStudio, STEP_MS, textBoxes, type Box, type StudioUnderTest, type TextBox } from './stack-page.js';
 
-const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
-const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
 const POLL = { timeout: STEP_MS };
 const SHOWN_OUTPUT_LABEL = '[data-testid="output-label"]:not([display="none"])';
 const SHOWN_SOURCE_LABEL = '[data-testid="source-label"]:not([display="none"])';
@@ -72,7 +69,7 @@ describe.skipIf(e2eSkipRequested())('details of the window at real scale', () =>
   const shot = (name: string) => page.screenshot({ path: path.join(SCREENSHOT_DIR, `details-${name}.png`) });
 
   beforeAll(async () => {
-    studio = await startStudio(REPO_ROOT, 'dus-details-', {
+    studio = await startStudio('dus-details-', {
       // Opened first: the default plan is its SOLAR DUS (32 → 48).
       mistral: { layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 },
       llamaA: { layers: 12, hidden: 16, intermediate: 32, vocab: 64, seed: 4, ...LLAMA },
@@ -84,7 +81,6 @@ describe.skipIf(e2eSkipRequested())('details of the window at real scale', () =>
       deep48: { layers: 48, seed: 9, ...TINY },
       deep137: { layers: 137, seed: 10, ...TINY },
     });
-    await mkdir(SCREENSHOT_DIR, { recursive: true });
     context = await studio.browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
     await context.addInitScript({ content: STACK_STATE_RECORDER });
     page = await context.newPage();

@@ -5,16 +5,13 @@
  * model, "Compute" where statistics are missing, and light and dark screenshots of a 48-layer SOLAR
  * plan and a 137-layer Goliath plan. Models are written by the project's own writer (tiny hidden size).
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { goliathPlan, planYaml } from '../bench/goliath-plan.js';
 import { e2eSkipRequested } from './browser.js';
-import { applyYaml, collisions, startStudio, STEP_MS, textBoxes, type StudioUnderTest } from './stack-page.js';
+import { applyYaml, collisions, openStudioPage, SCREENSHOT_DIR, startStudio, STEP_MS, textBoxes, type StudioUnderTest } from './stack-page.js';
 
-const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
-const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
 /** expect.poll's default (1 s) is short for a page on a busy shared machine. */
 const POLL = { timeout: STEP_MS };
 
@@ -49,7 +46,7 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
 
   beforeAll(async () => {
     const goliath = { layers: 80, hidden: 8, intermediate: 16, vocab: 32, heads: 2, kvHeads: 1, architecture: 'LlamaForCausalLM', modelType: 'llama' } as const;
-    studio = await startStudio(REPO_ROOT, 'dus-layout-', {
+    studio = await startStudio('dus-layout-', {
       mistral: { folder: 'mistral-32', layers: 32, hidden: 16, intermediate: 32, vocab: 64, seed: 3 },
       goliathX: { folder: 'xwin-80', seed: 7, ...goliath },
       goliathE: { folder: 'euryale-80', seed: 8, ...goliath },
@@ -57,11 +54,7 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
       big: { folder: 'big-5', open: false, layers: 5, hidden: 512, intermediate: 2048, vocab: 64, heads: 8, kvHeads: 8, dtype: 'F32', seed: 9 },
     });
     models = studio.models;
-    await mkdir(SCREENSHOT_DIR, { recursive: true });
-    context = await studio.browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
-    page = await context.newPage();
-    await page.goto(studio.server.url);
-    await page.locator('[data-testid="output-layer"][data-index="47"]').waitFor({ timeout: 30_000 });
+    ({ context, page } = await openStudioPage(studio, { width: 1280, height: 800 }, 47));
   }, 120_000);
 
   afterAll(async () => {
@@ -265,9 +258,8 @@ describe.skipIf(e2eSkipRequested())('the window at real scale: layout and detail
     await dialog.locator('[aria-busy="false"] [data-testid="file-browser-entry"]').first().waitFor({ timeout: STEP_MS });
     const folder = dialog.getByLabel('Folder path');
     await folder.fill(models.big);
+    // Enter on a model folder's path opens it.
     await folder.press('Enter');
-    await dialog.locator(`[data-testid="file-browser-entry"][title=${JSON.stringify(`${models.big}/config.json`)}]`).waitFor({ timeout: STEP_MS });
-    await dialog.getByRole('button', { name: 'Open this folder' }).click();
     await page.locator(`[data-testid="checkpoint-card"][data-id=${JSON.stringify(models.big)}]`).waitFor({ timeout: STEP_MS });
     await applyYaml(
       page,

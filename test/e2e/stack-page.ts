@@ -2,14 +2,22 @@
  * What the end-to-end journeys read from and do to the stack page: the plan summary once the engine
  * has answered, and a splice handle dragged with real pointer moves.
  */
-import { mkdtemp, realpath, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { buildFixtureCheckpoint, type FixtureOptions } from '../fixtures/checkpoint-builder.js';
 import { launchChromium } from './browser.js';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
+export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'test-artifacts', 'e2e');
+/** The window sizes the real-scale journeys are checked and photographed at. */
+export const VIEWPORTS = [
+  { width: 1280, height: 800 },
+  { width: 1920, height: 1080 },
+] as const;
 
 /** How long a UI step may take before a test gives up; real steps take well under a second. */
 export const STEP_MS = 15_000;
@@ -110,32 +118,49 @@ export interface StudioUnderTest<Name extends string> {
 export type StudioFixture = Omit<FixtureOptions, 'dir'> & { folder?: string; open?: boolean };
 
 /**
- * Writes each fixture model under a fresh temporary root (`prefix` names it), starts serve with the
- * models to open in the order given, and launches Chromium.
+ * Writes each fixture model under a fresh temporary root (`prefix` names it; a model's folder is
+ * relative to its models/ folder), starts serve with the models to open in the order given, and
+ * launches Chromium. A start that fails half way stops what it started and removes the root.
  */
-export async function startStudio<Name extends string>(repoRoot: string, prefix: string, fixtures: Record<Name, StudioFixture>): Promise<StudioUnderTest<Name>> {
-  await ensureBuilt(repoRoot);
+export async function startStudio<Name extends string>(prefix: string, fixtures: Record<Name, StudioFixture>): Promise<StudioUnderTest<Name>> {
+  await ensureBuilt(REPO_ROOT);
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
   const tempDir = await realpath(await mkdtemp(path.join(os.tmpdir(), prefix)));
-  const names = Object.keys(fixtures) as Name[];
-  const models = Object.fromEntries(names.map((name) => [name, path.join(tempDir, 'models', fixtures[name].folder ?? name)])) as Record<Name, string>;
-  await Promise.all(
-    names.map((name) => {
-      const { folder: _folder, open: _open, ...options } = fixtures[name];
-      return buildFixtureCheckpoint({ ...options, dir: models[name] });
-    }),
-  );
-  const open = names.filter((name) => fixtures[name].open !== false).flatMap((name) => ['--open', models[name]]);
-  const server = await startServeProcess({ repoRoot, args: ['--port', '0', ...open, '--root', tempDir] });
-  const browser = await launchChromium();
-  return {
-    tempDir,
-    models,
-    server,
-    browser,
-    async close() {
-      await browser.close();
-      await server.stop();
-      await rm(tempDir, { recursive: true, force: true });
-    },
+  let server: ServeProcess | undefined;
+  let browser: Browser | undefined;
+  const close = async (): Promise<void> => {
+    await browser?.close();
+    await server?.stop();
+    await rm(tempDir, { recursive: true, force: true });
   };
+  try {
+    const names = Object.keys(fixtures) as Name[];
+    const models = Object.fromEntries(names.map((name) => [name, path.join(tempDir, 'models', fixtures[name].folder ?? name)])) as Record<Name, string>;
+    await Promise.all(
+      names.map((name) => {
+        const { folder: _folder, open: _open, ...options } = fixtures[name];
+        return buildFixtureCheckpoint({ ...options, dir: models[name] });
+      }),
+    );
+    const open = names.filter((name) => fixtures[name].open !== false).flatMap((name) => ['--open', models[name]]);
+    server = await startServeProcess({ repoRoot: REPO_ROOT, args: ['--port', '0', ...open, '--root', tempDir] });
+    browser = await launchChromium();
+    return { tempDir, models, server, browser, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/** A light-themed page of the app at `viewport`, loaded until output layer `readyLayer` is drawn. */
+export async function openStudioPage(
+  studio: { server: ServeProcess; browser: Browser },
+  viewport: { width: number; height: number },
+  readyLayer: number,
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await studio.browser.newContext({ viewport, colorScheme: 'light' });
+  const page = await context.newPage();
+  await page.goto(studio.server.url);
+  await page.locator(`[data-testid="output-layer"][data-index="${readyLayer}"]`).waitFor({ timeout: 30_000 });
+  return { context, page };
 }

@@ -248,6 +248,9 @@ describe('studio engine', () => {
       ['plain', 'directory'],
       ['plan.yml', 'yaml'],
     ]);
+    // The listed folder says what it is itself, so a typed model path can be opened rather than entered.
+    expect(listing.kind).toBe('directory');
+    expect((await listDirectory(path.join(dir, 'a-model'))).kind).toBe('checkpoint');
     const failure = await listDirectory(path.join(dir, 'nope')).catch((error: unknown) => error);
     expect(isStudioError(failure) && failure.code).toBe('NotFound');
   });

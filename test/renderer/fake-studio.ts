@@ -478,7 +478,12 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
       { name: 'README.md', path: '/models/README.md', kind: 'file' },
     ],
     '/models/exports': [],
+    [STORIES_PATH]: [
+      { name: 'config.json', path: `${STORIES_PATH}/config.json`, kind: 'file' },
+      { name: 'model.safetensors', path: `${STORIES_PATH}/model.safetensors`, kind: 'safetensors' },
+    ],
   };
+  const modelFolders = new Set(tree['/models']!.filter((entry) => entry.kind === 'checkpoint').map((entry) => entry.path));
 
   const host: FakeStudio = {
     calls,
@@ -691,7 +696,7 @@ export function createFakeStudio(options: FakeStudioOptions = {}): FakeStudio {
       const clean = dir.replace(/\/+$/, '') || '/';
       const entries = tree[clean];
       if (!entries) throw new StudioError('OutsideRoots', 'This folder is outside the folders the server may open.', { path: dir });
-      const listing: DirectoryListing = { dir: clean, parent: clean === '/models' ? null : '/models', entries };
+      const listing: DirectoryListing = { dir: clean, kind: modelFolders.has(clean) ? 'checkpoint' : 'directory', parent: clean === '/models' ? null : '/models', entries };
       return structuredClone(listing);
     },
     on(event, listener) {

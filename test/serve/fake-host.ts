@@ -162,7 +162,7 @@ function defaultAnswers(): { [M in StudioMethod]: Answer<M> } {
       textName: 'tiny-stories.txt',
     }),
     sweepSplices: () => ({ rows: [{ a: 4, b: 1, layers: 8, perplexity: 2.7, tokens: 3 }], source: { perplexity: 2.1, tokens: 3, layers: 5 }, textName: 'tiny-stories.txt', seconds: 1 }),
-    browse: (payload) => ({ dir: payload.dir, parent: null, entries: [] }),
+    browse: (payload) => ({ dir: payload.dir, kind: 'directory', parent: null, entries: [] }),
   };
 }
 

@@ -32,6 +32,7 @@ async function listFolder(dir: string): Promise<DirectoryListing> {
   const names = (await readdir(dir)).sort();
   return {
     dir,
+    kind: 'directory',
     parent: path.dirname(dir) === dir ? null : path.dirname(dir),
     entries: names.map((name) => ({ name, path: path.join(dir, name), kind: name === 'model' ? ('checkpoint' as const) : ('directory' as const) })),
   };
@@ -228,6 +229,7 @@ describe('restrictToRoots', () => {
     const listing = await twoRoots.browse({ dir: '' });
     expect(listing).toEqual({
       dir: '',
+      kind: 'directory',
       parent: null,
       entries: [
         { name: 'root', path: root, kind: 'directory' },

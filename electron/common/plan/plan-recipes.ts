@@ -1,7 +1,7 @@
 import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, LayerPlan, PlanRecipe, PlanSlice } from '../../api/types.js';
 import type { SourceLookup } from './plan-sources.js';
-import { withLlamaPro } from './llama-pro.js';
+import { llamaProEvery, withLlamaPro } from './llama-pro.js';
 import { noDecoderLayers } from './plan-validation.js';
 import { scalesAnything } from './scale-rules.js';
 
@@ -149,4 +149,65 @@ export function spliceBoundaries(plan: LayerPlan): number[] {
     if (!scalesAnything(plan.slices[index]?.scale) && !scalesAnything(plan.slices[index + 1]?.scale)) boundaries.push(index);
   }
   return boundaries;
+}
+
+/** True when two slice lists copy the same ranges of the same models with the same scale rules. */
+export function sameSlices(left: readonly PlanSlice[], right: readonly PlanSlice[]): boolean {
+  if (left.length !== right.length) return false;
+  return left.every((slice, index) => {
+    const other = right[index]!;
+    if (slice.model !== other.model || slice.start !== other.start || slice.end !== other.end) return false;
+    const rules = slice.scale ?? [];
+    const otherRules = other.scale ?? [];
+    return (
+      rules.length === otherRules.length &&
+      rules.every((rule, position) => (rule.filter ?? '') === (otherRules[position]!.filter ?? '') && rule.value === otherRules[position]!.value)
+    );
+  });
+}
+
+/**
+ * The recipe that builds exactly this plan's slices over these sources, or null for a plan no
+ * recipe makes (a near miss, such as SOLAR DUS with one range off by a layer, stays custom). Each
+ * candidate is read off the plan's shape and then rebuilt, so a recipe is named only when its own
+ * rules give the same slices. Plan-wide options (dtype, tokenizer) do not matter.
+ */
+export function recognizeRecipe(plan: LayerPlan, sources: SourceLookup): PlanRecipe | null {
+  for (const candidate of recipeCandidates(plan.slices, sources)) {
+    let rebuilt: LayerPlan;
+    try {
+      rebuilt = buildPlanFromRecipe(candidate, sources);
+    } catch {
+      continue;
+    }
+    if (sameSlices(rebuilt.slices, plan.slices)) return candidate;
+  }
+  return null;
+}
+
+/** Recipes a plan of this shape could come from, most specific first (DUS before a free splice, before a stack of two). */
+function recipeCandidates(slices: readonly PlanSlice[], sources: SourceLookup): PlanRecipe[] {
+  const first = slices[0];
+  if (first === undefined) return [];
+  const model = first.model;
+  const layers = sources.get(model)?.numLayers;
+  if (layers === undefined) return [];
+  const candidates: PlanRecipe[] = [];
+  const second = slices[1];
+  if (slices.length === 2 && second !== undefined && second.model === model) {
+    candidates.push({ kind: 'dus', model, drop: second.start }, { kind: 'splice', model, a: first.end, b: second.start });
+  }
+  const every = llamaProEvery({ slices: [...slices] });
+  if (every !== null && every >= 1) candidates.push({ kind: 'llama-pro', model, every });
+  if (slices.length >= 2 && slices.every((slice) => slice.model === model)) candidates.push({ kind: 'stack', model, times: slices.length });
+  if (slices.length >= 2 && second !== undefined && first.start === 0) {
+    const window = first.end - first.start;
+    const overlap = window - second.start;
+    // The models repeat with the period the recipe was given: try each period up to the slice count.
+    for (let period = 2; period <= slices.length; period += 1) {
+      const models = slices.slice(0, period).map((slice) => slice.model);
+      if (slices.every((slice, index) => slice.model === models[index % period])) candidates.push({ kind: 'interleave', models, window, overlap });
+    }
+  }
+  return candidates;
 }

@@ -1,5 +1,5 @@
 import type { StudioHost } from '../../../electron/api/studio-api.js';
-import type { DirectoryListing } from '../../../electron/api/types.js';
+import type { DirectoryEntry, DirectoryListing } from '../../../electron/api/types.js';
 import { describeError } from '../studio-client.js';
 
 /** The parent folder of a path, for either separator; the path itself at a root. */
@@ -37,6 +37,17 @@ export class FileBrowserState {
 
   constructor(host: StudioHost) {
     this.#host = host;
+  }
+
+  /** The entry its parent folder lists for `path` (a file cannot be listed itself), or null. */
+  async entryAt(path: string): Promise<DirectoryEntry | null> {
+    const name = baseName(path);
+    try {
+      const listing = await this.#host.browse({ dir: parentFolder(path) });
+      return listing.entries.find((entry) => entry.name === name) ?? null;
+    } catch {
+      return null;
+    }
   }
 
   async go(dir: string): Promise<void> {

@@ -2,9 +2,10 @@ import type { StudioHost } from '../../../electron/api/studio-api.js';
 import type { CheckpointSummary, LayerPlan, OutputLayer, PlanProblem, PlanRecipe, PlanSlice, ResolvedPlan, ScaleRule, YamlImport } from '../../../electron/api/types.js';
 import { StudioError } from '../../../electron/api/errors.js';
 import { describeError } from '../studio-client.js';
+import { YamlPositions } from '../yaml-positions.js';
 import { expandPlan, findSeams, planSize, type PlanSize, type SourceLookup } from '../../../electron/common/plan/layer-plan.js';
 import { llamaProEvery, withLlamaPro, withoutLlamaPro } from '../../../electron/common/plan/llama-pro.js';
-import { buildPlanFromRecipe, spliceBoundaries } from '../../../electron/common/plan/plan-recipes.js';
+import { buildPlanFromRecipe, recognizeRecipe, sameSlices, spliceBoundaries } from '../../../electron/common/plan/plan-recipes.js';
 
 export type RecipeKind = PlanRecipe['kind'] | 'custom';
 export type SpliceHandle = 'A' | 'B';
@@ -13,6 +14,7 @@ interface Snapshot {
   plan: LayerPlan;
   recipe: RecipeKind;
   boundary: number;
+  fromYaml: boolean;
 }
 
 export interface PlanSessionOptions {
@@ -59,6 +61,8 @@ export class PlanSession {
   yamlText = $state('');
   /** Problems from the last YAML that was applied (with `line`). */
   yamlProblems = $state.raw<PlanProblem[]>([]);
+  /** True when the plan is YAML the user applied: its problems then lead back to their YAML lines. */
+  fromYaml = $state(false);
   lastError = $state<string | null>(null);
   /** True while a drag is open: views that are slow to redraw (charts) wait for its end. */
   dragging = $state(false);
@@ -87,6 +91,8 @@ export class PlanSession {
   drop = $derived(this.#currentDrop());
   isCurrent = $derived(this.resolvedFor === this.plan);
   problems = $derived(this.#allProblems());
+  /** The line of `yamlText` each of the engine's problems is about (slice 2's range → its layer_range line). */
+  problemLines = $derived(this.#problemLines());
   hasErrors = $derived(this.problems.some((problem) => problem.severity === 'error'));
   canUndo = $derived(this.#past.length > 0);
   canRedo = $derived(this.#future.length > 0);
@@ -119,8 +125,8 @@ export class PlanSession {
     this.#commit({ ...this.#keptOptions(), ...plan }, recipe.kind);
   }
 
-  /** Replaces the plan (opened YAML, a plan from elsewhere). */
-  replace(plan: LayerPlan, recipe: RecipeKind = 'custom'): void {
+  /** Replaces the plan (opened YAML, a plan from elsewhere); without a recipe, the one that builds it, if any. */
+  replace(plan: LayerPlan, recipe: RecipeKind = this.#recognize(plan)): void {
     this.#commit(plan, recipe);
   }
 
@@ -251,7 +257,7 @@ export class PlanSession {
       const errors = result.problems.some((problem) => problem.severity === 'error');
       if (result.plan && !errors) {
         this.boundary = 0;
-        this.#commit(result.plan, 'custom');
+        this.#commit(result.plan, this.#recognize(result.plan), true);
         this.yamlProblems = result.problems;
         return true;
       }
@@ -335,6 +341,11 @@ export class PlanSession {
     }
   }
 
+  /** The recipe whose rules build exactly this plan (YAML identical to SOLAR DUS is SOLAR DUS), else custom. */
+  #recognize(plan: LayerPlan): RecipeKind {
+    return recognizeRecipe(plan, this.#sources)?.kind ?? 'custom';
+  }
+
   #outputLayers(): OutputLayer[] {
     const resolved = this.resolvedFor === this.plan ? this.resolved : null;
     const allOpen = this.plan.slices.every((slice) => this.#sources.has(slice.model));
@@ -394,6 +405,19 @@ export class PlanSession {
     return problems;
   }
 
+  /** The engine wrote `yamlText` for the plan it resolved, so its problems' slices are found in that text. */
+  #problemLines(): ReadonlyMap<PlanProblem, number> {
+    const lines = new Map<PlanProblem, number>();
+    const problems = this.resolved?.problems ?? [];
+    if (problems.length === 0 || this.yamlText === '') return lines;
+    const positions = new YamlPositions(this.yamlText);
+    for (const problem of problems) {
+      const line = positions.lineOfProblem(problem);
+      if (line !== undefined) lines.set(problem, line);
+    }
+    return lines;
+  }
+
   #size(): PlanSize {
     if (this.isCurrent && this.resolved) {
       return { numLayers: this.resolved.numLayers, parameters: this.resolved.parameters, totalBytes: this.resolved.totalBytes };
@@ -402,7 +426,7 @@ export class PlanSession {
   }
 
   #snapshot(): Snapshot {
-    return { plan: this.plan, recipe: this.recipe, boundary: this.boundary };
+    return { plan: this.plan, recipe: this.recipe, boundary: this.boundary, fromYaml: this.fromYaml };
   }
 
   #pushPast(): void {
@@ -410,11 +434,12 @@ export class PlanSession {
     this.#future = [];
   }
 
-  #commit(plan: LayerPlan, recipe: RecipeKind): void {
+  #commit(plan: LayerPlan, recipe: RecipeKind, fromYaml = false): void {
     if (this.#gesture) this.#gesture.changed = true;
     else this.#pushPast();
     this.plan = plan;
     this.recipe = recipe;
+    this.fromYaml = fromYaml;
     this.yamlProblems = [];
     this.#scheduleResolve();
   }
@@ -423,6 +448,7 @@ export class PlanSession {
     this.plan = snapshot.plan;
     this.recipe = snapshot.recipe;
     this.boundary = snapshot.boundary;
+    this.fromYaml = snapshot.fromYaml;
     this.yamlProblems = [];
     this.#scheduleResolve();
   }
@@ -484,20 +510,6 @@ function regularLlamaProEvery(plan: LayerPlan): number | null {
   if (every === null || every < 1) return null;
   const rebuilt = withLlamaPro(withoutLlamaPro(plan), every);
   return sameSlices(rebuilt.slices, plan.slices) ? every : null;
-}
-
-function sameSlices(left: readonly PlanSlice[], right: readonly PlanSlice[]): boolean {
-  if (left.length !== right.length) return false;
-  return left.every((slice, index) => {
-    const other = right[index]!;
-    if (slice.model !== other.model || slice.start !== other.start || slice.end !== other.end) return false;
-    const rules = slice.scale ?? [];
-    const otherRules = other.scale ?? [];
-    return (
-      rules.length === otherRules.length &&
-      rules.every((rule, position) => (rule.filter ?? '') === (otherRules[position]!.filter ?? '') && rule.value === otherRules[position]!.value)
-    );
-  });
 }
 
 function lineOf(detail: unknown): number | undefined {

@@ -1,7 +1,8 @@
 import { getContext, setContext, untrack } from 'svelte';
 import type { StudioHost } from '../../../electron/api/studio-api.js';
-import type { AppInfo, CheckpointSummary, MenuCommand, OutputLayer } from '../../../electron/api/types.js';
+import type { AppInfo, CheckpointSummary, MenuCommand, OutputLayer, PlanRecipe } from '../../../electron/api/types.js';
 import { describeError, type DesktopActions } from '../studio-client.js';
+import { formatBytes } from '../format/human-units.js';
 import { defaultDrop } from '../../../electron/common/plan/plan-recipes.js';
 import { seamJump, sourceNormProfile, typicalStep, type SourceNormProfile } from '../stats/layer-norms.js';
 import { CheckpointsState } from './checkpoints.svelte.js';
@@ -11,6 +12,15 @@ import { NoticesState } from './notices.svelte.js';
 import { PlanSession } from './plan-session.svelte.js';
 import { SimilarityState } from './similarity.svelte.js';
 import { ViewState } from './view-state.svelte.js';
+
+/** Recipe names as notices say them ("Replaced your 5-slice plan with SOLAR DUS."). */
+export const RECIPE_TITLES: Readonly<Record<PlanRecipe['kind'], string>> = {
+  dus: 'SOLAR DUS',
+  splice: 'two copies with free splice points',
+  'llama-pro': 'LLaMA-Pro',
+  stack: 'stacked copies',
+  interleave: 'interleaved windows',
+};
 
 /** Checkpoints at or under this size get full statistics on open; larger ones wait for the button. */
 export const AUTO_STATS_BYTES = 64 * 1024 * 1024;
@@ -145,6 +155,27 @@ export class StudioSession {
     this.evaluation.forget(id);
   }
 
+  /**
+   * Builds a recipe's plan. A hand-built (custom) plan it replaces is not lost silently: a notice
+   * says so and offers Undo, which brings that plan back even after later edits.
+   */
+  async applyRecipe(recipe: PlanRecipe): Promise<void> {
+    const before = this.plan.plan;
+    const handBuilt = this.plan.recipe === 'custom' && before.slices.length > 0;
+    await this.plan.applyRecipe(recipe);
+    const made = this.plan.plan;
+    if (!handBuilt || made === before) return;
+    const count = before.slices.length;
+    const message = `Replaced your ${count}-slice plan with ${RECIPE_TITLES[recipe.kind]}.`;
+    this.notices.push(message, 'info', {
+      label: 'Undo',
+      run: () => {
+        if (this.plan.plan === made) this.plan.undo();
+        else this.plan.replace(before, 'custom');
+      },
+    });
+  }
+
   /** Exports the current plan once the engine has confirmed it has no errors. */
   async exportPlan(): Promise<void> {
     await this.plan.whenSettled();
@@ -176,7 +207,25 @@ export class StudioSession {
       this.view.showTab('yaml');
       return;
     }
-    await this.openPath(path);
+    const summary = await this.openPath(path);
+    if (summary) this.#announceOpened(summary);
+  }
+
+  /**
+   * Says what an open did: its card is highlighted and scrolled into view, and a notice names the
+   * model; when the plan does not use it yet, the notice offers to build SOLAR DUS on it.
+   */
+  #announceOpened(summary: CheckpointSummary): void {
+    this.view.justOpened = summary.id;
+    const opened = `Opened ${summary.name}: ${summary.numLayers} layers, ${formatBytes(summary.totalBytes)}.`;
+    if (this.plan.plan.slices.some((slice) => slice.model === summary.id)) {
+      this.notices.push(`${opened} The plan is built on it.`, 'info');
+      return;
+    }
+    this.notices.push(`${opened} It is listed under Checkpoints; the plan is unchanged.`, 'info', {
+      label: `Build SOLAR DUS on ${summary.name}`,
+      run: () => void this.applyRecipe({ kind: 'dus', model: summary.id, drop: defaultDrop(summary.numLayers) }),
+    });
   }
 
   /**

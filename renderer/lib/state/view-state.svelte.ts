@@ -20,6 +20,10 @@ export class ViewState {
   yamlLine = $state<number | null>(null);
   theme = $state<ThemeChoice>('system');
   fileBrowser = $state.raw<{ purpose: 'open' | 'export-target' } | null>(null);
+  /** The folder the Open dialog was last in (the parent of a model it opened): where it opens next. */
+  lastFolder = $state<string | null>(null);
+  /** The checkpoint the user just opened: its card is highlighted and scrolled into view. */
+  justOpened = $state<string | null>(null);
 
   /** The layer the inspector shows: the hovered one while hovering, else the selected one. */
   focused = $derived(this.hovered ?? this.selected);

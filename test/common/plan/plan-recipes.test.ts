@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isStudioError } from '../../../electron/api/errors.js';
 import type { PlanRecipe } from '../../../electron/api/types.js';
 import { resolvePlan } from '../../../electron/common/plan/layer-plan.js';
-import { MAX_RECIPE_LAYERS, buildPlanFromRecipe } from '../../../electron/common/plan/plan-recipes.js';
+import { MAX_RECIPE_LAYERS, buildPlanFromRecipe, recognizeRecipe, sameSlices } from '../../../electron/common/plan/plan-recipes.js';
 import { IDENTITY_BLOCK_SCALE } from '../../../electron/common/plan/scale-rules.js';
 import { lookupOf, makeSummary } from './summary-factory.js';
 
@@ -163,5 +163,54 @@ describe('buildPlanFromRecipe', () => {
     const error = caught as { code: string; message: string };
     expect(error.code).toBe('InvalidPlan');
     for (const word of words) expect(error.message).toContain(word);
+  });
+});
+
+describe('recognizeRecipe', () => {
+  const build = (recipe: PlanRecipe) => buildPlanFromRecipe(recipe, sources);
+  const small = makeSummary({ name: 'Llama-12', numLayers: 12 });
+  const withSmall = lookupOf(mistral, other, small);
+
+  it.each<PlanRecipe>([
+    { kind: 'dus', model: mistral.id, drop: 8 },
+    { kind: 'dus', model: mistral.id, drop: 1 },
+    { kind: 'splice', model: mistral.id, a: 20, b: 10 },
+    { kind: 'llama-pro', model: mistral.id, every: 4 },
+    { kind: 'stack', model: mistral.id, times: 3 },
+    { kind: 'interleave', models: [mistral.id, other.id], window: 16, overlap: 8 },
+  ])('names the $kind recipe its own plan came from, with its numbers', (recipe) => {
+    expect(recognizeRecipe(build(recipe), sources)).toEqual(recipe);
+  });
+
+  it('reads a plan typed as YAML by its slices, whatever its plan-wide options', () => {
+    const typed = { slices: [{ model: mistral.id, start: 0, end: 24 }, { model: mistral.id, start: 8, end: 32 }], dtype: 'bfloat16' as const };
+    expect(recognizeRecipe(typed, sources)).toEqual({ kind: 'dus', model: mistral.id, drop: 8 });
+  });
+
+  it('names an interleave of three models with its period', () => {
+    const recipe: PlanRecipe = { kind: 'interleave', models: [mistral.id, other.id, mistral.id], window: 8, overlap: 4 };
+    const recognized = recognizeRecipe(build(recipe), sources);
+    expect(recognized?.kind).toBe('interleave');
+    expect(sameSlices(build(recognized!).slices, build(recipe).slices)).toBe(true);
+  });
+
+  const dus = build({ kind: 'dus', model: mistral.id, drop: 8 }).slices;
+  it.each([
+    { title: 'copy two ending a layer short of the model', slices: [dus[0]!, { ...dus[1]!, end: 31 }] },
+    { title: 'copy one not starting at layer 0', slices: [{ ...dus[0]!, start: 1 }, dus[1]!] },
+    { title: 'the two copies from different models', slices: [dus[0]!, { ...dus[1]!, model: other.id }] },
+    { title: 'a scale rule on one copy', slices: [dus[0]!, { ...dus[1]!, scale: [{ value: 0.5 }] }] },
+    { title: 'a third slice', slices: [...dus, { model: mistral.id, start: 0, end: 4 }] },
+    { title: 'a stack whose last copy is cut short', slices: [{ model: mistral.id, start: 0, end: 32 }, { model: mistral.id, start: 0, end: 31 }, { model: mistral.id, start: 0, end: 32 }] },
+    { title: 'LLaMA-Pro with one identity copy moved', slices: build({ kind: 'llama-pro', model: mistral.id, every: 4 }).slices.map((slice, index) => (index === 1 ? { ...slice, start: 2, end: 3 } : slice)) },
+    { title: 'an interleave whose second window starts a layer late', slices: build({ kind: 'interleave', models: [mistral.id, other.id], window: 16, overlap: 8 }).slices.map((slice, index) => (index === 1 ? { ...slice, start: 9 } : slice)) },
+    { title: 'a range past the model (0–32 of a 12-layer model)', slices: [{ model: small.id, start: 0, end: 32 }, { model: small.id, start: 8, end: 12 }] },
+  ])('leaves a near miss custom: $title', ({ slices }) => {
+    expect(recognizeRecipe({ slices }, withSmall)).toBeNull();
+  });
+
+  it('leaves a plan over a model that is not open custom, and an empty plan too', () => {
+    expect(recognizeRecipe({ slices: [{ model: '/not/open', start: 0, end: 4 }, { model: '/not/open', start: 1, end: 5 }] }, sources)).toBeNull();
+    expect(recognizeRecipe({ slices: [] }, sources)).toBeNull();
   });
 });

@@ -248,7 +248,15 @@ describe('parseMergekitYaml', () => {
   });
 
   const syntaxErrors: { title: string; text: string; line: number }[] = [
-    { title: 'an unclosed flow list', text: yaml('slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4', 'merge_method: passthrough'), line: 5 },
+    // yaml notices an unclosed [ or { on the next line; the line to fix is the one that opened it.
+    { title: 'an unclosed flow list', text: yaml('slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4', 'merge_method: passthrough'), line: 4 },
+    {
+      title: 'an unclosed [ followed by another slice',
+      text: yaml('slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4', '  - sources:', '      - model: ./M', '        layer_range: [2, 6]', 'merge_method: passthrough'),
+      line: 4,
+    },
+    { title: 'an unclosed flow map', text: yaml('slices:', '  - sources:', '      - {model: ./M, layer_range: [0, 4]', '  - sources: []', 'merge_method: passthrough'), line: 3 },
+    { title: 'an unclosed [ inside an unclosed {', text: yaml('merge_method: passthrough', 'slices:', '  - {sources: [{model: ./M}', 'dtype: float16'), line: 3 },
     { title: 'a duplicate key', text: yaml('merge_method: passthrough', 'slices: []', 'merge_method: passthrough'), line: 3 },
     { title: 'a bad indentation', text: yaml('slices:', '  - sources:', '      - model: ./M', '     layer_range: [0, 4]'), line: 4 },
     { title: 'an unterminated quote', text: yaml('merge_method: passthrough', 'dtype: "float16', 'slices: []'), line: 2 },
@@ -259,6 +267,13 @@ describe('parseMergekitYaml', () => {
     expect(plan).toBeNull();
     expect(errorsOf(problems).length).toBeGreaterThan(0);
     expect(problems[0]).toMatchObject({ code: 'InvalidYaml', severity: 'error', line });
+  });
+
+  it('says that an unclosed [ or { is never closed, at the line that opened it', () => {
+    const text = yaml('slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4', '  - sources: []', 'merge_method: passthrough');
+    const [first] = parseMergekitYaml(text, { baseDir: configDir }).problems;
+    expect(first).toMatchObject({ line: 4 });
+    expect(first?.message).toMatch(/^YAML syntax: the \[ opened here is never closed \(Flow sequence .*\)$/);
   });
 
   it('reads the models form with passthrough as one slice over all layers (plan.py normalize_config)', () => {
@@ -344,6 +359,17 @@ describe('emitMergekitYaml', () => {
     expect(text).toContain('merge_method: passthrough');
     expect(text).toContain('dtype: bfloat16');
     expect(text).toContain('# slice 2: Mistral-7B layers 8..31 → output 24..47');
+  });
+
+  it('counts the layers a range past its open model gives, as the stack and the toolbar do', () => {
+    const mistral = makeSummary({ id: mistralPath, name: 'Mistral-7B', numLayers: 32 });
+    const plan: LayerPlan = { slices: [{ model: mistralPath, start: 0, end: 24 }, { model: mistralPath, start: 10, end: 40 }] };
+    const text = emitMergekitYaml(plan, { sources: lookupOf(mistral) });
+    expect(text).toContain('46 output layers');
+    expect(text).toContain('# slice 2: Mistral-7B layers 10..31 → output 24..45 (layer_range asks for 30)');
+    expect(text).toContain('layer_range: [10, 40]');
+    // Without the sources the ranges are all there is to count.
+    expect(emitMergekitYaml(plan)).toContain('54 output layers');
   });
 
   it('writes absolute paths without a folder to be relative to, and names sources as told', () => {

@@ -191,12 +191,26 @@ describe('PlanSession', () => {
     expect(taken).toBe(true);
     expect(ranges(plan)).toBe('[0,3) [1,5)');
     expect(host.callsOf('planFromYaml')).toHaveLength(1);
+    // Two copies of one model with free splice points: the recipe is recognised from the plan's shape.
+    expect(plan.recipe).toBe('splice');
 
     const refused = await plan.setYaml(`slices:\n  - sources:\n      - model: ${STORIES_PATH}\n        layer_range: [0, x]\n`);
     expect(refused).toBe(false);
     expect(ranges(plan)).toBe('[0,3) [1,5)');
     expect(plan.yamlProblems[0]).toMatchObject({ severity: 'error', line: 4 });
     expect(plan.hasErrors).toBe(true);
+  });
+
+  it('names the recipe of YAML that a recipe builds, and leaves a near miss custom', async () => {
+    const { plan } = await sessionWith();
+    const yaml = (second: string) => `slices:\n  - sources:\n      - model: ${STORIES_PATH}\n        layer_range: [0, 4]\n  - sources:\n      - model: ${STORIES_PATH}\n        layer_range: ${second}\nmerge_method: passthrough\n`;
+    expect(await plan.setYaml(yaml('[1, 5]'))).toBe(true);
+    expect(plan.recipe).toBe('dus');
+    expect(plan.drop).toBe(1);
+    expect(await plan.setYaml(yaml('[1, 4]'))).toBe(true);
+    expect(plan.recipe).toBe('custom');
+    plan.undo();
+    expect(plan.recipe).toBe('dus');
   });
 
   it('loads a YAML plan file picked in Open… and reports a missing one as a YAML problem', async () => {

@@ -32,4 +32,19 @@ describe('ProblemsPane', () => {
     expect(session.view.tab).toBe('yaml');
     expect(session.view.yamlLine).toBeGreaterThanOrEqual(1);
   });
+
+  it("names the YAML line of a plan problem and, for a plan applied as YAML, takes the user there", async () => {
+    const { session } = await startedSession({ waitForStats: false });
+    const { getAllByTestId } = renderWithSession(ProblemsPane, session);
+    const model = session.plan.plan.slices[0]!.model;
+    await session.plan.setYaml(`slices:\n  - sources:\n      - model: ${model}\n        layer_range: [0, 4]\n  - sources:\n      - model: ${model}\n        layer_range: [1, 9]\nmerge_method: passthrough\n`);
+    await session.plan.whenSettled();
+    const item = await waitFor(() => getAllByTestId('problem-item').find((candidate) => candidate.dataset.code === 'RangeOutsideModel')!);
+    const line = session.plan.yamlText.split('\n').findIndex((text) => text.includes('layer_range: [1, 9]')) + 1;
+    expect(item.textContent).toContain(`YAML line ${line}`);
+    await fireEvent.click(item);
+    expect(session.view.tab).toBe('yaml');
+    expect(session.view.yamlLine).toBe(line);
+  });
 });
+

@@ -47,4 +47,20 @@ describe('YamlPane', () => {
     await waitFor(() => expect(editor.value.slice(editor.selectionStart, editor.selectionEnd)).toBe('        layer_range: [0, four]'));
     expect(editor.getAttribute('aria-invalid')).toBe('true');
   });
+
+  it("marks the line of a range outside its model in the plan's YAML once applied, not only under Problems", async () => {
+    const { session } = await startedSession({ waitForStats: false });
+    const { getByTestId, getAllByTestId, container } = renderWithSession(YamlPane, session);
+    const text = `slices:\n  - sources:\n      - model: ${STORIES_PATH}\n        layer_range: [0, 4]\n  - sources:\n      - model: ${STORIES_PATH}\n        layer_range: [1, 9]\nmerge_method: passthrough\n`;
+    await fireEvent.input(getByTestId('yaml-editor'), { target: { value: text } });
+    await fireEvent.click(getByTestId('yaml-apply'));
+    await session.plan.whenSettled();
+    const editor = getByTestId('yaml-editor') as HTMLTextAreaElement;
+    await waitFor(() => expect(container.querySelectorAll('.number.error')).toHaveLength(1));
+    const line = Number(container.querySelector('.number.error')!.getAttribute('data-line'));
+    expect(editor.value.split('\n')[line - 1]).toContain('layer_range: [1, 9]');
+    const problem = getAllByTestId('yaml-problem').find((item) => item.textContent?.includes(`Line ${line}`));
+    expect(problem?.classList.contains('error')).toBe(true);
+    expect(editor.getAttribute('aria-invalid')).toBe('true');
+  });
 });
