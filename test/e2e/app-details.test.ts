@@ -105,7 +105,8 @@ describe.skipIf(e2eSkipRequested())('details of the window at real scale', () =>
     const bar = (await toolbar.boundingBox())!;
     const controls = [
       toolbar.getByRole('button', { name: 'Open…' }),
-      toolbar.getByRole('combobox', { name: 'Recipe' }),
+      toolbar.getByRole('combobox', { name: 'Recipe', exact: true }),
+      toolbar.getByRole('combobox', { name: 'Model the recipe builds on' }),
       toolbar.getByRole('button', { name: 'Undo' }),
       toolbar.getByRole('button', { name: 'Redo' }),
       toolbar.getByTestId('summary'),
@@ -155,7 +156,7 @@ describe.skipIf(e2eSkipRequested())('details of the window at real scale', () =>
 
   it('treats the identity copies of a LLaMA-Pro plan as notes: no red on the canvas, the slices or the toolbar', async () => {
     await page.setViewportSize({ width: 1280, height: 800 });
-    await page.getByRole('combobox', { name: 'Recipe' }).selectOption('llama-pro');
+    await page.getByRole('combobox', { name: 'Recipe', exact: true }).selectOption('llama-pro');
     await expect.poll(() => page.getByTestId('summary').textContent(), POLL).toMatch(/^\s*40 layers/);
     await page.getByTestId('tab-problems').click();
     await expect.poll(() => page.getByTestId('tab-problems').textContent(), POLL).toMatch(/Problems \(0\)/);
