@@ -57,3 +57,18 @@ export async function applyYaml(page: Page, yaml: string, layers: number): Promi
   await page.getByTestId('yaml-apply').click();
   await expect.poll(() => page.getByTestId('output-layer').count(), { timeout: STEP_MS }).toBe(layers);
 }
+
+/**
+ * Types a plan into the YAML tab with the keyboard, as a user does (select all, type over it) and
+ * applies it with Ctrl+Enter. Waits for nothing: the plan may be refused, or resolve to anything.
+ */
+export async function typeYaml(page: Page, yaml: string): Promise<void> {
+  await page.getByTestId('tab-yaml').click();
+  const editor = page.getByTestId('yaml-editor');
+  await editor.click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.type(yaml);
+  expect(await editor.inputValue()).toBe(yaml);
+  await page.keyboard.press('ControlOrMeta+Enter');
+}
