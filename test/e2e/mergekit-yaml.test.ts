@@ -5,7 +5,7 @@
  * engine's own readers. The engine and CLI tests pin each rule against mergekit's code (README,
  * "mergekit compatibility"); these show that the app's YAML pane reaches the same rules.
  */
-import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -13,9 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckpointSummary } from '../../electron/api/types.js';
 import { openCheckpoint } from '../../electron/engine/checkpoint/open-checkpoint.js';
 import { verifyExport } from '../../electron/engine/export/verify-export.js';
-import { writeSafetensors } from '../../electron/engine/formats/safetensors-writer.js';
-import { buildFixtureCheckpoint, fixtureTensorBytes } from '../fixtures/checkpoint-builder.js';
-import { tensorByName, tensorBytes } from '../engine/export/export-fixtures.js';
+import { buildFixtureCheckpoint, buildMambaFixture } from '../fixtures/checkpoint-builder.js';
+import { pathExists, tensorByName, tensorBytes } from '../engine/export/export-fixtures.js';
 import { e2eSkipRequested, launchChromium, VIEWPORT } from './browser.js';
 import { ensureBuilt, startServeProcess, type ServeProcess } from './serve-process.js';
 import { layersIn, settledSummary as summaryOf, STEP_MS, typeYaml } from './stack-page.js';
@@ -109,13 +108,6 @@ async function readJson(file: string): Promise<Record<string, unknown>> {
   return JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
 }
 
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    () => false,
-  );
-}
-
 async function float32Values(summary: CheckpointSummary, name: string): Promise<Float32Array> {
   const tensor = tensorByName(summary, name);
   expect(tensor.dtype).toBe('F32');
@@ -170,25 +162,7 @@ describe.skipIf(e2eSkipRequested())("issue 9's mergekit rules in the app's YAML 
       extraConfig: { rope_theta: 500000, max_position_embeddings: 4096 },
     });
     await buildFixtureCheckpoint({ dir: wideTokenizer, layers: 1, vocab: VOCAB + 2, seed: 6, sideFiles: true, architecture: 'LlamaForCausalLM', modelType: 'llama' });
-    // mamba's names (transformers MambaForCausalLM): layers under backbone.layers.N, no attention.
-    await mkdir(mamba, { recursive: true });
-    const mambaTensors = [
-      { name: 'backbone.embeddings.weight', dtype: 'F32' as const, shape: [VOCAB, 32] },
-      ...[0, 1].flatMap((layer) => [
-        { name: `backbone.layers.${layer}.norm.weight`, dtype: 'F32' as const, shape: [32] },
-        { name: `backbone.layers.${layer}.mixer.in_proj.weight`, dtype: 'F32' as const, shape: [128, 32] },
-        { name: `backbone.layers.${layer}.mixer.out_proj.weight`, dtype: 'F32' as const, shape: [32, 64] },
-      ]),
-      { name: 'backbone.norm_f.weight', dtype: 'F32' as const, shape: [32] },
-    ];
-    await writeSafetensors(
-      path.join(mamba, 'model.safetensors'),
-      mambaTensors.map((tensor) => ({ ...tensor, data: fixtureTensorBytes(9, tensor.name, tensor.dtype, tensor.shape) })),
-    );
-    await writeFile(
-      path.join(mamba, 'config.json'),
-      JSON.stringify({ architectures: ['MambaForCausalLM'], model_type: 'mamba', hidden_size: 32, num_hidden_layers: 2, vocab_size: VOCAB }),
-    );
+    await buildMambaFixture(mamba);
 
     server = await startServeProcess({ repoRoot: REPO_ROOT, args: ['--port', '0', '--open', llama, '--root', tempDir] });
     browser = await launchChromium();
@@ -304,7 +278,7 @@ describe.skipIf(e2eSkipRequested())("issue 9's mergekit rules in the app's YAML 
     expect(message).toContain(`tokenizer_source ${wideTokenizer} has ${VOCAB + 2} tokens`);
     expect(message).toContain(`model.embed_tokens.weight of llama-f32 has ${VOCAB} rows`);
     await screenshot('tokenizer-refused');
-    expect(await exists(target)).toBe(false);
+    expect(await pathExists(target)).toBe(false);
   });
 
   it('writes chat_template: chatml as chat_template.jinja and takes it out of tokenizer_config.json', async () => {
@@ -315,7 +289,7 @@ describe.skipIf(e2eSkipRequested())("issue 9's mergekit rules in the app's YAML 
     expect(template).toContain("'<|im_start|>' + message['role']");
     expect(template).toContain('<|im_end|>');
     expect(await readJson(path.join(dir, 'tokenizer_config.json'))).not.toHaveProperty('chat_template');
-    expect(await exists(path.join(dir, 'chat_template.json'))).toBe(false);
+    expect(await pathExists(path.join(dir, 'chat_template.json'))).toBe(false);
   });
 
   it('refuses slices of two architectures until the user allows them in the Export pane (--allow-crimes)', async () => {
