@@ -267,6 +267,17 @@ describe.skipIf(e2eSkipRequested())("issue 9's mergekit rules in the app's YAML 
     }
   });
 
+  it('refuses a base_model that does not exist, naming it, and offers no export', async () => {
+    const absent = path.join(tempDir, 'models', 'no-such-model');
+    await typeYaml(page, ['slices:', ...sliceYaml(llama, [0, LAYERS]), 'merge_method: passthrough', `base_model: ${absent}`].join('\n'));
+    await expect
+      .poll(async () => (await problemsShown()).filter((problem) => problem.severity === 'error').map((problem) => problem.message), { timeout: STEP_MS })
+      .toEqual([expect.stringContaining(`base_model ${absent}`)]);
+    await screenshot('base-model-missing');
+    await page.getByTestId('tab-export').click();
+    expect(await page.getByTestId('export-start').isDisabled()).toBe(true);
+  });
+
   it('refuses a tokenizer_source whose vocabulary differs from the embeddings, with both numbers, and writes nothing', async () => {
     const yaml = ['slices:', ...sliceYaml(llama, [0, LAYERS]), 'merge_method: passthrough', `tokenizer_source: ${wideTokenizer}`].join('\n');
     await applyTyped(yaml, LAYERS);
