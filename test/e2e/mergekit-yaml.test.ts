@@ -37,6 +37,9 @@ let mistral: string;
 let donor: string;
 /** A model folder whose tokenizer has 130 tokens. */
 let wideTokenizer: string;
+/** Two sequence classifiers (LlamaForSequenceClassification): score.weight in place of lm_head. */
+let classifierA: string;
+let classifierB: string;
 /** A mamba-like model: backbone.layers.N, which no decoder-layer family names. */
 let mamba: string;
 let server: ServeProcess;
@@ -163,6 +166,11 @@ describe.skipIf(e2eSkipRequested())("issue 9's mergekit rules in the app's YAML 
     });
     await buildFixtureCheckpoint({ dir: wideTokenizer, layers: 1, vocab: VOCAB + 2, seed: 6, sideFiles: true, architecture: 'LlamaForCausalLM', modelType: 'llama' });
     await buildMambaFixture(mamba);
+    classifierA = path.join(models, 'classifier-a');
+    classifierB = path.join(models, 'classifier-b');
+    const classifier = { layers: LAYERS, dtype: 'F32', scoreLabels: 2, architecture: 'LlamaForSequenceClassification', modelType: 'llama' } as const;
+    await buildFixtureCheckpoint({ ...classifier, dir: classifierA, seed: 7 });
+    await buildFixtureCheckpoint({ ...classifier, dir: classifierB, seed: 8 });
 
     server = await startServeProcess({ repoRoot: REPO_ROOT, args: ['--port', '0', '--open', llama, '--root', tempDir] });
     browser = await launchChromium();
@@ -231,6 +239,20 @@ describe.skipIf(e2eSkipRequested())("issue 9's mergekit rules in the app's YAML 
     // up_proj: the top-level rule in slice 1; in slice 2 the slice's own rule comes first.
     expect(await scales('mlp.up_proj.weight')).toEqual([2, 2, 0.25, 0.25, 0.25]);
     expect(await scales('self_attn.q_proj.weight')).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it("takes a head of unusual name (a classifier's score.weight) from the last slice's source, the embeddings from the first", async () => {
+    const yaml = ['slices:', ...sliceYaml(classifierA, [0, 2]), ...sliceYaml(classifierB, [2, LAYERS]), 'merge_method: passthrough'].join('\n');
+    await applyTyped(yaml, LAYERS);
+    const { exported } = await exportFromPane('classifier');
+    const [first, last] = [await openCheckpoint(classifierA), await openCheckpoint(classifierB)];
+    const same = async (name: string, source: CheckpointSummary): Promise<boolean> =>
+      (await tensorBytes(tensorByName(exported, name))).equals(await tensorBytes(tensorByName(source, name)));
+    // mergekit's llama-sequence-classification.json lists score among the post-weights (plan.py plan_module).
+    expect(await same('score.weight', last)).toBe(true);
+    expect(await same('model.norm.weight', last)).toBe(true);
+    expect(await same('model.embed_tokens.weight', first)).toBe(true);
+    expect(exported.tensors.some((tensor) => tensor.name === 'lm_head.weight')).toBe(false);
   });
 
   it('reads the models: form with passthrough as one slice over all layers, and its scale reaches the embeddings, final norm and head', async () => {
