@@ -164,3 +164,18 @@ export async function openStudioPage(
   await page.locator(`[data-testid="output-layer"][data-index="${readyLayer}"]`).waitFor({ timeout: 30_000 });
   return { context, page };
 }
+
+/**
+ * Types a plan into the YAML tab with the keyboard, as a user does (select all, type over it) and
+ * applies it with Ctrl+Enter. Waits for nothing: the plan may be refused, or resolve to anything.
+ */
+export async function typeYaml(page: Page, yaml: string): Promise<void> {
+  await page.getByTestId('tab-yaml').click();
+  const editor = page.getByTestId('yaml-editor');
+  await editor.click();
+  await page.keyboard.press('ControlOrMeta+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.type(yaml);
+  expect(await editor.inputValue()).toBe(yaml);
+  await page.keyboard.press('ControlOrMeta+Enter');
+}

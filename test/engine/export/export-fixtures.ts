@@ -1,5 +1,5 @@
 /** Shared helpers of the export tests: temporary folders, opened fixtures, tensor bytes. */
-import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { CheckpointSummary, LayerPlan, PlanSlice, TensorInfo } from '../../../electron/api/types.js';
@@ -102,6 +102,14 @@ export async function expectLayersCopied(
     compared += 1;
   }
   return compared;
+}
+
+/** Whether anything is at `file` (a refused export must leave nothing at its target). */
+export async function pathExists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Names in a folder, sorted (hidden ones included). */

@@ -6,7 +6,7 @@
  * engine (the CLI), the engine's planFromYaml/resolvePlan/exportPlan (the app's YAML pane over
  * IPC or serve), and exportPlan itself.
  */
-import { cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StudioHost } from '../../../electron/api/studio-api.js';
@@ -17,7 +17,7 @@ import { exportPlan } from '../../../electron/engine/export/export-plan.js';
 import { createStudioEngine, locateDemoModel } from '../../../electron/engine/studio-engine.js';
 import { buildFixtureCheckpoint, type FixtureOptions } from '../../fixtures/checkpoint-builder.js';
 import { memoryIo } from '../../cli/memory-io.js';
-import { STORIES_260K, TempFolders, expectLayersCopied, folderNames, layerOrigins, slice, sourceMap } from './export-fixtures.js';
+import { STORIES_260K, TempFolders, pathExists, expectLayersCopied, folderNames, layerOrigins, slice, sourceMap } from './export-fixtures.js';
 
 const folders = new TempFolders();
 let studio: StudioHost;
@@ -43,13 +43,6 @@ async function cli(argv: string[]): Promise<{ code: number; stdout: string; stde
   const memory = memoryIo(studio, { cwd: work });
   const code = await main(argv, memory.io);
   return { code, stdout: memory.stdout(), stderr: memory.stderr() };
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** Files a VL/whisper donor carries beside the tokenizer: mergekit copies them from the donor. */
@@ -108,7 +101,7 @@ describe('base_model gives config.json and the side files (merge.py _model_out_c
     const dir = path.join(work, 'pane-out');
     await studio.exportPlan({ exportId: 'pane-donor', plan, target: { dir } });
     expect((await json(path.join(dir, 'config.json'))).rope_theta).toBe(500000);
-    expect(await exists(path.join(dir, 'normalizer.json'))).toBe(true);
+    expect(await pathExists(path.join(dir, 'normalizer.json'))).toBe(true);
   });
 });
 
@@ -121,7 +114,7 @@ describe('base_model that does not fit is refused before anything is written (me
     expect(resolved.problems.find((problem) => problem.severity === 'error')?.message).toContain(`base_model ${path.join(work, 'no-such-model')}`);
     const dir = path.join(work, 'absent-out');
     await expect(studio.exportPlan({ exportId: 'absent-base', plan, target: { dir } })).rejects.toThrow(/no-such-model/);
-    expect(await exists(dir)).toBe(false);
+    expect(await pathExists(dir)).toBe(false);
   });
 
   it('a base_model of another hidden size: dus-studio merge names the model and both sizes and writes nothing', async () => {
@@ -133,7 +126,7 @@ describe('base_model that does not fit is refused before anything is written (me
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`base_model ${wide}`);
     expect(result.stderr).toMatch(/hidden size 64 .*narrow-4.* 32/);
-    expect(await exists(out)).toBe(false);
+    expect(await pathExists(out)).toBe(false);
   });
 
   it('a base_model of another architecture is refused unless --allow-crimes (architecture/__init__.py get_architecture_info)', async () => {
@@ -189,7 +182,7 @@ describe('tokenizer_source (tokenizer/build.py build_tokenizer, tokenizer/embed.
     const bigger = await model('tok-130', { layers: 1, vocab: 130, sideFiles: true });
     const dir = path.join(work, 'tok-130-out');
     await expect(exportWith(bigger, 'tok-130-out')).rejects.toThrow(/130 tokens .*embed_tokens\.weight.* 128 rows/);
-    expect(await exists(dir)).toBe(false);
+    expect(await pathExists(dir)).toBe(false);
   });
 
   it('refuses a tokenizer of as many tokens that gives a token another id, which mergekit would move to another row', async () => {
@@ -210,7 +203,7 @@ describe('tokenizer_source (tokenizer/build.py build_tokenizer, tokenizer/embed.
     const plan = { slices: [slice(stories, 0, 5)], tokenizerSource: copy };
     // 512 pieces for 512 embedding rows: nothing for mergekit to rebuild.
     await exportPlan({ plan, target: { dir: path.join(work, 'stories-512') }, sources: sourceMap(stories) });
-    expect(await exists(path.join(work, 'stories-512', 'tokenizer.model'))).toBe(true);
+    expect(await pathExists(path.join(work, 'stories-512', 'tokenizer.model'))).toBe(true);
     await writeFile(path.join(copy, 'tokenizer_config.json'), JSON.stringify({ added_tokens_decoder: { '512': { content: '<|im_end|>', special: true } } }));
     await expect(exportPlan({ plan, target: { dir: path.join(work, 'stories-513') }, sources: sourceMap(stories) })).rejects.toThrow(/513 tokens .*512 rows/);
   });

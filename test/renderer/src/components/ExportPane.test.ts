@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fireEvent, waitFor } from '@testing-library/svelte';
 import ExportPane from '../../../../renderer/src/components/ExportPane.svelte';
+import { defaultCheckpoints, LLAMA_X_PATH, llama70bShape, llamaCheckpoint } from '../../fake-studio.js';
 import { renderWithSession, startedSession } from '../../studio-fixture.js';
 
 /** A clock the test moves by hand, in milliseconds. */
@@ -75,5 +76,37 @@ describe('ExportPane', () => {
     await fireEvent.input(getByTestId('export-shard-size'), { target: { value: 'five gigs' } });
     expect((getByTestId('export-start') as HTMLButtonElement).disabled).toBe(true);
     expect(getByText(/Shard size: a size such as 5GB/)).toBeTruthy();
+  });
+
+  it("offers mergekit's --allow-crimes while the plan mixes architectures, and sends it with the plan", async () => {
+    const mistralPath = '/models/Mistral-70B';
+    const mistral = { ...llamaCheckpoint(llama70bShape(mistralPath)), architecture: 'MistralForCausalLM', modelType: 'mistral' };
+    const { host, session } = await startedSession({ waitForStats: false, fake: { checkpoints: [...defaultCheckpoints(), mistral] } });
+    const { getByTestId, queryByTestId } = renderWithSession(ExportPane, session);
+    expect(queryByTestId('export-allow-crimes')).toBeNull();
+
+    session.plan.replace({ slices: [{ model: LLAMA_X_PATH, start: 0, end: 40 }, { model: mistralPath, start: 40, end: 80 }] });
+    await session.plan.whenSettled();
+    await fireEvent.input(getByTestId('export-target'), { target: { value: '/models/exports/crimes' } });
+    const allow = (await waitFor(() => getByTestId('export-allow-crimes'))) as HTMLInputElement;
+    expect(allow.checked).toBe(false);
+    expect(session.plan.problems.find((problem) => problem.code === 'ArchitectureMismatch')?.severity).toBe('error');
+    expect((getByTestId('export-start') as HTMLButtonElement).disabled).toBe(true);
+
+    await fireEvent.click(allow);
+    await session.plan.whenSettled();
+    expect((host.callsOf('resolvePlan').at(-1)?.payload as { plan: { allowCrimes?: boolean } }).plan.allowCrimes).toBe(true);
+    expect(session.plan.problems.find((problem) => problem.code === 'ArchitectureMismatch')?.severity).toBe('warning');
+    await waitFor(() => expect((getByTestId('export-start') as HTMLButtonElement).disabled).toBe(false));
+    expect(allow.checked).toBe(true);
+    await fireEvent.click(getByTestId('export-start'));
+    await waitFor(() => expect(host.pendingExport()?.plan.allowCrimes).toBe(true));
+
+    // Unticked, the flag leaves the plan (not false: mergekit's flag is absent by default) and the refusal returns.
+    host.finishExport();
+    await fireEvent.click(allow);
+    await session.plan.whenSettled();
+    expect('allowCrimes' in session.plan.plan).toBe(false);
+    expect(session.plan.problems.find((problem) => problem.code === 'ArchitectureMismatch')?.severity).toBe('error');
   });
 });

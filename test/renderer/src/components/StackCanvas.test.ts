@@ -150,6 +150,13 @@ describe('StackCanvas', () => {
     expect(view.getByTestId('stack-empty').textContent).toContain('No plan yet');
   });
 
+  it('points to Problems instead of "No plan yet" when the plan has slices but gives no output layers', async () => {
+    const view = render(StackCanvas, { props: { sources: [stories], layers: [], seams: [], splice: null, seamJump: null } });
+    expect(view.getByTestId('stack-empty').textContent).toContain('No plan yet');
+    await view.rerender({ sources: [stories], layers: [], seams: [], splice: null, seamJump: null, planned: true });
+    expect(view.getByTestId('stack-empty').textContent).toBe('The plan gives no output layers: see Problems.');
+  });
+
   it('marks the output rows of a slice the engine reports an error for', () => {
     const layers = expandPlan({ slices: spliceSlices(STORIES_PATH, 5, 2, 3) }, ANY_LENGTH);
     const view = render(StackCanvas, { props: { sources: [stories], layers, seams: findSeams(layers), splice: null, seamJump: null, errorSlices: new Set([1]) } });
