@@ -9,8 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StudioHost } from '../../electron/api/studio-api.js';
 import { main } from '../../electron/cli/cli.js';
-import { createStudioEngine, locateDemoModel } from '../../electron/engine/studio-engine.js';
-import { pathExists, TempFolders } from '../engine/export/export-fixtures.js';
+import { pathExists, TempFolders, startRealEngine } from '../engine/export/export-fixtures.js';
 import { buildFixtureCheckpoint, buildMambaFixture } from '../fixtures/checkpoint-builder.js';
 import { memoryIo } from './memory-io.js';
 
@@ -19,8 +18,7 @@ let studio: StudioHost;
 let work: string;
 
 beforeAll(async () => {
-  studio = createStudioEngine({ host: 'cli', demoPath: locateDemoModel() });
-  work = await folders.make();
+  ({ studio, work } = await startRealEngine(folders));
   await buildFixtureCheckpoint({ dir: path.join(work, 'llama-4'), layers: 4, architecture: 'LlamaForCausalLM', modelType: 'llama' });
   await buildFixtureCheckpoint({ dir: path.join(work, 'mistral-4'), layers: 4, seed: 2 });
   await buildMambaFixture(path.join(work, 'mamba-2'));

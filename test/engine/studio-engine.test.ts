@@ -5,17 +5,16 @@ import { isStudioError } from '../../electron/api/errors.js';
 import type { StudioHost } from '../../electron/api/studio-api.js';
 import type { ExportProgress, JobEnd, LayerPlan, SimilarityProgress, StatsProgress } from '../../electron/api/types.js';
 import { NAMED_CHAT_TEMPLATES } from '../../electron/common/plan/chat-templates.js';
-import { createStudioEngine, listDirectory, locateDemoModel } from '../../electron/engine/studio-engine.js';
+import { listDirectory } from '../../electron/engine/studio-engine.js';
 import { buildFixtureCheckpoint } from '../fixtures/checkpoint-builder.js';
-import { STORIES_260K, TempFolders } from './export/export-fixtures.js';
+import { STORIES_260K, TempFolders, startRealEngine } from './export/export-fixtures.js';
 
 const folders = new TempFolders();
 let studio: StudioHost;
 let work: string;
 
 beforeAll(async () => {
-  studio = createStudioEngine({ host: 'cli', demoPath: locateDemoModel() });
-  work = await folders.make();
+  ({ studio, work } = await startRealEngine(folders));
 });
 afterAll(() => folders.removeAll());
 

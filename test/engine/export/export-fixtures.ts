@@ -6,6 +6,8 @@ import type { CheckpointSummary, LayerPlan, PlanSlice, TensorInfo } from '../../
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
 import { readGgufHeader, type GgufValue } from '../../../electron/engine/formats/gguf.js';
 import { ggufFileBytes } from '../../../electron/engine/formats/gguf-writer.js';
+import type { StudioHost } from '../../../electron/api/studio-api.js';
+import { createStudioEngine, locateDemoModel } from '../../../electron/engine/studio-engine.js';
 import { buildFixtureCheckpoint, type FixtureOptions } from '../../fixtures/checkpoint-builder.js';
 
 /** The real trained model the project ships as its demo (build/demo). */
@@ -140,4 +142,9 @@ export async function ggufWithMetadata(
   const file = path.join(await folders.make(), `${path.basename(sourceFile, '.gguf')}-rewritten.gguf`);
   await writeFile(file, ggufFileBytes(metadata, tensors));
   return file;
+}
+
+/** The real engine as the CLI runs it (the bundled demo found as at run time), and a fresh work folder of `folders`. */
+export async function startRealEngine(folders: TempFolders): Promise<{ studio: StudioHost; work: string }> {
+  return { studio: createStudioEngine({ host: 'cli', demoPath: locateDemoModel() }), work: await folders.make() };
 }

@@ -14,18 +14,16 @@ import type { CheckpointSummary } from '../../../electron/api/types.js';
 import { main } from '../../../electron/cli/cli.js';
 import { openCheckpoint } from '../../../electron/engine/checkpoint/open-checkpoint.js';
 import { exportPlan } from '../../../electron/engine/export/export-plan.js';
-import { createStudioEngine, locateDemoModel } from '../../../electron/engine/studio-engine.js';
 import { buildFixtureCheckpoint, type FixtureOptions } from '../../fixtures/checkpoint-builder.js';
 import { memoryIo } from '../../cli/memory-io.js';
-import { STORIES_260K, TempFolders, pathExists, expectLayersCopied, folderNames, layerOrigins, slice, sourceMap } from './export-fixtures.js';
+import { STORIES_260K, TempFolders, pathExists, expectLayersCopied, folderNames, layerOrigins, slice, sourceMap, startRealEngine } from './export-fixtures.js';
 
 const folders = new TempFolders();
 let studio: StudioHost;
 let work: string;
 
 beforeAll(async () => {
-  studio = createStudioEngine({ host: 'cli', demoPath: locateDemoModel() });
-  work = await folders.make();
+  ({ studio, work } = await startRealEngine(folders));
 });
 afterAll(() => folders.removeAll());
 
