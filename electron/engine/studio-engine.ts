@@ -24,6 +24,7 @@ import { openCheckpoint } from './checkpoint/open-checkpoint.js';
 import { INDEX_FILE_NAME } from './formats/safetensors-index.js';
 import { exportPlan } from './export/export-plan.js';
 import { verifyExport } from './export/verify-export.js';
+import { tokenizerSourceProblem } from './export/side-file-donors.js';
 import { planModels, resolvePlan } from '../common/plan/layer-plan.js';
 import { planCheckpoints } from '../common/plan/plan-sources.js';
 import { buildPlanFromRecipe } from '../common/plan/plan-recipes.js';
@@ -114,6 +115,12 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
     const resolved = resolvePlan(plan, sources);
     if (problems.length > 0) {
       resolved.problems = [...problems, ...resolved.problems.filter((problem) => problem.code !== 'SourceNotOpen')];
+      resolved.ok = false;
+    }
+    // The export's refusal of a tokenizer_source that does not fit the embeddings, shown while the plan is edited.
+    const tokenizer = await tokenizerSourceProblem(plan, resolved, sources);
+    if (tokenizer !== null) {
+      resolved.problems = [...resolved.problems, tokenizer];
       resolved.ok = false;
     }
     return { resolved, sources };

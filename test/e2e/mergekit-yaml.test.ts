@@ -283,18 +283,24 @@ describe.skipIf(e2eSkipRequested())("issue 9's mergekit rules in the app's YAML 
     expect(await page.getByTestId('export-start').isDisabled()).toBe(true);
   });
 
-  it('refuses a tokenizer_source whose vocabulary differs from the embeddings, with both numbers, and writes nothing', async () => {
+  it('reports a tokenizer_source whose vocabulary differs from the embeddings in the YAML tab and Problems, with both numbers, before any export', async () => {
     const yaml = ['slices:', ...sliceYaml(llama, [0, LAYERS]), 'merge_method: passthrough', `tokenizer_source: ${wideTokenizer}`].join('\n');
-    await applyTyped(yaml, LAYERS);
-    const target = await typeExportTarget('wrong-tokenizer');
-    await page.getByTestId('export-start').click();
-    const alert = page.getByRole('alert');
-    await alert.waitFor({ timeout: EXPORT_MS });
-    const message = (await alert.textContent()) ?? '';
-    expect(message).toContain(`tokenizer_source ${wideTokenizer} has ${VOCAB + 2} tokens`);
-    expect(message).toContain(`model.embed_tokens.weight of llama-f32 has ${VOCAB} rows`);
-    await screenshot('tokenizer-refused');
-    expect(await pathExists(target)).toBe(false);
+    await typeYaml(page, yaml);
+    await expect.poll(async () => layersIn(await settledSummary()), { timeout: STEP_MS }).toBe(LAYERS);
+    const tokens = `tokenizer_source ${wideTokenizer} has ${VOCAB + 2} tokens`;
+    const rows = `model.embed_tokens.weight of llama-f32 has ${VOCAB} rows`;
+    await expect.poll(async () => page.getByTestId('yaml-problem').allTextContents(), { timeout: STEP_MS }).toEqual([expect.stringContaining(tokens)]);
+    expect(await page.getByTestId('yaml-problem').textContent()).toContain(rows);
+    // At the line of the plan's YAML that names the tokenizer_source.
+    const line = Number(await page.getByTestId('yaml-problem').getAttribute('data-line'));
+    expect(await page.getByTestId('yaml-editor').inputValue().then((text) => text.split('\n')[line - 1])).toBe(`tokenizer_source: ${wideTokenizer}`);
+    await screenshot('tokenizer-problem-yaml');
+    const errors = (await problemsShown()).filter((problem) => problem.severity === 'error');
+    expect(errors).toEqual([{ code: 'InvalidPlan', severity: 'error', message: expect.stringContaining(tokens) }]);
+    expect(errors[0]?.message).toContain(rows);
+    await screenshot('tokenizer-problem');
+    await page.getByTestId('tab-export').click();
+    expect(await page.getByTestId('export-start').isDisabled()).toBe(true);
   });
 
   it('writes chat_template: chatml as chat_template.jinja and takes it out of tokenizer_config.json', async () => {

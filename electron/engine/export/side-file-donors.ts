@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { StudioError } from '../../api/errors.js';
-import type { CheckpointSummary, LayerPlan, ResolvedPlan } from '../../api/types.js';
+import { StudioError, isStudioError } from '../../api/errors.js';
+import type { CheckpointSummary, LayerPlan, PlanProblem, ResolvedPlan } from '../../api/types.js';
 import { configDonor, tokenizerDonor } from '../../common/plan/plan-sources.js';
 import { CONFIG_FILE_NAME } from '../checkpoint/model-config.js';
 import { isTokenizerFileName, listSideFiles } from '../checkpoint/side-files.js';
@@ -55,6 +55,26 @@ export async function exportSideFiles(plan: LayerPlan, resolved: ResolvedPlan, s
     ...fromDonor.names.filter((name) => !isTokenizerFileName(name)).map((name) => ({ name, from: path.join(fromDonor.folder, name) })),
     ...tokenizer.names.filter(isTokenizerFileName).map((name) => ({ name, from: path.join(tokenizer.folder, name) })),
   ].sort((left, right) => left.name.localeCompare(right.name));
+}
+
+/**
+ * The refusal exportSideFiles would give the plan's tokenizer_source, as a plan problem, so the app
+ * and `--dry-run` show it while the plan is edited; null when it fits. A GGUF export ignores
+ * tokenizer_source (plan validation reports that), so it is not checked here.
+ */
+export async function tokenizerSourceProblem(plan: LayerPlan, resolved: ResolvedPlan, sources: ReadonlyMap<string, CheckpointSummary>): Promise<PlanProblem | null> {
+  const firstId = plan.slices[0]?.model;
+  if (plan.tokenizerSource === undefined || (firstId !== undefined && sources.get(firstId)?.format === 'gguf')) return null;
+  const requested = tokenizerDonor(plan) as string;
+  const donorId = configDonor(plan);
+  try {
+    const tokenizer = await tokenizerFolder(requested, sources);
+    await checkTokenizerFitsEmbeddings(tokenizer.folder, requested, resolved, sources, donorId === undefined ? undefined : sources.get(donorId)?.folder);
+    return null;
+  } catch (error) {
+    if (!isStudioError(error)) throw error;
+    return { severity: 'error', code: error.code, message: error.message, model: requested };
+  }
 }
 
 /** The tokenizer source's folder (an open source, or a folder or file on disk) and its side files; it must hold a tokenizer. */
@@ -153,6 +173,34 @@ async function checkTokenizerFitsEmbeddings(
  * folder with neither (a *.tiktoken tokenizer, whose special tokens live in Python code).
  */
 export async function readVocabulary(folder: string): Promise<Map<string, number> | null> {
+  // The engine checks tokenizer_source on every resolve (each edit, each step of a drag): a
+  // tokenizer is read again only when one of its files changed.
+  const signature = (await Promise.all(VOCABULARY_FILES.map((name) => fileSignature(path.join(folder, name))))).join('|');
+  const cached = vocabularyCache.get(folder);
+  if (cached !== undefined && cached.signature === signature) return cached.vocabulary;
+  const vocabulary = readVocabularyFiles(folder);
+  vocabularyCache.delete(folder);
+  vocabularyCache.set(folder, { signature, vocabulary });
+  if (vocabularyCache.size > VOCABULARY_CACHE_SIZE) vocabularyCache.delete(vocabularyCache.keys().next().value as string);
+  return vocabulary;
+}
+
+/** Every file readVocabularyFiles may read. */
+const VOCABULARY_FILES = ['tokenizer.json', 'tokenizer.model', 'added_tokens.json', 'tokenizer_config.json'];
+/** Vocabularies of large tokenizers take tens of megabytes each; a plan names a few folders. */
+const VOCABULARY_CACHE_SIZE = 8;
+const vocabularyCache = new Map<string, { signature: string; vocabulary: Promise<Map<string, number> | null> }>();
+
+async function fileSignature(file: string): Promise<string> {
+  try {
+    const info = await stat(file);
+    return `${info.size}:${info.mtimeMs}:${info.ino}`;
+  } catch {
+    return 'none';
+  }
+}
+
+async function readVocabularyFiles(folder: string): Promise<Map<string, number> | null> {
   const json = await readOptional(path.join(folder, 'tokenizer.json'), (file) =>
     readTextFileWithin(file, { what: 'tokenizer', maxBytes: TOKENIZER_MAX_BYTES, invalidCode: 'InvalidTokenizer' }),
   );

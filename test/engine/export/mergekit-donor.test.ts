@@ -6,7 +6,7 @@
  * engine (the CLI), the engine's planFromYaml/resolvePlan/exportPlan (the app's YAML pane over
  * IPC or serve), and exportPlan itself.
  */
-import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StudioHost } from '../../../electron/api/studio-api.js';
@@ -209,5 +209,65 @@ describe('tokenizer_source (tokenizer/build.py build_tokenizer, tokenizer/embed.
   it('refuses a tokenizer_source folder without a tokenizer', async () => {
     const bare = await model('tok-bare', { layers: 1 });
     await expect(exportWith(bare, 'tok-bare-out')).rejects.toThrow(/holds no tokenizer/);
+  });
+
+  it('resolvePlan reports a tokenizer of another token count as a problem with both numbers, and the engine export stays refused', async () => {
+    const bigger = await model('tok-130-plan', { layers: 1, vocab: 130, sideFiles: true });
+    const plan = { slices: [slice(slices, 0, 4)], baseModel: base.id, tokenizerSource: bigger };
+    const resolved = await studio.resolvePlan({ plan });
+    expect(resolved.ok).toBe(false);
+    expect(resolved.problems).toEqual([
+      expect.objectContaining({ severity: 'error', code: 'InvalidPlan', model: bigger, message: expect.stringMatching(/^tokenizer_source .*tok-130-plan has 130 tokens .*embed_tokens\.weight.* 128 rows/) }),
+    ]);
+    const dir = path.join(work, 'tok-130-plan-out');
+    await expect(studio.exportPlan({ exportId: 'tok-130-plan', plan, target: { dir } })).rejects.toThrow(/130 tokens .* 128 rows/);
+    expect(await pathExists(dir)).toBe(false);
+  });
+
+  it('resolvePlan has no tokenizer problem for a tokenizer that fits, and reports a folder without one', async () => {
+    const same = await model('tok-same-plan', { layers: 1, seed: 8, sideFiles: true });
+    const fits = await studio.resolvePlan({ plan: { slices: [slice(slices, 0, 4)], baseModel: base.id, tokenizerSource: same } });
+    expect(fits.problems).toEqual([]);
+    const bare = await model('tok-bare-plan', { layers: 1 });
+    const none = await studio.resolvePlan({ plan: { slices: [slice(slices, 0, 4)], baseModel: base.id, tokenizerSource: bare } });
+    expect(none.problems.map((problem) => problem.message)).toEqual([expect.stringMatching(/tok-bare-plan holds no tokenizer/)]);
+  });
+
+  it('resolvePlan reads a tokenizer again only when its size or modification time changed', async () => {
+    const tokenizer = await model('tok-cached', { layers: 1, vocab: 130, sideFiles: true });
+    const file = path.join(tokenizer, 'tokenizer.json');
+    const plan = { slices: [slice(slices, 0, 4)], baseModel: base.id, tokenizerSource: tokenizer };
+    const message = async (): Promise<string | undefined> => (await studio.resolvePlan({ plan })).problems[0]?.message;
+    // Whole seconds, so that putting the time back below gives the same mtime to the nanosecond.
+    const seconds = Math.floor((await stat(file)).mtimeMs / 1000) - 60;
+    await utimes(file, seconds, seconds);
+    expect(await message()).toMatch(/has 130 tokens/);
+    // Token t129 renamed t128 (a repeated key, so 129 tokens) in as many bytes, the time put back:
+    // the cached vocabulary is kept, as the resolves of a drag need.
+    const text = await readFile(file, 'utf8');
+    const edited = text.replace('"t129"', '"t128"');
+    expect(edited).not.toBe(text);
+    await writeFile(file, edited);
+    await utimes(file, seconds, seconds);
+    expect(await message()).toMatch(/has 130 tokens/);
+    // Another modification time: read again.
+    await utimes(file, seconds + 5, seconds + 5);
+    expect(await message()).toMatch(/has 129 tokens/);
+    // A tokenizer of 128 tokens (another size): read again, and it fits.
+    const tokenizer128 = await model('tok-cached-128', { layers: 1, sideFiles: true });
+    await cp(path.join(tokenizer128, 'tokenizer.json'), file);
+    expect(await message()).toBeUndefined();
+  });
+
+  it('dus-studio merge --dry-run lists the tokenizer problem and fails', async () => {
+    const bigger = await model('tok-130-dry', { layers: 1, vocab: 130, sideFiles: true });
+    await writeFile(
+      path.join(work, 'tok-dry.yml'),
+      ['merge_method: passthrough', `base_model: ${base.folder}`, `tokenizer_source: ${bigger}`, 'slices:', '  - sources:', `      - model: ${slices.folder}`, '        layer_range: [0, 4]', ''].join('\n'),
+    );
+    const result = await cli(['merge', 'tok-dry.yml', '--dry-run']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/tokenizer_source .*tok-130-dry has 130 tokens .* 128 rows/);
+    expect(result.stderr).toMatch(/1 error/);
   });
 });

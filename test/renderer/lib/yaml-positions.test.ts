@@ -43,6 +43,15 @@ describe('YamlPositions', () => {
     expect(positions.lineOfProblem(problem('RangeOutsideModel', { slice: 5 }))).toBeUndefined();
   });
 
+  it('puts a plan-wide problem about base_model or tokenizer_source at that key', () => {
+    const text = `${PLAN}\nbase_model: /models/base\ntokenizer_source: /models/tok\n`;
+    const withKeys = new YamlPositions(text);
+    expect(withKeys.lineOfProblem(problem('InvalidPlan', { message: 'tokenizer_source /models/tok has 130 tokens but …', model: '/models/tok' }))).toBe(14);
+    expect(withKeys.lineOfProblem(problem('NotFound', { message: 'base_model /models/base: no config.json', model: '/models/base' }))).toBe(13);
+    // A text without the key: no line.
+    expect(positions.lineOfProblem(problem('InvalidPlan', { message: 'tokenizer_source /models/tok has 130 tokens' }))).toBeUndefined();
+  });
+
   it('has no lines in a text that does not parse or uses the models form', () => {
     expect(new YamlPositions('slices: [\n').lineOfProblem(problem('RangeOutsideModel', { slice: 0 }))).toBeUndefined();
     expect(new YamlPositions('models:\n  - model: /m\nmerge_method: passthrough\n').lineOfProblem(problem('RangeOutsideModel', { slice: 0 }))).toBeUndefined();
