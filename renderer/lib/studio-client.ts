@@ -289,7 +289,8 @@ export function claimTokenFromAddressBar(): void {
 
 /** A thrown value as a sentence for the UI: "path: message" for StudioErrors that name a file. */
 export function describeError(error: unknown): string {
-  if (error instanceof StudioError) return error.path ? `${error.path}: ${error.message}` : error.message;
+  // A message that already names its path ("tokenizer_source /m/tok has 130 tokens…") is not prefixed with it again.
+  if (error instanceof StudioError) return error.path && !error.message.includes(error.path) ? `${error.path}: ${error.message}` : error.message;
   if (error instanceof Error) return error.message;
   return String(error);
 }

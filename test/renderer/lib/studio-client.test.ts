@@ -153,3 +153,20 @@ describe('takeSessionToken', () => {
     expect(replaced).toHaveLength(1);
   });
 });
+
+describe('describeError', () => {
+  it('prefixes the path of a StudioError whose message does not name it', () => {
+    expect(describeError(new StudioError('NotFound', 'no such file', { path: '/m/a/config.json' }))).toBe('/m/a/config.json: no such file');
+  });
+
+  it('does not repeat a path the message already names', () => {
+    const message = 'tokenizer_source /m/tokenizer-130 has 130 tokens but model.embed_tokens.weight of base has 128 rows';
+    expect(describeError(new StudioError('InvalidPlan', message, { path: '/m/tokenizer-130' }))).toBe(message);
+  });
+
+  it('gives the message of other errors and the text of other values', () => {
+    expect(describeError(new StudioError('InvalidPlan', 'the plan has no slices'))).toBe('the plan has no slices');
+    expect(describeError(new Error('boom'))).toBe('boom');
+    expect(describeError(42)).toBe('42');
+  });
+});
