@@ -150,6 +150,37 @@ describe.skipIf(e2eSkipRequested())('editing a plan at real scale', () => {
     await shot('yaml-recognised-solar-1280x800');
   });
 
+  it("shows a recognised recipe's own numbers in the panel: an interleave's window and overlap, SOLAR's m, and rebuilds from them", async () => {
+    const recipe = page.getByTestId('recipe-select');
+    const value = (testId: string) => page.getByTestId(testId).inputValue();
+    // Interleave of mistral-32 and small-12, window 6, overlap 2: M[0,6) L[4,10) M[8,14) → 18 layers.
+    await applyYaml(page, yamlOf([[models.mistral, 0, 6], [models.llama, 4, 10], [models.mistral, 8, 14]]), 18);
+    await expect.poll(() => recipe.inputValue(), POLL).toBe('interleave');
+    await expect.poll(() => value('interleave-window'), POLL).toBe('6');
+    expect(await value('interleave-overlap')).toBe('2');
+    expect(await value('recipe-model')).toBe(models.mistral);
+    await expect.poll(editorText, POLL).toContain('18 output layers');
+    await page.getByTestId('interleave-window').scrollIntoViewIfNeeded();
+    await shot('yaml-recognised-interleave-1280x800');
+    // Overlap 3 on the plan's own models and window: M[0,6) L[3,9) M[6,12) L[9,12) M[12,18) → 27 layers.
+    await page.getByTestId('interleave-overlap').fill('3');
+    await page.getByRole('button', { name: 'Rebuild' }).click();
+    await expect.poll(outputCount, POLL).toBe(27);
+    expect(await value('interleave-window')).toBe('6');
+    expect(await value('interleave-overlap')).toBe('3');
+
+    // SOLAR DUS with m = 5 (the default for 32 layers is 8): 2 × 27 = 54 layers.
+    await applyYaml(page, yamlOf([[models.mistral, 0, 27], [models.mistral, 5, 32]]), 54);
+    await expect.poll(() => recipe.inputValue(), POLL).toBe('dus');
+    await expect.poll(() => value('drop-input'), POLL).toBe('5');
+    expect(await value('splice-a-input')).toBe('27');
+    expect(await value('splice-b-input')).toBe('5');
+    expect(await value('recipe-model')).toBe(models.mistral);
+    await expect.poll(editorText, POLL).toContain('54 output layers');
+    await page.getByTestId('drop-input').scrollIntoViewIfNeeded();
+    await shot('yaml-recognised-solar-m5-1280x800');
+  });
+
   it('says a recipe replaced a hand-built 5-slice plan, Undo brings it back, and recipes build on the picked model', async () => {
     const handBuilt = yamlOf([
       [models.mistral, 0, 8],

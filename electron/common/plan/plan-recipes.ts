@@ -167,13 +167,16 @@ export function sameSlices(left: readonly PlanSlice[], right: readonly PlanSlice
 }
 
 /**
- * The recipe that builds exactly this plan's slices over these sources, or null for a plan no
- * recipe makes (a near miss, such as SOLAR DUS with one range off by a layer, stays custom). Each
- * candidate is read off the plan's shape and then rebuilt, so a recipe is named only when its own
- * rules give the same slices. Plan-wide options (dtype, tokenizer) do not matter.
+ * The recipe, with its parameters, that builds exactly this plan's slices over these sources, or
+ * null for a plan no recipe makes (a near miss, such as SOLAR DUS with one range off by a layer,
+ * stays custom). Each candidate is read off the plan's shape and then rebuilt, so a recipe is named
+ * only when its own rules give the same slices. Plan-wide options (dtype, tokenizer) do not matter.
+ * With `kind`, only that recipe is tried: a symmetric splice the user chose as "Splice points"
+ * keeps its a and b rather than being read as SOLAR DUS.
  */
-export function recognizeRecipe(plan: LayerPlan, sources: SourceLookup): PlanRecipe | null {
+export function recognizeRecipe(plan: LayerPlan, sources: SourceLookup, kind?: PlanRecipe['kind']): PlanRecipe | null {
   for (const candidate of recipeCandidates(plan.slices, sources)) {
+    if (kind !== undefined && candidate.kind !== kind) continue;
     let rebuilt: LayerPlan;
     try {
       rebuilt = buildPlanFromRecipe(candidate, sources);

@@ -87,6 +87,13 @@ export class PlanSession {
   base = $derived(this.llamaProEvery === null ? this.plan : withoutLlamaPro(this.plan));
   boundaries = $derived(spliceBoundaries(this.base));
   splice = $derived(this.#spliceState());
+  /**
+   * The parameters of `recipe` that build the plan on screen (an interleave's models, window and
+   * overlap), read off the plan itself, so the recipe panel shows them however the plan got here:
+   * YAML, undo, a recipe. Null for a custom plan. LLaMA-Pro copies on top of another recipe are
+   * set aside, as `base` does.
+   */
+  recipeParameters = $derived(this.#recipeParameters());
   /** DUS's m when the plan is a symmetric two-copy splice of one model. */
   drop = $derived(this.#currentDrop());
   isCurrent = $derived(this.resolvedFor === this.plan);
@@ -344,6 +351,12 @@ export class PlanSession {
   /** The recipe whose rules build exactly this plan (YAML identical to SOLAR DUS is SOLAR DUS), else custom. */
   #recognize(plan: LayerPlan): RecipeKind {
     return recognizeRecipe(plan, this.#sources)?.kind ?? 'custom';
+  }
+
+  #recipeParameters(): PlanRecipe | null {
+    const kind = this.recipe;
+    if (kind === 'custom') return null;
+    return recognizeRecipe(kind === 'llama-pro' ? this.plan : this.base, this.#sources, kind);
   }
 
   #outputLayers(): OutputLayer[] {

@@ -178,6 +178,7 @@ describe('recognizeRecipe', () => {
     { kind: 'llama-pro', model: mistral.id, every: 4 },
     { kind: 'stack', model: mistral.id, times: 3 },
     { kind: 'interleave', models: [mistral.id, other.id], window: 16, overlap: 8 },
+    { kind: 'interleave', models: [other.id, mistral.id], window: 6, overlap: 2 },
   ])('names the $kind recipe its own plan came from, with its numbers', (recipe) => {
     expect(recognizeRecipe(build(recipe), sources)).toEqual(recipe);
   });
@@ -185,6 +186,17 @@ describe('recognizeRecipe', () => {
   it('reads a plan typed as YAML by its slices, whatever its plan-wide options', () => {
     const typed = { slices: [{ model: mistral.id, start: 0, end: 24 }, { model: mistral.id, start: 8, end: 32 }], dtype: 'bfloat16' as const };
     expect(recognizeRecipe(typed, sources)).toEqual({ kind: 'dus', model: mistral.id, drop: 8 });
+  });
+
+  it('reads the parameters of the recipe asked for: a symmetric splice keeps a and b, a shape the recipe cannot build is null', () => {
+    const symmetric = build({ kind: 'dus', model: mistral.id, drop: 5 });
+    expect(recognizeRecipe(symmetric, sources)).toEqual({ kind: 'dus', model: mistral.id, drop: 5 });
+    expect(recognizeRecipe(symmetric, sources, 'splice')).toEqual({ kind: 'splice', model: mistral.id, a: 27, b: 5 });
+    expect(recognizeRecipe(symmetric, sources, 'dus')).toEqual({ kind: 'dus', model: mistral.id, drop: 5 });
+    expect(recognizeRecipe(symmetric, sources, 'interleave')).toBeNull();
+    const interleave = build({ kind: 'interleave', models: [mistral.id, other.id], window: 10, overlap: 3 });
+    expect(recognizeRecipe(interleave, sources, 'interleave')).toEqual({ kind: 'interleave', models: [mistral.id, other.id], window: 10, overlap: 3 });
+    expect(recognizeRecipe(interleave, sources, 'stack')).toBeNull();
   });
 
   it('names an interleave of three models with its period', () => {

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { CheckpointsState } from '../../../../renderer/lib/state/checkpoints.svelte.js';
 import { PlanSession } from '../../../../renderer/lib/state/plan-session.svelte.js';
 import { IDENTITY_BLOCK_SCALE } from '../../../../electron/common/plan/scale-rules.js';
+import type { PlanRecipe } from '../../../../electron/api/types.js';
+import { buildPlanFromRecipe } from '../../../../electron/common/plan/plan-recipes.js';
+import { planYaml } from '../../../bench/goliath-plan.js';
 import { createFakeStudio, goliathPlan, LLAMA_E_PATH, LLAMA_X_PATH, STORIES_PATH } from '../../fake-studio.js';
 
 async function sessionWith(paths: string[] = [STORIES_PATH], planFiles: Record<string, string> = {}) {
@@ -211,6 +214,32 @@ describe('PlanSession', () => {
     expect(plan.recipe).toBe('custom');
     plan.undo();
     expect(plan.recipe).toBe('dus');
+  });
+
+  it("carries the recognised recipe's own parameters, from YAML, undo and a recipe chosen by hand", async () => {
+    const { plan, checkpoints } = await sessionWith([LLAMA_X_PATH, LLAMA_E_PATH]);
+    const lookup = { get: (id: string) => checkpoints.byId(id), has: (id: string) => checkpoints.byId(id) !== undefined };
+    const interleave: PlanRecipe = { kind: 'interleave', models: [LLAMA_E_PATH, LLAMA_X_PATH], window: 10, overlap: 3 };
+    expect(await plan.setYaml(planYaml(buildPlanFromRecipe(interleave, lookup)))).toBe(true);
+    expect(plan.recipe).toBe('interleave');
+    expect(plan.recipeParameters).toEqual(interleave);
+
+    const dus = `slices:\n  - sources:\n      - model: ${LLAMA_X_PATH}\n        layer_range: [0, 67]\n  - sources:\n      - model: ${LLAMA_X_PATH}\n        layer_range: [13, 80]\nmerge_method: passthrough\n`;
+    expect(await plan.setYaml(dus)).toBe(true);
+    expect(plan.recipeParameters).toEqual({ kind: 'dus', model: LLAMA_X_PATH, drop: 13 });
+    // LLaMA-Pro copies on top leave the DUS numbers readable.
+    plan.toggleLlamaPro(8);
+    expect(plan.recipeParameters).toEqual({ kind: 'dus', model: LLAMA_X_PATH, drop: 13 });
+    plan.undo();
+    plan.undo();
+    expect(plan.recipeParameters).toEqual(interleave);
+
+    // The same symmetric slices chosen as "Splice points" keep their a and b.
+    await plan.applyRecipe({ kind: 'splice', model: LLAMA_X_PATH, a: 67, b: 13 });
+    expect(plan.recipeParameters).toEqual({ kind: 'splice', model: LLAMA_X_PATH, a: 67, b: 13 });
+    plan.setSliceRange(0, 0, 60);
+    expect(plan.recipe).toBe('custom');
+    expect(plan.recipeParameters).toBeNull();
   });
 
   it('loads a YAML plan file picked in Open… and reports a missing one as a YAML problem', async () => {
