@@ -313,6 +313,8 @@ export interface PlanProblem {
   model?: string;
   /** 1-based YAML line, for problems found while reading YAML. */
   line?: number;
+  /** The top-level plan key a problem of no slice is about, so an editor can point at its line. */
+  planKey?: 'base_model' | 'tokenizer_source';
 }
 
 /** Where consecutive output layers are not consecutive layers of one source. */

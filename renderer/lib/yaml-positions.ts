@@ -27,23 +27,16 @@ export class YamlPositions {
 
   /**
    * The line a plan problem is about: its own line, else the key of its slice the problem concerns,
-   * else the slice; a plan-wide problem about base_model or tokenizer_source (its message starts
-   * with that key, as the engine words them) at that key.
+   * else the slice; a problem of no slice at the top-level key it names (base_model, tokenizer_source).
    */
   lineOfProblem(problem: PlanProblem): number | undefined {
     if (problem.line !== undefined) return problem.line;
-    if (problem.slice === undefined) {
-      const key = PLAN_MODEL_KEYS.find((name) => problem.message.startsWith(`${name} `));
-      return key === undefined ? undefined : this.lineOf([key]);
-    }
+    if (problem.slice === undefined) return problem.planKey === undefined ? undefined : this.lineOf([problem.planKey]);
     const source = ['slices', problem.slice, 'sources', 0];
     const key = problemKey(problem.code);
     return (key === null ? undefined : this.lineOf([...source, key])) ?? this.lineOf(source) ?? this.lineOf(['slices', problem.slice]);
   }
 }
-
-/** Top-level keys that name a model beside the slices' sources. */
-const PLAN_MODEL_KEYS = ['base_model', 'tokenizer_source'];
 
 const RANGE_CODES = new Set(['EmptySlice', 'ReversedSlice', 'NonIntegerRange', 'RangeOutsideModel', 'MissingLayer', 'LayerRepeated', 'GapInSplice']);
 const SCALE_CODES = new Set(['ScaleOnNonFloat', 'InvalidScale']);

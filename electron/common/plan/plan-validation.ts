@@ -132,7 +132,7 @@ function checkBaseModel(plan: LayerPlan, sources: SourceLookup, problems: PlanPr
   if (baseId === undefined || firstId === undefined || baseId === firstId) return;
   const base = sources.get(baseId);
   const push = (code: ProblemCode, message: string, severity: PlanProblem['severity'] = 'error'): void => {
-    problems.push({ severity, code, message: `base_model ${baseId}: ${message}`, model: baseId });
+    problems.push({ severity, code, message: `base_model ${baseId}: ${message}`, model: baseId, planKey: 'base_model' });
   };
   if (base === undefined) {
     push('SourceNotOpen', 'is not open; it gives the export its config.json and side files');
@@ -170,6 +170,7 @@ function checkGgufTokenizerSource(plan: LayerPlan, sources: SourceLookup, proble
     code: 'UnsupportedMergeOption',
     message: `tokenizer_source ${requested}: a GGUF export carries the tokenizer of the first slice's source ${first.name} in its metadata; drop tokenizer_source or make it that model`,
     model: requested,
+    planKey: 'tokenizer_source',
   });
 }
 

@@ -73,7 +73,7 @@ export async function tokenizerSourceProblem(plan: LayerPlan, resolved: Resolved
     return null;
   } catch (error) {
     if (!isStudioError(error)) throw error;
-    return { severity: 'error', code: error.code, message: error.message, model: requested };
+    return { severity: 'error', code: error.code, message: error.message, model: requested, planKey: 'tokenizer_source' };
   }
 }
 

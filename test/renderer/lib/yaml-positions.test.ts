@@ -46,10 +46,11 @@ describe('YamlPositions', () => {
   it('puts a plan-wide problem about base_model or tokenizer_source at that key', () => {
     const text = `${PLAN}\nbase_model: /models/base\ntokenizer_source: /models/tok\n`;
     const withKeys = new YamlPositions(text);
-    expect(withKeys.lineOfProblem(problem('InvalidPlan', { message: 'tokenizer_source /models/tok has 130 tokens but …', model: '/models/tok' }))).toBe(14);
-    expect(withKeys.lineOfProblem(problem('NotFound', { message: 'base_model /models/base: no config.json', model: '/models/base' }))).toBe(13);
-    // A text without the key: no line.
-    expect(positions.lineOfProblem(problem('InvalidPlan', { message: 'tokenizer_source /models/tok has 130 tokens' }))).toBeUndefined();
+    expect(withKeys.lineOfProblem(problem('InvalidPlan', { message: 'tokenizer_source /models/tok has 130 tokens but …', model: '/models/tok', planKey: 'tokenizer_source' }))).toBe(14);
+    expect(withKeys.lineOfProblem(problem('NotFound', { message: 'base_model /models/base: no config.json', model: '/models/base', planKey: 'base_model' }))).toBe(13);
+    // No key named, or a text without the key: no line.
+    expect(withKeys.lineOfProblem(problem('InvalidPlan', { message: 'tokenizer_source /models/tok has 130 tokens' }))).toBeUndefined();
+    expect(positions.lineOfProblem(problem('InvalidPlan', { message: 'tokenizer_source /models/tok has 130 tokens', planKey: 'tokenizer_source' }))).toBeUndefined();
   });
 
   it('has no lines in a text that does not parse or uses the models form', () => {
