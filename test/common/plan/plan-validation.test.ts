@@ -306,7 +306,7 @@ describe('validatePlan', () => {
   it('refuses a base_model that is not open, or whose architecture, hidden size or vocabulary differ, naming it and both values (merge.py _model_out_config, get_architecture_info)', () => {
     const plan = (model: CheckpointSummary): LayerPlan => ({ slices: [{ model: base.id, start: 0, end: 8 }], baseModel: model.id });
     const absent = validatePlan({ slices: [{ model: base.id, start: 0, end: 8 }], baseModel: '/models/Absent' }, lookupOf(base));
-    expect(absent.map((problem) => [problem.code, problem.severity])).toEqual([['SourceNotOpen', 'error']]);
+    expect(absent.map((problem) => [problem.code, problem.severity, problem.planKey])).toEqual([['SourceNotOpen', 'error', 'base_model']]);
     expect(absent[0]?.message).toContain('base_model /models/Absent');
 
     const wide = makeSummary({ name: 'Wide-8', numLayers: 8, hiddenSize: 32 });
