@@ -349,13 +349,18 @@ class PassthroughReader {
     );
   }
 
-  /** 'base' names base_model's tokenizer; 'union' merges vocabularies, which a passthrough copy cannot do. */
+  /**
+   * 'base' names base_model's tokenizer, or without a base_model the first model referenced
+   * (tokenizer/build.py `build_tokenizer`: `config.base_model` else `referenced_models()[0]`; here
+   * the first slice's source, where mergekit's order comes from a set). 'union' merges vocabularies,
+   * which a passthrough copy cannot do.
+   */
   tokenizerSource(plan: LayerPlan, node: YamlValue, value: string): void {
     if (value === 'union') {
       this.report('error', 'UnsupportedMergeOption', node, "tokenizer_source 'union' (a merged vocabulary) is not supported");
     } else if (value === 'base') {
-      if (plan.baseModel === undefined) this.report('error', 'InvalidYaml', node, "tokenizer_source 'base' needs a base_model");
-      else plan.tokenizerSource = plan.baseModel;
+      const base = plan.baseModel ?? plan.slices[0]?.model;
+      if (base !== undefined) plan.tokenizerSource = base;
     } else {
       const source = this.modelPath(node, 'tokenizer_source');
       if (source !== undefined) plan.tokenizerSource = source;

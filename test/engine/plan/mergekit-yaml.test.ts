@@ -147,14 +147,15 @@ describe('parseMergekitYaml', () => {
     ]);
   });
 
-  it('resolves tokenizer_source to a path, or to base_model for "base"', () => {
+  it('resolves tokenizer_source to a path, or for "base" to base_model, else the first model referenced (tokenizer/build.py build_tokenizer)', () => {
     const withPath = parseMergekitYaml(SOLAR_YAML + 'tokenizer_source: ../Tokenizer\n', { baseDir: configDir });
     expect(withPath.plan?.tokenizerSource).toBe(path.resolve(configDir, '../Tokenizer'));
     const withBase = parseMergekitYaml(SOLAR_YAML + 'base_model: ../Mistral-7B\ntokenizer_source: base\n', { baseDir: configDir });
     expect(withBase.plan?.tokenizerSource).toBe(mistralPath);
     const withoutBase = parseMergekitYaml(SOLAR_YAML + 'tokenizer_source: base\n', { baseDir: configDir });
-    expect(withoutBase.plan).toBeNull();
-    expect(withoutBase.problems[0]).toMatchObject({ code: 'InvalidYaml', line: 10 });
+    expect(withoutBase.problems).toEqual([]);
+    expect(withoutBase.plan?.tokenizerSource).toBe(withoutBase.plan?.slices[0]?.model);
+    expect(withoutBase.plan?.tokenizerSource).toBe(mistralPath);
   });
 
   const slice = (lines: string[]): string[] => ['slices:', '  - sources:', '      - model: ./M', '        layer_range: [0, 4]', ...lines];
