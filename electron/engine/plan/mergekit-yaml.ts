@@ -801,6 +801,10 @@ export function emitMergekitYaml(plan: LayerPlan, options: { relativeTo?: string
     Pair(_, pair) {
       if (isScalar(pair.key) && pair.key.value === 'layer_range' && isSeq(pair.value)) pair.value.flow = true;
     },
+    Scalar(_, scalar) {
+      // Only a double-quoted scalar can spell these with escapes (see escapeYaml11LineBreaks).
+      if (typeof scalar.value === 'string' && YAML_11_LINE_BREAKS.test(scalar.value)) scalar.type = 'QUOTE_DOUBLE';
+    },
   });
   // With the sources open, a range past its model counts the layers it gives, as the stack and the toolbar do.
   const given = (slice: PlanSlice): { first: number; count: number } => {
@@ -827,7 +831,20 @@ export function emitMergekitYaml(plan: LayerPlan, options: { relativeTo?: string
       output += count;
     });
   }
-  return doc.toString({ lineWidth: 0, flowCollectionPadding: false });
+  return escapeYaml11LineBreaks(doc.toString({ lineWidth: 0, flowCollectionPadding: false }));
+}
+
+/** NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR: line breaks to YAML 1.1 (PyYAML, which mergekit reads with), text to YAML 1.2. */
+const YAML_11_LINE_BREAKS = /[\u0085\u2028\u2029]/u;
+
+/**
+ * The `yaml` library writes these characters raw, even inside double quotes, and PyYAML would read a
+ * path or chat template holding one as broken across lines. Every string holding one is written
+ * double-quoted (the Scalar visit above), where YAML's own escapes \N, \L and \P spell them; in
+ * a comment (a model's name) the escape is only text.
+ */
+function escapeYaml11LineBreaks(text: string): string {
+  return text.replace(/[\u0085\u2028\u2029]/gu, (character) => (character === '\u0085' ? '\\N' : character === '\u2028' ? '\\L' : '\\P'));
 }
 
 function span(first: number, last: number): string {

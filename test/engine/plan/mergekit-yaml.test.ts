@@ -380,6 +380,16 @@ describe('emitMergekitYaml', () => {
     expect(text).not.toContain('dtype');
   });
 
+  it("escapes NEL, LINE and PARAGRAPH SEPARATOR, which PyYAML (mergekit's reader) takes for line breaks", () => {
+    const odd = `/models/odd\u2028name`;
+    const plan = { slices: [{ model: odd, start: 0, end: 4 }], chatTemplate: '{{ messages }}\u2029\u0085 and a second {{ part }}' };
+    const text = emitMergekitYaml(plan, { sourceNames: new Map([[odd, 'odd\u2028name']]) });
+    expect(text).not.toMatch(/[\u0085\u2028\u2029]/u);
+    expect(text).toContain('model: "/models/odd\\Lname"');
+    expect(text).toContain('chat_template: "{{ messages }}\\P\\N and a second {{ part }}"');
+    expect(parseMergekitYaml(text, { baseDir: configDir }).plan).toEqual(plan);
+  });
+
   it('marks models inside the folder with ./ so they are not read as hub ids', () => {
     const inside = path.join(configDir, 'org', 'model');
     const text = emitMergekitYaml({ slices: [{ model: inside, start: 0, end: 1 }] }, { relativeTo: configDir });
