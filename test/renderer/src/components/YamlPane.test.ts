@@ -63,4 +63,19 @@ describe('YamlPane', () => {
     expect(problem?.classList.contains('error')).toBe(true);
     expect(editor.getAttribute('aria-invalid')).toBe('true');
   });
+
+  it('leaves the user on the tab they went to while the applied plan was being checked', async () => {
+    const { session } = await startedSession({ waitForStats: false });
+    session.view.showTab('yaml');
+    const { getByTestId } = renderWithSession(YamlPane, session);
+    const text = `slices:\n  - sources:\n      - model: ${STORIES_PATH}\n        layer_range: [1, 9]\nmerge_method: passthrough\n`;
+    await fireEvent.input(getByTestId('yaml-editor'), { target: { value: text } });
+    await fireEvent.click(getByTestId('yaml-apply'));
+    await waitFor(() => expect(session.plan.plan.slices[0]).toMatchObject({ start: 1, end: 9 }));
+    session.view.showTab('export');
+    await session.plan.whenSettled();
+    await waitFor(() => expect(session.plan.problems.some((problem) => problem.severity === 'error')).toBe(true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(session.view.tab).toBe('export');
+  });
 });
