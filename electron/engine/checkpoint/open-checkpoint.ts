@@ -4,6 +4,7 @@ import { StudioError } from '../../api/errors.js';
 import { MAX_LAYER_COUNT } from '../../api/limits.js';
 import type { CheckpointSummary, Dtype, LayerInfo, ShardInfo, TensorInfo } from '../../api/types.js';
 import { fileSystemError } from '../formats/file-errors.js';
+import { nullWhenMissing } from '../formats/bounded-read.js';
 import type { CheckpointFormat, OpenedWeights, WeightsLocation } from '../formats/checkpoint-format.js';
 import { CHECKPOINT_FORMAT_LIST, checkpointExtensions, formatOfFile } from '../formats/format-registry.js';
 import { shapeElements } from '../formats/safetensors.js';
@@ -38,7 +39,7 @@ export async function openCheckpoint(inputPath: string): Promise<CheckpointSumma
     return summarise(source, weights.embedded.config, weights.embedded.facts, [], weights);
   }
   const configPath = path.join(source.folder, CONFIG_FILE_NAME);
-  const [config, sideFiles] = await Promise.all([readOptionalConfig(configPath), listSideFiles(source.folder)]);
+  const [config, sideFiles] = await Promise.all([nullWhenMissing(readModelConfig(configPath)), listSideFiles(source.folder)]);
   const facts = config === null ? null : readConfigFacts(config, configPath);
   return summarise(source, config, facts, sideFiles, weights);
 }
@@ -115,15 +116,6 @@ async function weightFileNames(folder: string): Promise<string[]> {
     }),
   );
   return names.filter((name): name is string => name !== null).sort();
-}
-
-async function readOptionalConfig(configPath: string): Promise<Record<string, unknown> | null> {
-  try {
-    return await readModelConfig(configPath);
-  } catch (error) {
-    if (error instanceof StudioError && error.code === 'NotFound') return null;
-    throw error;
-  }
 }
 
 interface LayerAccumulator {

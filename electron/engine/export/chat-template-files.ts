@@ -3,7 +3,7 @@ import { StudioError } from '../../api/errors.js';
 import type { CheckpointSummary, LayerPlan } from '../../api/types.js';
 import type { SideFileCopy } from './side-file-donors.js';
 import { chatTemplateChoice, invalidChatTemplateMessage, mostCommonChatTemplate } from '../../common/plan/chat-templates.js';
-import { readTextFileWithin } from '../formats/bounded-read.js';
+import { nullWhenMissing, readTextFileWithin } from '../formats/bounded-read.js';
 
 /** Where transformers (5.x, which mergekit requires) saves a tokenizer's chat template. */
 export const CHAT_TEMPLATE_FILE_NAME = 'chat_template.jinja';
@@ -39,13 +39,8 @@ export async function chosenChatTemplate(plan: LayerPlan, templateOf: (model: st
   return mostCommonChatTemplate(templates);
 }
 
-async function readOptionalText(file: string, what: string): Promise<string | null> {
-  try {
-    return await readTextFileWithin(file, { what, maxBytes: TEMPLATE_FILE_MAX_BYTES, invalidCode: 'InvalidTokenizer' });
-  } catch (error) {
-    if (error instanceof StudioError && error.code === 'NotFound') return null;
-    throw error;
-  }
+function readOptionalText(file: string, what: string): Promise<string | null> {
+  return nullWhenMissing(readTextFileWithin(file, { what, maxBytes: TEMPLATE_FILE_MAX_BYTES, invalidCode: 'InvalidTokenizer' }));
 }
 
 function parseTokenizerConfig(text: string, file: string): unknown {

@@ -5,7 +5,7 @@ import type { CheckpointSummary, LayerPlan, PlanProblem, ResolvedPlan } from '..
 import { configDonor, tokenizerDonor } from '../../common/plan/plan-sources.js';
 import { CONFIG_FILE_NAME } from '../checkpoint/model-config.js';
 import { isTokenizerFileName, listSideFiles } from '../checkpoint/side-files.js';
-import { readFileWithin, readTextFileWithin } from '../formats/bounded-read.js';
+import { nullWhenMissing, readFileWithin, readTextFileWithin } from '../formats/bounded-read.js';
 import { parseSentencePieceModel } from '../evaluate/sentencepiece-model.js';
 import { MODEL_CARD_FILE_NAME, PLAN_FILE_NAME } from './export-files.js';
 
@@ -201,12 +201,12 @@ async function fileSignature(file: string): Promise<string> {
 }
 
 async function readVocabularyFiles(folder: string): Promise<Map<string, number> | null> {
-  const json = await readOptional(path.join(folder, 'tokenizer.json'), (file) =>
-    readTextFileWithin(file, { what: 'tokenizer', maxBytes: TOKENIZER_MAX_BYTES, invalidCode: 'InvalidTokenizer' }),
+  const json = await nullWhenMissing(
+    readTextFileWithin(path.join(folder, 'tokenizer.json'), { what: 'tokenizer', maxBytes: TOKENIZER_MAX_BYTES, invalidCode: 'InvalidTokenizer' }),
   );
   if (json !== null) return tokenizerJsonVocabulary(json, path.join(folder, 'tokenizer.json'));
   const modelFile = path.join(folder, 'tokenizer.model');
-  const model = await readOptional(modelFile, (file) => readFileWithin(file, { what: 'SentencePiece model', maxBytes: TOKENIZER_MAX_BYTES, invalidCode: 'InvalidTokenizer' }));
+  const model = await nullWhenMissing(readFileWithin(modelFile, { what: 'SentencePiece model', maxBytes: TOKENIZER_MAX_BYTES, invalidCode: 'InvalidTokenizer' }));
   if (model === null) return null;
   const vocabulary = new Map<string, number>();
   parseSentencePieceModel(model, modelFile).forEach(({ piece }, id) => vocabulary.set(piece, id));
@@ -273,17 +273,8 @@ function badTokenizer(file: string, problem: string): StudioError {
   return new StudioError('InvalidTokenizer', `${path.basename(file)} cannot be read as a tokenizer: ${problem}`, { path: file });
 }
 
-async function readOptional<T>(file: string, read: (file: string) => Promise<T>): Promise<T | null> {
-  try {
-    return await read(file);
-  } catch (error) {
-    if (error instanceof StudioError && error.code === 'NotFound') return null;
-    throw error;
-  }
-}
-
 async function readOptionalJson(file: string): Promise<unknown> {
-  const text = await readOptional(file, (name) => readTextFileWithin(name, { what: 'tokenizer file', maxBytes: TOKENIZER_CONFIG_MAX_BYTES, invalidCode: 'InvalidTokenizer' }));
+  const text = await nullWhenMissing(readTextFileWithin(file, { what: 'tokenizer file', maxBytes: TOKENIZER_CONFIG_MAX_BYTES, invalidCode: 'InvalidTokenizer' }));
   if (text === null) return null;
   try {
     return JSON.parse(text);

@@ -29,6 +29,19 @@ export async function readTextFileWithin(filePath: string, limits: TextFileLimit
   return (await readFileWithin(filePath, limits)).toString('utf8');
 }
 
+/**
+ * The result of a read, or null when the file is not there (NotFound); every other failure of the
+ * read is thrown. For files a model folder may or may not hold (config.json, tokenizer files).
+ */
+export async function nullWhenMissing<T>(read: Promise<T>): Promise<T | null> {
+  try {
+    return await read;
+  } catch (error) {
+    if (error instanceof StudioError && error.code === 'NotFound') return null;
+    throw error;
+  }
+}
+
 /** Reads a small file's bytes under the same rules as readTextFileWithin. */
 export async function readFileWithin(filePath: string, limits: TextFileLimits): Promise<Buffer> {
   const name = path.basename(filePath) || filePath;
