@@ -103,8 +103,11 @@ export function createStudioEngine(options: StudioEngineOptions): StudioHost {
         sources.set(model, summary);
       } catch (error) {
         if (!isStudioError(error)) throw error;
-        const role = model === plan.baseModel && !planModels(plan).includes(model) ? 'base_model ' : '';
-        problems.push({ severity: 'error', code: error.code, message: `${role}${model}: ${error.message}`, model });
+        if (model === plan.baseModel && !planModels(plan).includes(model)) {
+          problems.push({ severity: 'error', code: error.code, message: `base_model ${model}: ${error.message}`, model, planKey: 'base_model' });
+        } else {
+          problems.push({ severity: 'error', code: error.code, message: `${model}: ${error.message}`, model });
+        }
       }
     }
     return { sources, problems };

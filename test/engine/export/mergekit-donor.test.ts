@@ -109,7 +109,10 @@ describe('base_model that does not fit is refused before anything is written (me
     const plan = { slices: [{ model: slices, start: 0, end: 4 }], baseModel: path.join(work, 'no-such-model') };
     const resolved = await studio.resolvePlan({ plan });
     expect(resolved.ok).toBe(false);
-    expect(resolved.problems.find((problem) => problem.severity === 'error')?.message).toContain(`base_model ${path.join(work, 'no-such-model')}`);
+    const absent = resolved.problems.find((problem) => problem.severity === 'error');
+    expect(absent?.message).toContain(`base_model ${path.join(work, 'no-such-model')}`);
+    // Named by its key, so the YAML tab marks the base_model line.
+    expect(absent?.planKey).toBe('base_model');
     const dir = path.join(work, 'absent-out');
     await expect(studio.exportPlan({ exportId: 'absent-base', plan, target: { dir } })).rejects.toThrow(/no-such-model/);
     expect(await pathExists(dir)).toBe(false);
